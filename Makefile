@@ -1,0 +1,36 @@
+# feedback-bot: `make run` and `make test` are the contract with a new user.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint bench clean system-deps
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	mkdir -p var/maildir/new var/maildir/cur var/maildir/tmp
+	$(BIN)/feedback-bot db upgrade
+	$(BIN)/feedback-bot serve
+
+system-deps:
+	bash .ci/system-deps.sh
+
+test: install system-deps
+	$(BIN)/ruff check bot handlers storage tests bench
+	$(BIN)/pytest -q
+
+bench: install system-deps
+	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+lint: install
+	$(BIN)/ruff check bot handlers storage tests bench
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,99 @@
+"""Composition root of ``feedback-bot serve``: settings → database → workers + web app.
+
+Every long-running part is a task in one event loop: the web server, the intake worker, the
+outbox sender, and (when configured) the mail sources and the digest scheduler. A part that
+fails is logged and retried by its own loop; SIGTERM/SIGINT stop everything cleanly.
+:func:`start` is also what the integration tests use, so they run the real assembly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from bot.config import Settings
+from bot.runtime import Runtime
+from bot.web.app import make_app
+from bot.workers import intake, outbox
+from storage.db import upgrade_async
+
+log = logging.getLogger(__name__)
+Task = Callable[[Runtime], Awaitable[None]]
+OPTIONAL_TASKS = (
+    ("imap", "bot.sources.imap"),
+    ("maildir", "bot.sources.maildir"),
+    ("digest", "bot.workers.digest"),
+)
+
+
+def background_tasks(settings: Settings) -> dict[str, Task]:
+    """The workers this configuration asks for (a module's ``task_for`` may decline)."""
+    tasks: dict[str, Task] = {"intake": intake.run, "outbox": outbox.run}
+    for name, module in OPTIONAL_TASKS:
+        try:
+            mod = __import__(module, fromlist=["task_for"])
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        task = mod.task_for(settings)
+        if task is not None:
+            tasks[name] = task
+    return tasks
+
+
+@dataclass
+class Service:
+    """A running service: runtime, web server and background tasks."""
+
+    runtime: Runtime
+    runner: web.AppRunner
+    port: int
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.runtime.settings.web.host}:{self.port}"
+
+    async def stop(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.runner.cleanup()
+        await self.runtime.close()
+
+
+async def start(settings: Settings, *, workers: bool = True) -> Service:
+    await upgrade_async(settings.database.url)
+    rt = Runtime.create(settings)
+    runner = web.AppRunner(make_app(rt), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.web.host, settings.web.port)
+    await site.start()
+    port = runner.addresses[0][1]
+    service = Service(rt, runner, port)
+    if workers:
+        service.tasks = [asyncio.create_task(fn(rt), name=name)
+                         for name, fn in background_tasks(settings).items()]
+    log.info("serving on http://%s:%s", settings.web.host, port)
+    return service
+
+
+async def serve(settings: Settings) -> None:
+    service = await start(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await service.stop()

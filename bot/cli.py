@@ -1,0 +1,97 @@
+"""``feedback-bot``: the command line of the service.
+
+Every subcommand takes ``--config FILE`` the same way (default: ./feedback-bot.toml if present,
+then the embedded defaults; FEEDBACK_* environment variables override both). Subcommands live in
+``bot/commands/``, one module per family, each with a ``register(subparsers)`` function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+from pathlib import Path
+
+from bot import logsetup
+from bot.config import ConfigError, load_settings
+from storage.db import upgrade
+
+COMMAND_MODULES = (
+    "bot.commands.export",
+    "bot.commands.mail_parse",
+    "bot.commands.mail_ingest",
+    "bot.commands.classify_cmds",
+    "bot.commands.users",
+    "bot.commands.digest",
+    "bot.commands.purge",
+)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from bot.app import serve
+
+    settings = load_settings(args.config)
+    logsetup.setup(settings.log.level, settings.log.format)
+    asyncio.run(serve(settings))
+    return 0
+
+
+def _db(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    upgrade(settings.database.url)
+    print("database is up to date")
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    load_settings(args.config)
+    print("configuration is valid")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=None, metavar="FILE",
+                        help="TOML configuration file (default: ./feedback-bot.toml if present)")
+    parser = argparse.ArgumentParser(prog="feedback-bot", description=__doc__.splitlines()[0],
+                                     parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True)
+    _orig_add = sub.add_parser
+
+    def add_parser(name: str, **kw):  # type: ignore[no-untyped-def]
+        kw.setdefault("parents", [common])
+        return _orig_add(name, **kw)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
+    sub.add_parser("serve", help="run the service").set_defaults(func=_serve)
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=("upgrade",))
+    db.set_defaults(func=_db)
+    sub.add_parser("check-config", help="validate the configuration").set_defaults(
+        func=_check_config)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"feedback-bot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""Settings: one validated object built from TOML, environment and defaults.
+
+The service reads its configuration once, at start-up, and passes the result down: there is no
+global config (unlike Mailman's `config` registry). Sources, highest priority first:
+
+1. environment variables ``FEEDBACK_<SECTION>__<KEY>`` (e.g. ``FEEDBACK_SMTP__PORT=2525``);
+2. the TOML file given with ``--config`` (or ``./feedback-bot.toml`` when present);
+3. the defaults below, which make ``make run`` work with nothing configured.
+
+Unknown keys and invalid values fail at start-up with a message naming the key. Secrets are
+``SecretStr`` so that they never show up in a log line or a repr.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG_NAME = "feedback-bot.toml"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the offending key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class DatabaseSettings(Section):
+    url: str = "sqlite+aiosqlite:///var/feedback.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, v: str) -> str:
+        if not v.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://", "postgresql://")):
+            raise ValueError("must be sqlite+aiosqlite:///PATH or postgresql+asyncpg://…")
+        if v.startswith("postgresql://"):
+            v = "postgresql+asyncpg://" + v.removeprefix("postgresql://")
+        return v
+
+
+class WebSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_url: str = "http://127.0.0.1:8080"
+    # Signs form tokens, query codes and acknowledgement Message-IDs. Empty: generated once and
+    # kept in var/secret_key so that it survives restarts.
+    secret_key: SecretStr = SecretStr("")
+    max_body_bytes: int = Field(1024 * 1024, ge=10_000)
+    trusted_proxies: list[str] = []
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+
+class SmtpSettings(Section):
+    host: str = ""
+    port: int = Field(25, ge=1, le=65535)
+    starttls: bool = False
+    ssl: bool = False
+    user: str = ""
+    password: SecretStr = SecretStr("")
+    from_addr: str = "feedback@localhost"
+    from_name: str = "市委政法委群众来信"
+    timeout: float = Field(30.0, gt=0)
+    retry_base_seconds: float = Field(30.0, gt=0)
+    max_attempts: int = Field(8, ge=1)
+
+
+class ImapSettings(Section):
+    host: str = ""
+    port: int = Field(993, ge=1, le=65535)
+    ssl: bool = True
+    starttls: bool = False
+    user: str = ""
+    password: SecretStr = SecretStr("")
+    oauth2_token_command: str = ""
+    folder: str = "INBOX"
+    processed_folder: str = "Processed"
+    poll_seconds: float = Field(30.0, gt=0)
+    idle: bool = True
+    batch_size: int = Field(200, ge=1)
+
+
+class MaildirSettings(Section):
+    path: str = "var/maildir"
+
+
+class DigestSettings(Section):
+    recipients: list[str] = []
+    schedule: str = "0 8 * * 1"
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        if not croniter.is_valid(v):
+            raise ValueError("not a valid cron expression")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("unknown time zone") from exc
+        return v
+
+
+class ClassifierSettings(Section):
+    model_dir: str = "var/models"
+    review_threshold: float = Field(0.55, ge=0, le=1)
+
+
+class IntakeSettings(Section):
+    max_attempts: int = Field(3, ge=1)
+    retry_base_seconds: float = Field(30.0, gt=0)
+    acks_per_sender_per_day: int = Field(3, ge=0)
+    max_message_bytes: int = Field(25 * 1024 * 1024, ge=1024)
+    attachments_dir: str = "var/attachments"
+    accept_days: int = Field(15, ge=1)
+    handle_days: int = Field(60, ge=1)
+    tracking_prefix: str = Field("FK", pattern=r"^[A-Z]{0,4}$")
+
+
+class LogSettings(Section):
+    level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    format: str = Field("auto", pattern=r"^(auto|json|text)$")
+
+
+class Settings(BaseSettings):
+    """Everything the service needs to know, validated once."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FEEDBACK_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
+    )
+
+    database: DatabaseSettings = DatabaseSettings()
+    web: WebSettings = WebSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    imap: ImapSettings = ImapSettings()
+    maildir: MaildirSettings = MaildirSettings()
+    digest: DigestSettings = DigestSettings()
+    classifier: ClassifierSettings = ClassifierSettings()
+    intake: IntakeSettings = IntakeSettings()
+    log: LogSettings = LogSettings()
+    # Where var/ lives: the SQLite file, outbox .eml files, attachments, models, the secret.
+    var_dir: str = "var"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # init_settings carries the TOML file's content (see load_settings); env wins over it.
+        return (env_settings, init_settings)
+
+    # -- derived values -------------------------------------------------------------------
+    def path(self, value: str) -> Path:
+        """A configured path, relative to the working directory unless absolute."""
+        return Path(value)
+
+    @property
+    def own_domain(self) -> str:
+        return self.smtp.from_addr.rpartition("@")[2].lower() or "localhost"
+
+    def secret(self) -> bytes:
+        """The signing key: configured, or generated once and kept under var/."""
+        configured = self.web.secret_key.get_secret_value()
+        if configured:
+            return configured.encode()
+        key_file = Path(self.var_dir) / "secret_key"
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = key_file.with_suffix(".tmp")
+            tmp.write_text(secrets.token_hex(32))
+            tmp.chmod(0o600)
+            tmp.replace(key_file)
+        return key_file.read_text().strip().encode()
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"配置文件不存在 / config file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"unknown key '{key}'")
+        else:
+            lines.append(f"invalid value for '{key}': {err['msg']}")
+    return "; ".join(lines)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Build the settings from ``path`` (or ./feedback-bot.toml if present) and the environment."""
+    if path is None and Path(DEFAULT_CONFIG_NAME).exists():
+        path = Path(DEFAULT_CONFIG_NAME)
+    data = _read_toml(path) if path is not None else {}
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(f"configuration error: {_explain(exc)}") from exc

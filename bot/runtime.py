@@ -1,0 +1,127 @@
+"""The running service's shared parts, built once from the settings and passed in.
+
+Sources, workers and web views all need the same few things: the database, the classifier, the
+mail templates, the signing secret, and a way to wake the workers when new work was committed.
+``Runtime`` holds them (the aiohttp polls demo's "app keys" idea, without a global).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.metrics import Metrics
+from handlers.loop_guard import LoopPolicy
+from handlers.pipeline import Context
+from storage.db import make_engine, sessionmaker
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerState:
+    """What /healthz reports for one background worker."""
+
+    state: str = "starting"
+    last_success: datetime | None = None
+    last_error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "last_success": self.last_success.isoformat() if self.last_success else None,
+            "last_error": self.last_error,
+        }
+
+
+def mail_templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(["html"]),
+        trim_blocks=False,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    secret: bytes
+    templates: jinja2.Environment
+    classifier_holder: Any = None
+    intake_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    workers: dict[str, WorkerState] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
+
+    @classmethod
+    def create(cls, settings: Settings, *, with_classifier: bool = True) -> Runtime:
+        engine = make_engine(settings.database.url)
+        holder = None
+        if with_classifier:
+            holder = load_classifier_holder(settings)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=sessionmaker(engine),
+            secret=settings.secret(),
+            templates=mail_templates(),
+            classifier_holder=holder,
+        )
+
+    def worker(self, name: str) -> WorkerState:
+        return self.workers.setdefault(name, WorkerState())
+
+    def loop_policy(self) -> LoopPolicy:
+        s = self.settings
+        own = {s.smtp.from_addr.lower()}
+        if s.imap.user and "@" in s.imap.user:
+            own.add(s.imap.user.lower())
+        return LoopPolicy(own_addresses=frozenset(own), own_domains=frozenset({s.own_domain}))
+
+    def context(self, session: AsyncSession) -> Context:
+        s = self.settings
+        classifier = self.classifier_holder.get() if self.classifier_holder else None
+        return Context(
+            session=session,
+            secret=self.secret,
+            public_url=s.web.public_url,
+            from_addr=s.smtp.from_addr,
+            from_name=s.smtp.from_name,
+            loop_policy=self.loop_policy(),
+            classifier=classifier,
+            review_threshold=s.classifier.review_threshold,
+            tracking_prefix=s.intake.tracking_prefix,
+            acks_per_sender_per_day=s.intake.acks_per_sender_per_day,
+            accept_days=s.intake.accept_days,
+            handle_days=s.intake.handle_days,
+            timezone=s.digest.timezone,
+            attachments_dir=Path(s.intake.attachments_dir),
+            max_message_bytes=s.intake.max_message_bytes,
+            templates=self.templates,
+        )
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def load_classifier_holder(settings: Settings) -> Any:
+    """The classifier, if that part is installed; otherwise submissions stay unclassified."""
+    try:
+        from handlers.classify import ClassifierHolder
+    except ImportError:
+        log.warning("classifier not available; submissions stay unclassified")
+        return None
+    return ClassifierHolder(Path(settings.classifier.model_dir))

@@ -1,0 +1,33 @@
+"""The web application factory: citizen pages, health and metrics (the console mounts here too)."""
+
+from __future__ import annotations
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from bot.runtime import TEMPLATES, Runtime
+from bot.web import form, health
+from bot.web.keys import RUNTIME
+from bot.web.middlewares import errors, security_headers
+
+
+def make_app(rt: Runtime) -> web.Application:
+    app = web.Application(
+        middlewares=[security_headers, errors],
+        client_max_size=rt.settings.web.max_body_bytes,
+    )
+    app[RUNTIME] = rt
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(["html"]),
+    )
+    app.router.add_get("/", form.show_form)
+    app.router.add_get("/feedback", form.show_form)
+    app.router.add_post("/", form.submit)
+    app.router.add_post("/feedback", form.submit)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/metrics", health.metrics)
+    app.router.add_static("/static", TEMPLATES / "static", append_version=True)
+    return app

@@ -1,0 +1,111 @@
+"""The public feedback form: GET shows it, POST stores the letter and shows the tracking number.
+
+POST order of work: check the form token (CSRF, idempotency) → honeypot → validate → store the
+raw payload (committed) → run the pipeline at once so the citizen sees the tracking number.
+If the pipeline fails, the raw row is kept and the intake worker retries it; the tracking number
+was assigned with the raw row, so what the citizen was told stays true.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from bot.web import tokens
+from bot.web.keys import RUNTIME
+from bot.web.middlewares import same_origin
+from bot.web.validate import FIELDS, FormInput, validate
+from bot.workers.intake import process_raw
+from handlers import tracking
+from storage import intake as raw_intake
+from storage import submissions
+
+log = logging.getLogger(__name__)
+HONEYPOT = "website"
+
+
+def _render_form(request: web.Request, form: FormInput | None, status: int = 200,
+                 notice: str | None = None) -> web.Response:
+    rt = request.app[RUNTIME]
+    context: dict[str, Any] = {
+        "values": form.values if form else {},
+        "errors": form.errors if form else {},
+        "token": tokens.issue(rt.secret),
+        "notice": notice,
+        "accept_days": rt.settings.intake.accept_days,
+        "handle_days": rt.settings.intake.handle_days,
+    }
+    return aiohttp_jinja2.render_template("web/form.html", request, context, status=status)
+
+
+async def show_form(request: web.Request) -> web.Response:
+    return _render_form(request, None)
+
+
+def _render_done(request: web.Request, tracking_no: str, email: str | None) -> web.Response:
+    rt = request.app[RUNTIME]
+    context = {
+        "tracking_no": tracking_no,
+        "query_code": tracking.query_code_for(rt.secret, tracking_no),
+        "email": email,
+        "accept_days": rt.settings.intake.accept_days,
+        "handle_days": rt.settings.intake.handle_days,
+    }
+    return aiohttp_jinja2.render_template("web/done.html", request, context)
+
+
+async def _unique_tracking_no(request: web.Request) -> str:
+    rt = request.app[RUNTIME]
+    async with rt.sessions() as session:
+        while True:
+            tn = tracking.new_tracking_no(rt.settings.intake.tracking_prefix)
+            if not await submissions.tracking_no_exists(session, tn):
+                return tn
+
+
+async def submit(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    if not same_origin(request):
+        raise web.HTTPForbidden()
+    data = await request.post()
+    raw = {k: str(data.get(k, "")) for k in FIELDS}
+    nonce = tokens.verify(rt.secret, str(data.get("token", "")))
+    form = validate(raw)
+    if nonce is None:
+        notice = "页面已过期或无效。您填写的内容都还在，请再次点击“提交”。"
+        return _render_form(request, form, status=400, notice=notice)
+    if data.get(HONEYPOT):
+        return await _store_honeypot(request, nonce, form)
+    if not form.ok:
+        return _render_form(request, form, status=400)
+    source_key = f"web:{nonce}"
+    tn = await _unique_tracking_no(request)
+    payload = {"fields": form.values}
+    async with rt.sessions.begin() as session:
+        raw_id = await raw_intake.add(session, channel="web", source_key=source_key,
+                                      payload=payload, tracking_no=tn)
+    if raw_id is None:  # the same form sent twice: show what the first one got
+        async with rt.sessions() as session:
+            row = await raw_intake.by_source_key(session, source_key)
+        assert row is not None and row.tracking_no
+        return _render_done(request, row.tracking_no, form.values["email"] or None)
+    outcome = await process_raw(rt, raw_id)
+    if outcome.state not in ("done", "discarded"):
+        rt.intake_wakeup.set()
+    return _render_done(request, tn, form.values["email"] or None)
+
+
+async def _store_honeypot(request: web.Request, nonce: str, form: FormInput) -> web.Response:
+    """Bots fill the hidden field. Keep what they sent (nothing is dropped unseen), file nothing."""
+    rt = request.app[RUNTIME]
+    async with rt.sessions.begin() as session:
+        raw_id = await raw_intake.add(session, channel="web", source_key=f"web:{nonce}",
+                                      payload={"fields": form.values, "honeypot": True})
+        if raw_id is not None:
+            await raw_intake.mark_done(session, raw_id, submission_id=None, state="discarded",
+                                       note="honeypot field filled")
+    log.info("web form: honeypot filled, not filed")
+    return aiohttp_jinja2.render_template("web/received.html", request, {})

@@ -1,0 +1,88 @@
+"""Middlewares: security headers on every answer, and kind error pages instead of crashes.
+
+No request may end in a bare 500. Errors of the request (too large, not found, wrong method) get a
+Chinese page with the right status; errors of ours are logged with a reference and shown as a
+503 page asking to try again later (with Retry-After), because the citizen's letter matters more
+than our stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+
+import aiohttp_jinja2
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+MESSAGES = {
+    400: ("请求有误", "提交的内容无法识别，请返回上一页重新填写。"),
+    403: ("无法提交", "请从本网站的页面提交，如问题持续，请刷新页面后再试。"),
+    404: ("页面不存在", "您要找的页面不存在。请检查网址，或返回首页。"),
+    405: ("请求方式不正确", "请通过页面上的按钮操作。"),
+    413: ("内容太大", "提交的内容超过了大小限制（1 MB）。请删减文字后再提交。"),
+    429: ("操作太频繁", "您提交得太快了，请稍后再试。"),
+    503: ("系统繁忙", "系统暂时繁忙，这次提交没有成功保存。请稍等一分钟后再试，您填写的内容可用浏览器“返回”找回。"),
+}
+
+
+def error_page(request: web.Request, status: int, ref: str | None = None,
+               headers: dict[str, str] | None = None) -> web.Response:
+    title, text = MESSAGES.get(status, MESSAGES[400])
+    resp = aiohttp_jinja2.render_template(
+        "web/error.html", request, {"title": title, "text": text, "status": status, "ref": ref},
+        status=status,
+    )
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    resp = await handler(request)
+    for k, v in SECURITY_HEADERS.items():
+        resp.headers.setdefault(k, v)
+    return resp
+
+
+def same_origin(request: web.Request) -> bool:
+    """A browser's POST from another site carries that site's Origin; refuse it (CSRF)."""
+    origin = request.headers.get("Origin")
+    if not origin or origin == "null":
+        return True
+    return origin.split("://", 1)[-1].rstrip("/") == request.host
+
+
+def _wants_html(request: web.Request) -> bool:
+    return not request.path.startswith(("/api/", "/healthz", "/metrics"))
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not _wants_html(request):
+            raise
+        keep = {k: v for k, v in exc.headers.items() if k in ("Retry-After", "Allow")}
+        return error_page(request, exc.status, headers=keep)
+    except Exception:
+        ref = secrets.token_hex(4)
+        log.error("request %s %s failed (ref %s)", request.method, request.path, ref,
+                  exc_info=True)
+        return error_page(request, 503, ref=ref, headers={"Retry-After": "60"})

@@ -1,0 +1,78 @@
+"""Validation of the public form, with messages a citizen can act on.
+
+Each message says what to fix, in plain Chinese, next to the field it is about. Input is never
+thrown away: the form is shown again with everything the citizen typed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from email_validator import EmailNotValidError, validate_email
+
+BODY_MIN, BODY_MAX = 5, 10_000
+NAME_MAX, SUBJECT_MAX = 50, 100
+_PHONE_CHARS = re.compile(r"^[0-9+\-\s()（）－]{5,25}$")
+# Control characters other than tab and newlines have no place in a letter.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+FIELDS = ("name", "email", "phone", "subject", "body")
+
+
+@dataclass
+class FormInput:
+    values: dict[str, str]
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _clean(value: str) -> str:
+    return _CONTROL.sub("", unicodedata.normalize("NFC", value)).strip()
+
+
+def _check_email(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        return "邮箱地址格式不正确，请检查，例如：zhang@example.com"
+    return None
+
+
+def _check_phone(value: str) -> str | None:
+    if not value:
+        return None
+    digits = re.sub(r"\D", "", value)
+    if not _PHONE_CHARS.match(value) or not 7 <= len(digits) <= 15:
+        return "电话号码请只填写数字（7–15 位），可带区号，例如：0513-12345678 或 13800000000"
+    return None
+
+
+def validate(raw: dict[str, str]) -> FormInput:
+    values = {k: _clean(raw.get(k, "")) for k in FIELDS}
+    values["email"] = values["email"].replace(" ", "").lower()
+    form = FormInput(values)
+    body_len = len(values["body"])
+    if body_len == 0:
+        form.errors["body"] = "请填写反映的内容。"
+    elif body_len < BODY_MIN:
+        form.errors["body"] = f"内容太短了，请至少写 {BODY_MIN} 个字，说明发生了什么。"
+    elif body_len > BODY_MAX:
+        form.errors["body"] = (
+            f"内容超过了 {BODY_MAX} 字（现在 {body_len} 字），请精简，或分几次提交。"
+        )
+    if len(values["name"]) > NAME_MAX:
+        form.errors["name"] = f"姓名请不要超过 {NAME_MAX} 个字。"
+    if len(values["subject"]) > SUBJECT_MAX:
+        form.errors["subject"] = f"标题请不要超过 {SUBJECT_MAX} 个字。"
+    for key, check in (("email", _check_email), ("phone", _check_phone)):
+        message = check(values[key])
+        if message:
+            form.errors[key] = message
+    return form

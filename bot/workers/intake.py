@@ -1,0 +1,112 @@
+"""Intake worker: runs the pipeline on stored raw inputs, one transaction each.
+
+Sources only store raw rows; this worker turns them into submissions. A row is processed in one
+transaction (submission, history, outbox row, raw row marked done), so a crash leaves it pending
+and it is simply processed again. An unexpected error is ours, not the sender's: the row is parked
+as ``held`` with the error and retried, and after ``max_attempts`` it is quarantined for staff
+(Mailman's shunt queue) instead of being retried forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.runtime import Runtime
+from handlers import pipeline
+from handlers.pipeline import Discard, Intake
+from storage import intake as raw_intake
+from storage.db import utcnow
+from storage.models import RawIntake
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    raw_id: int
+    state: str  # done, duplicate, discarded, held, quarantined, missing
+    submission_id: int | None = None
+    tracking_no: str | None = None
+    auto: str | None = None
+    followup: bool = False
+
+
+def _intake_from_row(row: RawIntake) -> Intake:
+    payload = row.payload or {}
+    return Intake(
+        raw_id=row.id,
+        channel=row.channel,
+        received_at=row.received_at,
+        raw=row.raw,
+        form=payload.get("fields") if row.raw is None else None,
+        tracking_no=row.tracking_no,
+        actor=payload.get("actor", "system"),
+    )
+
+
+async def process_raw(rt: Runtime, raw_id: int) -> Outcome:
+    """Run the pipeline on one raw row; never raises for a problem with the input."""
+    try:
+        async with rt.sessions.begin() as session:
+            row = await raw_intake.get(session, raw_id)
+            if row is None or row.state not in raw_intake.OPEN_STATES:
+                state = "missing" if row is None else row.state
+                return Outcome(raw_id, state, row.submission_id if row else None)
+            intake = _intake_from_row(row)
+            ctx = rt.context(session)
+            try:
+                await pipeline.run(intake, ctx)
+            except Discard as d:
+                await raw_intake.mark_done(session, raw_id, submission_id=d.submission_id,
+                                           state="discarded", note=d.reason)
+                return Outcome(raw_id, "discarded", d.submission_id)
+            await raw_intake.mark_done(session, raw_id, submission_id=intake.submission_id,
+                                       auto=intake.auto, auto_reason=intake.auto_reason)
+    except Exception as exc:  # ours, not the sender's: park it for a retry, keep the error
+        log.error("intake %s failed: %s", raw_id, exc.__class__.__name__, exc_info=True)
+        rt.metrics.errors.labels(where="intake").inc()
+        async with rt.sessions.begin() as session:
+            error = "".join(traceback.format_exception(exc))
+            state = await raw_intake.mark_failed(
+                session, raw_id, error, rt.settings.intake.max_attempts,
+                timedelta(seconds=rt.settings.intake.retry_base_seconds))
+        return Outcome(raw_id, state)
+    rt.metrics.intake.labels(channel=intake.channel).inc()
+    if intake.ack_message_id:
+        rt.outbox_wakeup.set()
+    return Outcome(raw_id, "done", intake.submission_id, intake.tracking_no, intake.auto,
+                   followup=intake.followup_of is not None)
+
+
+async def drain(rt: Runtime, limit: int = 200) -> int:
+    """Process what is due now; return how many rows were handled."""
+    async with rt.sessions() as session:
+        ids = await raw_intake.due_ids(session, limit)
+    for raw_id in ids:
+        await process_raw(rt, raw_id)
+    return len(ids)
+
+
+async def run(rt: Runtime, poll_seconds: float = 2.0) -> None:
+    """Forever: process due rows, then sleep until woken or the poll interval passes."""
+    state = rt.worker("intake")
+    while True:
+        try:
+            handled = await drain(rt)
+            state.state, state.last_success = "running", utcnow()
+            if handled:
+                continue
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            state.state, state.last_error = "error", exc.__class__.__name__
+            log.error("intake worker error: %s", exc.__class__.__name__, exc_info=True)
+        rt.intake_wakeup.clear()
+        try:
+            await asyncio.wait_for(rt.intake_wakeup.wait(), poll_seconds)
+        except TimeoutError:
+            pass

@@ -1,0 +1,103 @@
+"""Pipeline step 5: write the citizen an acknowledgement, into the outbox.
+
+The acknowledgement tells a worried citizen that a person will read the letter, gives the tracking
+number and query code, the time limits, and how to follow up. It is rendered from
+``templates/email/ack.{txt,html}`` and written to the outbox in the same transaction as the
+submission; the outbox worker delivers it. Machines are never answered (loop_guard), and a cap per
+address and day keeps us from flooding anyone, even when asked to.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from handlers import compose, tracking
+from handlers.pipeline import Context, Intake
+from handlers.text import excerpt
+from storage import events, outbox
+from storage.db import utcnow
+
+CATEGORY_SKIP = {"spam"}
+
+
+async def _skip_reason(intake: Intake, ctx: Context) -> str | None:
+    if not intake.is_new:
+        return "follow-up"
+    if intake.auto:
+        return f"machine mail ({intake.auto})"
+    if not intake.from_addr or "@" not in intake.from_addr:
+        return "no address"
+    if intake.classification is not None and intake.classification.category in CATEGORY_SKIP:
+        return "spam"
+    addr = intake.from_addr.lower()
+    if addr == ctx.from_addr.lower():
+        return "our own address"
+    if await outbox.is_suppressed(ctx.session, addr):
+        return "address suppressed after a bounce"
+    since = utcnow() - timedelta(days=1)
+    if await outbox.sent_to_since(ctx.session, addr, since) >= ctx.acks_per_sender_per_day:
+        return "daily cap for this address"
+    return None
+
+
+def render_ack(intake: Intake, ctx: Context) -> tuple[str, str, str]:
+    """(subject, text, html) of the acknowledgement."""
+    values: dict[str, Any] = {
+        "tracking_no": intake.tracking_no,
+        "query_code": intake.query_code,
+        "name": intake.from_name,
+        "subject": intake.subject,
+        "excerpt": excerpt(intake.new_text or intake.text, 160),
+        "received_at": intake.received_at,
+        "accept_days": ctx.accept_days,
+        "handle_days": ctx.handle_days,
+        "status_url": f"{ctx.public_url}/status",
+        "public_url": ctx.public_url,
+        "channel": intake.channel,
+        "tz": ZoneInfo(ctx.timezone),
+    }
+    subject = f"【已收到】您的来信已登记，编号 {intake.tracking_no}"
+    text = ctx.templates.get_template("email/ack.txt").render(values)
+    html = ctx.templates.get_template("email/ack.html").render(values)
+    return subject, text, html
+
+
+async def process(intake: Intake, ctx: Context) -> None:
+    reason = await _skip_reason(intake, ctx)
+    if reason is not None:
+        intake.ack_skipped = reason
+        return
+    assert intake.tracking_no and intake.from_addr
+    domain = ctx.from_addr.rpartition("@")[2] or "localhost"
+    message_id = tracking.signed_message_id(ctx.secret, "ack", intake.tracking_no, domain)
+    subject, text, html = render_ack(intake, ctx)
+    refs = []
+    if intake.parsed is not None:
+        refs = [*intake.parsed.references, intake.message_id]
+    data = compose.build(
+        compose.Outgoing(
+            from_addr=ctx.from_addr,
+            from_name=ctx.from_name,
+            to=[(intake.from_name or "", intake.from_addr)],
+            subject=subject,
+            text=text,
+            html=html,
+            message_id=message_id,
+            in_reply_to=intake.message_id,
+            references=[r for r in refs if r],
+        )
+    )
+    await outbox.enqueue(
+        ctx.session,
+        purpose="ack",
+        recipient=intake.from_addr,
+        sender=ctx.from_addr,
+        message_id=message_id,
+        message=data,
+        submission_id=intake.submission_id,
+    )
+    await events.record(ctx.session, intake.submission_id, "system", "ack-queued",
+                        {"message_id": message_id})
+    intake.ack_message_id = message_id

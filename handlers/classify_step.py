@@ -1,0 +1,16 @@
+"""Pipeline step 3: file the message under the report's categories and measures.
+
+Only the citizen's new words are classified (a reply's quoted history would repeat our own
+acknowledgement). Machine mail is not classified. Without a classifier the submission stays
+``unclassified``, honestly labelled.
+"""
+
+from __future__ import annotations
+
+from handlers.pipeline import Context, Intake
+
+
+async def process(intake: Intake, ctx: Context) -> None:
+    if ctx.classifier is None or intake.auto:
+        return
+    intake.classification = ctx.classifier.classify(intake.subject, intake.new_text or intake.text)

@@ -1,0 +1,201 @@
+"""Header decoding for the parse step: raw 8-bit text, RFC 2047 encoded-words, addresses, dates, ids.
+
+``handlers.parse`` and ``handlers.loop_guard`` read headers through these functions instead of the
+``policy.default`` header objects, because those objects turn raw 8-bit bytes into surrogates and
+unknown or mislabelled encoded-word charsets into U+FFFD. Here the raw header is recovered as bytes,
+decoded with ``handlers.mailcharset`` (UTF-8, then GB18030, RFC 6532 style), and encoded-words are
+split by the stdlib ``email.header.decode_header`` and decoded with the same charset fallbacks.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from email.errors import HeaderParseError
+from email.header import decode_header
+from email.message import Message
+from email.utils import getaddresses, parsedate_to_datetime
+
+from handlers.mailcharset import decode_bytes
+
+_FOLD = re.compile(r"\r?\n(?=[ \t])|\r(?=[ \t])")
+_B_WORD = re.compile(r"=\?([^?\s]*)\?[bB]\?([^?\s]*)\?=")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_MSGID = re.compile(r"<([^<>\s]{1,500})>")
+# Beijing time: what Chinese mailers that omit the zone mean (the mailbox is in Nantong).
+_CST = timezone(timedelta(hours=8))
+_INVISIBLE = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u2060\u200e\u200f\u202a\u202b\u202c"
+                                    "\u202d\u202e\u2066\u2067\u2068\u2069\x00"), None)
+
+
+def fold(text: str) -> str:
+    """Fold whitespace runs to one space and strip."""
+    return " ".join(text.split())
+
+
+def raw_header(msg: Message, name: str) -> str | None:
+    """The first ``name`` header exactly as received (unfolded), or None when absent."""
+    wanted = name.lower()
+    try:
+        for key, value in msg.raw_items():
+            if key.lower() == wanted:
+                return _FOLD.sub("", str(value))
+    except Exception:  # a damaged header list must not stop the parse
+        return None
+    return None
+
+
+def raw_headers(msg: Message, name: str) -> list[str]:
+    """Every ``name`` header as received (unfolded), in order."""
+    wanted = name.lower()
+    try:
+        return [_FOLD.sub("", str(v)) for k, v in msg.raw_items() if k.lower() == wanted]
+    except Exception:
+        return []
+
+
+def to_bytes(value: str) -> bytes:
+    """Recover the original bytes of a string produced by the bytes parser (surrogateescape)."""
+    return value.encode("utf-8", "surrogateescape")
+
+
+def unicode_raw(value: str) -> str:
+    """Decode raw 8-bit bytes in a header (RFC 6532 UTF-8, or GBK from older clients)."""
+    data = to_bytes(value)
+    return decode_bytes(data, None, short=True)[0] if not data.isascii() else value
+
+
+def _fix_b_words(text: str) -> str:
+    """Make broken base64 encoded-words decodable: drop junk, cut a dangling last sextet."""
+
+    def fix(m: re.Match[str]) -> str:
+        body = re.sub(r"[^A-Za-z0-9+/]", "", m.group(2))
+        if len(body) % 4 == 1:
+            body = body[:-1]
+        return f"=?{m.group(1)}?B?{body}?="
+
+    return _B_WORD.sub(fix, text)
+
+
+def decode_words(text: str) -> str:
+    """Decode RFC 2047 encoded-words in already-Unicode header text."""
+    if "=?" not in text:
+        return text
+    try:
+        chunks = decode_header(text)
+    except (HeaderParseError, ValueError, AssertionError):
+        try:
+            chunks = decode_header(_fix_b_words(text))
+        except (HeaderParseError, ValueError, AssertionError):
+            return text
+    out = []
+    for chunk, charset in chunks:
+        if isinstance(chunk, str):
+            out.append(chunk)
+        elif charset is None:
+            # decode_header re-encodes plain runs with raw-unicode-escape; undo exactly that.
+            out.append(chunk.decode("raw-unicode-escape", errors="replace"))
+        else:
+            # RFC 2231 allows "charset*language" inside an encoded-word.
+            out.append(decode_bytes(chunk, charset.split("*")[0], short=True)[0])
+    return "".join(out)
+
+
+def clean_header(text: str) -> str:
+    """Drop invisible and control characters a header must not carry into our output."""
+    text = text.translate(_INVISIBLE)
+    text = _CONTROL.sub(" ", text)
+    # Lone surrogates (undecodable bytes) cannot be written as UTF-8 JSON; make the loss visible.
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def header_text(msg: Message, name: str) -> str | None:
+    """A header's decoded, cleaned, whitespace-folded value, or None when absent."""
+    raw = raw_header(msg, name)
+    if raw is None:
+        return None
+    return fold(clean_header(decode_words(unicode_raw(raw))))
+
+
+def parse_address(raw: str | None) -> tuple[str | None, str | None]:
+    """(lower-cased addr-spec, decoded display name) of the first address in a From-like header."""
+    if raw is None:
+        return None, None
+    try:
+        pairs = getaddresses([unicode_raw(raw)])
+    except Exception:  # getaddresses has had crash bugs on hostile input
+        pairs = []
+    name, addr = pairs[0] if pairs else ("", "")
+    addr = fold(clean_header(addr)).lower()
+    name = fold(clean_header(decode_words(name))).strip("\"' ")
+    if "@" not in addr:
+        # "From: 王建国" or garbage: no usable address; whatever was written is the name.
+        name = name or fold(clean_header(decode_words(unicode_raw(raw))))
+        addr = ""
+    if name.lower() == addr:
+        name = ""
+    return addr or None, name or None
+
+
+def address_list(raw_values: list[str]) -> list[str]:
+    """Lower-cased addr-specs of every address in To/Cc-like headers."""
+    try:
+        pairs = getaddresses([unicode_raw(v) for v in raw_values])
+    except Exception:
+        return []
+    return [a.strip().lower() for _, a in pairs if "@" in a]
+
+
+def message_ids(raw: str | None) -> list[str]:
+    """Message-IDs in a Message-ID/In-Reply-To/References value, without <>."""
+    if not raw:
+        return []
+    text = clean_header(unicode_raw(raw))
+    found = _MSGID.findall(text)
+    if found:
+        return found
+    token = text.split()[0].strip("<>") if text.split() else ""
+    return [token] if token else []
+
+
+def parse_date(raw: str | None) -> tuple[datetime | None, str | None]:
+    """(aware datetime, defect) from a Date header; zone-less dates are taken as Beijing time."""
+    if raw is None:
+        return None, None
+    text = fold(clean_header(unicode_raw(raw)))
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        when = _loose_date(text)
+    if when is None:
+        return None, f"无法解析的日期：{text[:60]}"
+    defect = None
+    if when.tzinfo is None:
+        zone_given = re.search(r"[-+]0000|\b(GMT|UT|UTC)\b", text)
+        when = when.replace(tzinfo=UTC if zone_given else _CST)
+        defect = None if zone_given else "日期缺少时区，按北京时间处理"
+    if not 1970 <= when.year <= 2100:
+        return None, f"日期超出合理范围：{text[:60]}"
+    return when, defect
+
+
+_CN_DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日.*?(上午|下午|晚上|中午)?\s*"
+                      r"(\d{1,2})[:：](\d{2})")
+
+
+def _loose_date(text: str) -> datetime | None:
+    """Dates hand-written by broken clients: ISO 8601 and '2026年11月25日 上午10:15'."""
+    try:
+        return datetime.fromisoformat(text.replace("/", "-"))
+    except ValueError:
+        pass
+    m = _CN_DATE.search(text)
+    if not m:
+        return None
+    year, month, day, half, hour, minute = m.groups()
+    h = int(hour) + (12 if half in ("下午", "晚上") and int(hour) < 12 else 0)
+    try:
+        return datetime(int(year), int(month), int(day), h, int(minute))
+    except ValueError:
+        return None

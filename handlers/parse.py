@@ -1,0 +1,287 @@
+"""The first pipeline step: raw RFC 5322 bytes → ``ParsedMail`` (parse → loop_guard → classify …).
+
+Mail reaching the commission's mailbox comes from every Chinese client of the last twenty years:
+GB2312 labels over GBK bytes, raw 8-bit headers, HTML-only bodies, truncated base64, typos in
+transfer encodings. The stdlib ``email`` package with ``policy.default`` splits the MIME tree;
+``mailheaders``/``mailcharset`` decode headers and bodies with superset fallbacks and detection,
+``mailtext`` turns HTML into text and finds the new part of a reply, ``mailparts`` decodes leaf
+parts and names attachments safely. ``parse_message`` never raises and does bounded work: what it
+could not read is reported in ``defects`` for staff, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+
+from handlers.mailcharset import decode_bytes
+from handlers.mailheaders import (
+    address_list,
+    header_text,
+    message_ids,
+    parse_address,
+    parse_date,
+    raw_header,
+    raw_headers,
+)
+from handlers.mailparts import param, payload_bytes, raw_filename, safe_filename
+from handlers.mailtext import clean_text, extract_uuencoded, html_to_text, split_reply
+
+MAX_BYTES = 25 * 1024 * 1024
+MAX_DEPTH = 30      # nesting beyond this is an attack or a loop of forwards, not a citizen
+MAX_PARTS = 500
+# Parts of a delivery report written by and for machines; loop_guard reads them from ``headers``.
+_REPORT_MACHINE_PARTS = frozenset({
+    "message/delivery-status", "message/global-delivery-status", "message/disposition-notification",
+    "message/global-disposition-notification", "text/rfc822-headers", "message/rfc822-headers",
+    "message/global-headers", "message/rfc822", "message/global"})
+_CID_REF = re.compile(r"cid:([^\"'\s>)]{1,300})", re.IGNORECASE)
+_META_CHARSET = re.compile(rb"<meta[^>]{0,200}charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]{1,40})",
+                           re.IGNORECASE)
+
+
+@dataclass
+class Attachment:
+    filename: str            # decoded and sanitised (see mailparts.safe_filename)
+    content_type: str        # lower-cased
+    data: bytes
+    inline: bool             # True for cid:-referenced inline parts
+    content_id: str | None
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+@dataclass
+class ParsedMail:
+    message_id: str | None        # without <>
+    from_addr: str | None         # lower-cased addr-spec
+    from_name: str | None
+    subject: str                  # decoded, whitespace folded, stripped
+    date: datetime | None         # aware
+    text: str                     # the whole citizen text, plain, clean Unicode
+    new_text: str                 # text above the quoted history of a reply (== text if none)
+    attachments: list[Attachment]
+    in_reply_to: str | None       # without <>
+    references: list[str]         # without <>
+    to_addrs: list[str]           # To and Cc addr-specs, lower-cased
+    headers: Message              # the parsed EmailMessage (loop_guard reads it)
+    defects: list[str]            # problems for staff, in Chinese
+    oversized: bool               # raw over the size limit: attachments not extracted
+
+
+@dataclass
+class _State:
+    """What a walk over one message accumulates across branches."""
+
+    extract: bool
+    attachments: list[tuple[Attachment, bool]] = field(default_factory=list)
+    defects: list[str] = field(default_factory=list)
+    cids: set[str] = field(default_factory=set)
+    skipped: list[str] = field(default_factory=list)
+    parts: int = 0
+
+    def defect(self, text: str) -> None:
+        if text not in self.defects and len(self.defects) < 50:
+            self.defects.append(text)
+
+
+def _content_type(part: Message) -> str:
+    try:
+        return part.get_content_type().lower()
+    except Exception:  # header-object parsing of a hostile Content-Type
+        return "text/plain"
+
+
+def _disposition(part: Message) -> str | None:
+    value = raw_header(part, "Content-Disposition")
+    return value.split(";", 1)[0].strip().lower() if value else None
+
+
+def _walk(part: Message, depth: int, texts: list[str], st: _State, in_related: bool = False) -> None:
+    st.parts += 1
+    if depth > MAX_DEPTH or st.parts > MAX_PARTS:
+        st.defect("MIME 结构过深或部件过多，其余部分未解析")
+        return
+    for d in getattr(part, "defects", []):
+        st.defect(f"MIME 结构缺陷：{type(d).__name__}")
+    ctype = _content_type(part)
+    # Only a list payload is fetched: get_payload() of a leaf re-decodes it and can raise.
+    payload = part.get_payload() if part.is_multipart() else None
+    if isinstance(payload, list) and ctype.startswith("message/"):
+        if payload and isinstance(payload[0], Message):
+            _forwarded(part, payload[0], depth, texts, st)
+        return
+    if isinstance(payload, list):
+        subtype = ctype.split("/", 1)[1]
+        if subtype == "alternative":
+            _alternative(payload, depth, texts, st)
+        elif subtype == "related":
+            _related(part, payload, depth, texts, st)
+        else:
+            for sub in payload:
+                if subtype == "report" and _content_type(sub) in _REPORT_MACHINE_PARTS:
+                    continue
+                _walk(sub, depth + 1, texts, st)
+        return
+    _leaf(part, ctype, texts, st, in_related)
+
+
+def _alternative(subs: list[Message], depth: int, texts: list[str], st: _State) -> None:
+    """One rendering of multipart/alternative: plain text if it has any, else the richest."""
+    branches = []
+    for sub in subs:
+        found: list[str] = []
+        _walk(sub, depth + 1, found, st)
+        branches.append((_content_type(sub), [t for t in found if t.strip()]))
+    plain = [t for ct, t in branches if ct == "text/plain" and t]
+    rich = [t for _, t in reversed(branches) if t]
+    texts.extend(plain[0] if plain else rich[0] if rich else [])
+
+
+def _related(part: Message, subs: list[Message], depth: int, texts: list[str], st: _State) -> None:
+    """multipart/related: the root is the body, the other parts are its inline resources."""
+    start = message_ids(param(part, "Content-Type", "start"))
+    root = next((s for s in subs if start and message_ids(raw_header(s, "Content-ID")) == start),
+                subs[0] if subs else None)
+    for sub in subs:
+        _walk(sub, depth + 1, texts, st, in_related=sub is not root)
+
+
+def _forwarded(part: Message, inner: Message, depth: int, texts: list[str], st: _State) -> None:
+    """A forwarded message/rfc822: its text is appended, marked, and it is kept as an .eml."""
+    inner_texts: list[str] = []
+    _walk(inner, depth + 1, inner_texts, st)
+    heading = ["---------- 转发的邮件 ----------"]
+    for label, name in (("发件人", "From"), ("日期", "Date"), ("主题", "Subject")):
+        value = header_text(inner, name)
+        if value:
+            heading.append(f"{label}：{value}")
+    body = "\n\n".join(clean_text(t) for t in inner_texts if t.strip())
+    texts.append("\n".join(heading) + "\n\n" + body)
+    name = raw_filename(part) or f"{header_text(inner, 'Subject') or 'forwarded'}.eml"
+    data = b""
+    if st.extract:
+        try:
+            data = inner.as_bytes(policy=email.policy.compat32)
+        except Exception:  # a damaged inner message still gets listed
+            st.defect("转发的邮件无法重新序列化，附件内容为空")
+    _add_attachment(st, name, "message/rfc822", data, None, False)
+
+
+def _leaf(part: Message, ctype: str, texts: list[str], st: _State, in_related: bool) -> None:
+    maintype, _, subtype = ctype.partition("/")
+    filename = raw_filename(part)
+    is_body = (maintype == "text" and subtype in ("plain", "html")) or maintype == "multipart"
+    if is_body and not filename and _disposition(part) != "attachment":
+        texts.append(_body_text(part, subtype, st))
+        return
+    cid_list = message_ids(raw_header(part, "Content-ID"))
+    if not st.extract:
+        st.skipped.append(safe_filename(filename, len(st.skipped) + 1, ctype))
+        return
+    data, defects = payload_bytes(part)
+    for d in defects:
+        st.defect(d)
+    _add_attachment(st, filename, ctype, data, cid_list[0] if cid_list else None, in_related)
+
+
+def _body_text(part: Message, subtype: str, st: _State) -> str:
+    data, defects = payload_bytes(part)
+    for d in defects:
+        st.defect(d)
+    if subtype == "multipart":  # a multipart whose boundary is missing: read it as text
+        st.defect("MIME 分界线缺失，按纯文本读取")
+    charset = param(part, "Content-Type", "charset")
+    if charset is None and subtype == "html":
+        meta = _META_CHARSET.search(data[:4096])
+        charset = meta.group(1).decode("ascii") if meta else None
+    text, defect = decode_bytes(data, charset)
+    if defect:
+        st.defect(defect)
+    if subtype == "html":
+        st.cids.update(m.lower() for m in _CID_REF.findall(text))
+        return html_to_text(text)
+    text, blocks = extract_uuencoded(text)
+    for name, blob in blocks:
+        _add_attachment(st, name, "application/octet-stream", blob, None, False)
+    return text
+
+
+def _add_attachment(st: _State, name: str | None, ctype: str, data: bytes, cid: str | None,
+                    in_related: bool) -> None:
+    index = len(st.attachments) + 1
+    att = Attachment(safe_filename(name, index, ctype), ctype, data, False, cid)
+    st.attachments.append((att, in_related))
+
+
+def parse_message(raw: bytes, *, max_bytes: int = MAX_BYTES) -> ParsedMail:
+    """Parse raw mail bytes; never raises, always returns the best reading it could make."""
+    try:
+        return _parse(bytes(raw), max_bytes)
+    except (Exception, RecursionError) as exc:  # last line of defence: keep the message readable
+        return _fallback(bytes(raw or b""), f"解析出错（{type(exc).__name__}），仅提取了基本内容")
+
+
+def _parse(raw: bytes, max_bytes: int) -> ParsedMail:
+    msg = BytesParser(policy=email.policy.default).parsebytes(raw)
+    st = _State(extract=len(raw) <= max_bytes)
+    texts: list[str] = []
+    _walk(msg, 0, texts, st)
+    for att, in_related in st.attachments:
+        att.inline = bool(att.content_id) and (in_related or att.content_id.lower() in st.cids)
+    if st.skipped:
+        st.defect(f"邮件超过 {max_bytes // (1024 * 1024)} MB 上限，附件未提取：" + "、".join(st.skipped[:20]))
+    text = clean_text("\n\n".join(clean_text(t) for t in texts if t.strip()))
+    return _assemble(msg, text, [a for a, _ in st.attachments], st.defects, not st.extract)
+
+
+def _assemble(msg: Message, text: str, attachments: list[Attachment], defects: list[str],
+              oversized: bool) -> ParsedMail:
+    from_addr, from_name = parse_address(raw_header(msg, "From"))
+    date, date_defect = parse_date(raw_header(msg, "Date"))
+    if date_defect:
+        defects.append(date_defect)
+    ids = message_ids(raw_header(msg, "Message-ID"))
+    reply_to = message_ids(raw_header(msg, "In-Reply-To"))
+    return ParsedMail(
+        message_id=ids[0] if ids else None, from_addr=from_addr, from_name=from_name,
+        subject=header_text(msg, "Subject") or "", date=date, text=text,
+        new_text=split_reply(text) if text else text, attachments=attachments,
+        in_reply_to=reply_to[0] if reply_to else None,
+        references=message_ids(raw_header(msg, "References")),
+        to_addrs=address_list(raw_headers(msg, "To") + raw_headers(msg, "Cc")),
+        headers=msg, defects=defects, oversized=oversized)
+
+
+def _fallback(raw: bytes, reason: str) -> ParsedMail:
+    """Headers and the undecoded body as text, when the full parse failed."""
+    head, _, body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
+    text = clean_text(decode_bytes(body[:MAX_BYTES], None)[0]) if body else ""
+    try:
+        msg = BytesParser(policy=email.policy.default).parsebytes(head + b"\n\n", headersonly=True)
+        return _assemble(msg, text, [], [reason], len(raw) > MAX_BYTES)
+    except (Exception, RecursionError):
+        return ParsedMail(None, None, None, "", None, text, text, [], None, [], [],
+                          EmailMessage(), [reason], len(raw) > MAX_BYTES)
+
+
+def to_json(p: ParsedMail, auto: str | None) -> dict:
+    """The ``feedback-bot parse-eml`` object (schema: shared/data/emails/README.md)."""
+    return {
+        "message_id": p.message_id,
+        "from_addr": p.from_addr,
+        "from_name": p.from_name,
+        "subject": p.subject,
+        "date": p.date.isoformat() if p.date else None,
+        "text": p.text,
+        "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size}
+                        for a in p.attachments],
+        "auto": auto,
+        "in_reply_to": p.in_reply_to,
+    }

@@ -1,0 +1,117 @@
+"""The intake pipeline: one raw input in, one stored submission (or follow-up) out.
+
+Every source converges here (Zulip's ``process_message`` habit): the intake worker loads a raw
+intake row, builds an :class:`Intake` and runs the steps in order,
+
+    parse → loop_guard → classify → store → acknowledge
+
+inside one database transaction, so that the submission, its history and its acknowledgement in
+the outbox are written together or not at all. A step fills in its part of the Intake; it stops the
+chain by raising :class:`Discard` (the raw input stays stored, nothing is acknowledged). No step
+opens a socket: acknowledge writes an outbox row and the outbox worker delivers it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from handlers.classify import Classification, Classifier
+    from handlers.loop_guard import LoopPolicy
+    from handlers.parse import ParsedMail
+
+
+class Discard(Exception):  # noqa: N818 - a signal, as in Mailman
+    """Stop the pipeline for this input: kept as received, not filed, not acknowledged."""
+
+    def __init__(self, reason: str, submission_id: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.submission_id = submission_id
+
+
+@dataclass
+class Context:
+    """What the steps need from the running service, passed in (no globals)."""
+
+    session: AsyncSession
+    secret: bytes
+    public_url: str
+    from_addr: str
+    from_name: str
+    loop_policy: LoopPolicy
+    classifier: Classifier | None = None
+    review_threshold: float = 0.55
+    tracking_prefix: str = "FK"
+    acks_per_sender_per_day: int = 3
+    accept_days: int = 15
+    handle_days: int = 60
+    timezone: str = "Asia/Shanghai"
+    attachments_dir: Path = Path("var/attachments")
+    max_message_bytes: int = 25 * 1024 * 1024
+    templates: Any = None  # a jinja2.Environment for mail templates
+
+
+@dataclass
+class Intake:
+    """One input, filled step by step."""
+
+    raw_id: int
+    channel: str  # web, email, phone, post
+    received_at: datetime
+    raw: bytes | None = None
+    form: dict[str, Any] | None = None
+    tracking_no: str | None = None
+    query_code: str | None = None  # derived by store, shown in the acknowledgement
+    actor: str = "system"
+    # filled by parse
+    parsed: ParsedMail | None = None
+    from_name: str | None = None
+    from_addr: str | None = None
+    phone: str | None = None
+    subject: str = ""
+    text: str = ""
+    new_text: str = ""
+    message_id: str | None = None
+    flags: dict[str, Any] = field(default_factory=dict)
+    # filled by loop_guard
+    auto: str | None = None
+    auto_reason: str | None = None
+    # filled by classify
+    classification: Classification | None = None
+    # filled by store
+    submission_id: int | None = None
+    followup_of: int | None = None
+    related_id: int | None = None
+    is_new: bool = False
+    # filled by acknowledge
+    ack_message_id: str | None = None
+    ack_skipped: str | None = None
+
+
+Step = Callable[[Intake, Context], Awaitable[None]]
+
+
+def default_steps() -> Sequence[tuple[str, Step]]:
+    """The steps in order, imported lazily so that a step's heavy imports load once, on use."""
+    from handlers import acknowledge, classify_step, loop_guard_step, parse_step, store
+
+    return (
+        ("parse", parse_step.process),
+        ("loop-guard", loop_guard_step.process),
+        ("classify", classify_step.process),
+        ("store", store.process),
+        ("acknowledge", acknowledge.process),
+    )
+
+
+async def run(intake: Intake, ctx: Context, steps: Sequence[tuple[str, Step]] | None = None) -> None:
+    """Run every step; :class:`Discard` propagates to the caller, which records it."""
+    for _name, step in steps or default_steps():
+        await step(intake, ctx)

@@ -1,0 +1,153 @@
+"""Raw intake rows: every input exactly as it arrived, and how far it got.
+
+A source (IMAP, Maildir, web form, import) calls ``add`` first and commits; only then is the
+input acknowledged to its origin (IMAP flag and move, Maildir rename, HTTP redirect). The intake
+worker then runs the pipeline on rows that are ``pending`` (or ``held`` after an error) until they
+are ``done``, or ``quarantined`` for staff after too many failures.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import utcnow
+from storage.models import RawIntake
+from storage.upsert import insert_ignore
+
+OPEN_STATES = ("pending", "held")
+RETRY_BASE = timedelta(seconds=30)
+
+
+async def add(
+    session: AsyncSession,
+    *,
+    channel: str,
+    source_key: str,
+    raw: bytes | None = None,
+    payload: dict[str, Any] | None = None,
+    message_id: str | None = None,
+    tracking_no: str | None = None,
+    received_at: datetime | None = None,
+) -> int | None:
+    """Store one input; return its id, or None when this source key was stored before."""
+    values = dict(
+        channel=channel,
+        source_key=source_key,
+        raw=raw,
+        payload=payload,
+        message_id=message_id,
+        tracking_no=tracking_no,
+        received_at=received_at or utcnow(),
+        state="pending",
+        attempts=0,
+    )
+    return await insert_ignore(session, RawIntake, values)
+
+
+async def get(session: AsyncSession, raw_id: int) -> RawIntake | None:
+    return await session.get(RawIntake, raw_id)
+
+
+async def by_source_key(session: AsyncSession, source_key: str) -> RawIntake | None:
+    return await session.scalar(select(RawIntake).where(RawIntake.source_key == source_key))
+
+
+async def due_ids(session: AsyncSession, limit: int = 100) -> list[int]:
+    """Rows to process now, oldest first: new ones, and held ones whose retry time has come."""
+    retry_due = and_(RawIntake.state == "held", RawIntake.retry_at <= utcnow())
+    rows = await session.scalars(
+        select(RawIntake.id)
+        .where(or_(RawIntake.state == "pending", retry_due))
+        .order_by(RawIntake.id)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def message_id_done(session: AsyncSession, message_id: str, exclude_id: int) -> int | None:
+    """The submission of an earlier, processed copy of the same mail, if any."""
+    return await session.scalar(
+        select(RawIntake.submission_id)
+        .where(
+            RawIntake.message_id == message_id,
+            RawIntake.id != exclude_id,
+            RawIntake.state == "done",
+        )
+        .limit(1)
+    )
+
+
+async def message_id_known(session: AsyncSession, message_id: str) -> bool:
+    """Whether a mail with this Message-ID was stored before (any state)."""
+    found = await session.scalar(
+        select(RawIntake.id).where(RawIntake.message_id == message_id).limit(1)
+    )
+    return found is not None
+
+
+async def mark_done(
+    session: AsyncSession,
+    raw_id: int,
+    *,
+    submission_id: int | None,
+    auto: str | None = None,
+    auto_reason: str | None = None,
+    state: str = "done",
+    note: str | None = None,
+) -> None:
+    await session.execute(
+        update(RawIntake)
+        .where(RawIntake.id == raw_id)
+        .values(
+            state=state,
+            submission_id=submission_id,
+            auto=auto,
+            auto_reason=auto_reason,
+            error=note,
+            processed_at=utcnow(),
+        )
+    )
+
+
+async def mark_failed(
+    session: AsyncSession, raw_id: int, error: str, max_attempts: int,
+    retry_base: timedelta = RETRY_BASE,
+) -> str:
+    """Count a failed attempt: retry later with backoff, quarantine once it failed too often."""
+    row = await session.get(RawIntake, raw_id)
+    if row is None:
+        return "missing"
+    row.attempts += 1
+    row.error = error[-4000:]
+    row.state = "quarantined" if row.attempts >= max_attempts else "held"
+    row.retry_at = utcnow() + retry_base * (2 ** (row.attempts - 1))
+    return row.state
+
+
+async def counts_by_state(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(
+        select(RawIntake.state, func.count()).group_by(RawIntake.state)
+    )
+    return {state: n for state, n in rows.all()}
+
+
+async def counts_by_channel(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(
+        select(RawIntake.channel, func.count()).group_by(RawIntake.channel)
+    )
+    return {ch: n for ch, n in rows.all()}
+
+
+async def problem_rows(session: AsyncSession, limit: int = 100) -> list[RawIntake]:
+    """Held and quarantined rows, for staff."""
+    rows = await session.scalars(
+        select(RawIntake)
+        .where(or_(RawIntake.state == "held", RawIntake.state == "quarantined"))
+        .order_by(RawIntake.id.desc())
+        .limit(limit)
+    )
+    return list(rows)

@@ -1,0 +1,266 @@
+"""SQLAlchemy models: what feedback-bot keeps, and why each table exists.
+
+The tables follow the data flow. ``raw_intake`` holds every input exactly as it arrived, written
+before anything else is done with it. ``submissions`` are what staff work on; ``followups`` are later
+messages of the same citizen on the same matter. ``outbox`` holds complete RFC 5322 messages waiting
+to be delivered, so a retry reuses the same bytes and Message-ID. ``events`` is the history of each
+submission: who did what, when.
+
+Schema changes go through Alembic (storage/migrations); ``Base.metadata`` is what they are checked
+against.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend.
+
+    SQLite has no time zone type and hands back naive values; this stores UTC and gives back
+    aware datetimes everywhere, so that comparisons never mix naive and aware values.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class RawIntake(Base):
+    """One input as received: mail bytes or a form payload, plus its processing state.
+
+    ``source_key`` makes intake idempotent: the same IMAP UID, Maildir file or form token can
+    only be stored once. ``state`` moves pending → done, or → held (an error, retried) →
+    quarantined after too many attempts.
+    """
+
+    __tablename__ = "raw_intake"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    source_key: Mapped[str] = mapped_column(String(255), unique=True)
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    payload: Mapped[dict[str, Any] | None]
+    tracking_no: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    retry_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    auto: Mapped[str | None] = mapped_column(String(16))
+    auto_reason: Mapped[str | None] = mapped_column(String(255))
+    submission_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("submissions.id"))
+    processed_at: Mapped[datetime | None]
+
+
+class Submission(Base):
+    """A citizen's message as staff see it."""
+
+    __tablename__ = "submissions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tracking_no: Mapped[str] = mapped_column(String(32), unique=True)
+    query_code_hash: Mapped[str | None] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(16))
+    from_name: Mapped[str | None] = mapped_column(String(255))
+    from_addr: Mapped[str | None] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    new_text: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    category: Mapped[str] = mapped_column(String(16), default="unclassified", index=True)
+    measure: Mapped[str | None] = mapped_column(String(16))
+    kind: Mapped[str | None] = mapped_column(String(16))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    top: Mapped[dict[str, Any] | None]
+    explanation: Mapped[str | None] = mapped_column(Text)
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    taxonomy_version: Mapped[str | None] = mapped_column(String(64))
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="new", index=True)
+    auto: Mapped[str | None] = mapped_column(String(16))
+    flags: Mapped[dict[str, Any] | None]
+    related_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("submissions.id"))
+    assignee_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
+    forwarded_to: Mapped[str | None] = mapped_column(String(255))
+    satisfaction: Mapped[str | None] = mapped_column(String(16))
+    rating_comment: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_submissions_received_id", "received_at", "id"),)
+
+
+class Attachment(Base):
+    """A file that came with a submission; content on disk under its SHA-256, never executed."""
+
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(BigId, ForeignKey("submissions.id"), index=True)
+    followup_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("followups.id"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    inline: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Followup(Base):
+    """A later message on the same matter: a reply by mail, or an addition from the status page."""
+
+    __tablename__ = "followups"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(BigId, ForeignKey("submissions.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    from_addr: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    raw_intake_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("raw_intake.id"))
+    received_at: Mapped[datetime]
+
+
+class Outbox(Base):
+    """A complete message waiting for delivery, and what became of it."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # ack, reply, digest
+    submission_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("submissions.id"))
+    recipient: Mapped[str] = mapped_column(String(320), index=True)
+    sender: Mapped[str] = mapped_column(String(320))
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    message: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+
+class Event(Base):
+    """One line of a submission's history (and of the audit log)."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    submission_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("submissions.id"), index=True
+    )
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any] | None]
+
+
+class MailCursor(Base):
+    """The last IMAP UID processed per (mailbox, UIDVALIDITY)."""
+
+    __tablename__ = "mail_cursors"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(255))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("mailbox", "uidvalidity"),)
+
+
+class Suppression(Base):
+    """An address we must not mail for a while (a permanent bounce)."""
+
+    __tablename__ = "suppressions"
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    until: Mapped[datetime]
+
+
+class Lease(Base):
+    """A named lease (e.g. the mailbox poller) so that one instance of several does the work."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime]
+
+
+class User(Base):
+    """A staff account of the console."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # reviewer, supervisor, admin
+    password_hash: Mapped[str] = mapped_column(String(255))
+    api_token_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class Label(Base):
+    """A staff-confirmed classification: what the classifier learns from."""
+
+    __tablename__ = "labels"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(BigId, ForeignKey("submissions.id"), index=True)
+    category: Mapped[str] = mapped_column(String(16))
+    measure: Mapped[str | None] = mapped_column(String(16))
+    kind: Mapped[str | None] = mapped_column(String(16))
+    user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
+    at: Mapped[datetime]
+
+
+class Digest(Base):
+    """One weekly digest: the unique week makes sending it idempotent."""
+
+    __tablename__ = "digests"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    week: Mapped[str] = mapped_column(String(10), unique=True)  # ISO week, e.g. 2026-W47
+    created_at: Mapped[datetime]
+    outbox_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("outbox.id"))
+    summary: Mapped[dict[str, Any] | None]
+    html: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,149 @@
+"""The outbox: complete messages waiting for SMTP, claimed by one sender at a time.
+
+Handlers enqueue; one worker delivers (Mailman's to-outgoing habit). A row is claimed by setting
+``claimed_until`` in a short transaction (on PostgreSQL with ``FOR UPDATE SKIP LOCKED`` so several
+instances never take the same row), delivered outside any transaction, then marked. A process that
+dies between the SMTP server's "250" and our commit leaves a claim that expires; the row is then
+sent again with the same bytes and Message-ID, so a receiver can tell it is the same message.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import utcnow
+from storage.models import Outbox, Suppression
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    purpose: str,
+    recipient: str,
+    sender: str,
+    message_id: str,
+    message: bytes,
+    submission_id: int | None = None,
+) -> Outbox:
+    now = utcnow()
+    row = Outbox(
+        purpose=purpose,
+        recipient=recipient,
+        sender=sender,
+        message_id=message_id,
+        message=message,
+        submission_id=submission_id,
+        state="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+def _due(now: datetime):  # type: ignore[no-untyped-def]
+    pending = and_(Outbox.state == "pending", Outbox.next_attempt_at <= now)
+    stale = and_(Outbox.state == "sending", Outbox.claimed_until < now)
+    return or_(pending, stale)
+
+
+async def claim_due(session: AsyncSession, *, limit: int, lease: timedelta) -> list[Outbox]:
+    """Claim up to ``limit`` due rows for this worker; the caller commits."""
+    now = utcnow()
+    stmt = select(Outbox).where(_due(now)).order_by(Outbox.next_attempt_at).limit(limit)
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = list(await session.scalars(stmt))
+    for row in rows:
+        row.state = "sending"
+        row.claimed_until = now + lease
+    return rows
+
+
+async def next_due_at(session: AsyncSession) -> datetime | None:
+    return await session.scalar(
+        select(func.min(Outbox.next_attempt_at)).where(Outbox.state == "pending")
+    )
+
+
+async def mark_sent(session: AsyncSession, row_id: int) -> None:
+    await session.execute(
+        update(Outbox)
+        .where(Outbox.id == row_id)
+        .values(state="sent", sent_at=utcnow(), claimed_until=None, last_error=None)
+    )
+
+
+async def mark_retry(session: AsyncSession, row_id: int, error: str, delay: timedelta) -> None:
+    await session.execute(
+        update(Outbox)
+        .where(Outbox.id == row_id)
+        .values(
+            state="pending",
+            attempts=Outbox.attempts + 1,
+            next_attempt_at=utcnow() + delay,
+            claimed_until=None,
+            last_error=error[:2000],
+        )
+    )
+
+
+async def mark_failed(session: AsyncSession, row_id: int, error: str, state: str = "failed") -> None:
+    await session.execute(
+        update(Outbox)
+        .where(Outbox.id == row_id)
+        .values(state=state, attempts=Outbox.attempts + 1, claimed_until=None,
+                last_error=error[:2000])
+    )
+
+
+async def mark_bounced(session: AsyncSession, message_ids: list[str], reason: str) -> list[str]:
+    """Mark our messages reported by a bounce; return their recipients."""
+    if not message_ids:
+        return []
+    rows = list(await session.scalars(select(Outbox).where(Outbox.message_id.in_(message_ids))))
+    for row in rows:
+        row.state = "bounced"
+        row.last_error = reason[:2000]
+    return [r.recipient for r in rows]
+
+
+async def counts_by_state(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(Outbox.state, func.count()).group_by(Outbox.state))
+    return {state: n for state, n in rows.all()}
+
+
+async def sent_to_since(
+    session: AsyncSession, recipient: str, since: datetime, purpose: str = "ack"
+) -> int:
+    """How many messages of a kind were queued for an address since a time (rate caps)."""
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(Outbox)
+            .where(
+                Outbox.recipient == recipient,
+                Outbox.purpose == purpose,
+                Outbox.created_at >= since,
+            )
+        )
+        or 0
+    )
+
+
+async def suppress(session: AsyncSession, address: str, reason: str, until: datetime) -> None:
+    row = await session.get(Suppression, address)
+    if row is None:
+        session.add(Suppression(address=address, reason=reason, until=until))
+    else:
+        row.reason, row.until = reason, max(row.until, until)
+
+
+async def is_suppressed(session: AsyncSession, address: str) -> bool:
+    row = await session.get(Suppression, address)
+    return row is not None and row.until > utcnow()

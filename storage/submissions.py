@@ -1,0 +1,75 @@
+"""Submissions: adding them, finding them, reading them out for export."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import utcnow
+from storage.models import Attachment, Followup, Submission
+
+
+async def add(session: AsyncSession, **fields: Any) -> Submission:
+    now = utcnow()
+    fields.setdefault("received_at", now)
+    sub = Submission(created_at=now, updated_at=now, **fields)
+    session.add(sub)
+    await session.flush()
+    return sub
+
+
+async def tracking_no_exists(session: AsyncSession, tracking_no: str) -> bool:
+    found = await session.scalar(
+        select(Submission.id).where(Submission.tracking_no == tracking_no)
+    )
+    return found is not None
+
+
+async def by_tracking_no(session: AsyncSession, tracking_no: str) -> Submission | None:
+    return await session.scalar(select(Submission).where(Submission.tracking_no == tracking_no))
+
+
+async def by_message_id(session: AsyncSession, message_id: str) -> Submission | None:
+    return await session.scalar(
+        select(Submission).where(Submission.message_id == message_id).limit(1)
+    )
+
+
+async def add_attachment(session: AsyncSession, **fields: Any) -> Attachment:
+    att = Attachment(**fields)
+    session.add(att)
+    await session.flush()
+    return att
+
+
+async def add_followup(session: AsyncSession, **fields: Any) -> Followup:
+    fields.setdefault("received_at", utcnow())
+    fu = Followup(**fields)
+    session.add(fu)
+    await session.flush()
+    return fu
+
+
+async def count(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Submission)) or 0)
+
+
+async def iter_since(
+    session: AsyncSession, since: datetime | None, batch: int = 1000
+) -> AsyncIterator[Submission]:
+    """All submissions received at or after ``since``, oldest first, streamed in batches."""
+    last_id = 0
+    while True:
+        stmt = select(Submission).where(Submission.id > last_id)
+        if since is not None:
+            stmt = stmt.where(Submission.received_at >= since)
+        rows = list(await session.scalars(stmt.order_by(Submission.id).limit(batch)))
+        if not rows:
+            return
+        for row in rows:
+            yield row
+        last_id = rows[-1].id

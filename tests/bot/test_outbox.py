@@ -1,0 +1,83 @@
+"""Delivery through the outbox against a real SMTP server that goes down, refuses and recovers."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiohttp
+from sqlalchemy import select
+
+from bot.app import start
+from bot.config import Settings
+from storage.models import Outbox
+from tests.bot.helpers import submit, tracking_no
+from tests.conftest import make_settings
+from tests.servers import SmtpSink
+
+LETTER = "小区门口的监控坏了半年了，晚上电动车被偷了好几辆，报警以后也没有下文。"
+
+
+async def outbox_rows(service) -> list[Outbox]:  # type: ignore[no-untyped-def]
+    async with service.runtime.sessions() as s:
+        return list(await s.scalars(select(Outbox)))
+
+
+async def wait_state(service, state: str, timeout: float = 10) -> list[Outbox]:  # type: ignore[no-untyped-def]
+    for _ in range(int(timeout * 10)):
+        rows = await outbox_rows(service)
+        if rows and all(r.state == state for r in rows):
+            return rows
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"outbox never reached {state}: {[r.state for r in rows]}")
+
+
+async def test_smtp_down_then_up_delivers_exactly_once(settings: Settings, smtp_sink: SmtpSink):
+    smtp_sink.stop()
+    service = await start(settings)
+    try:
+        async with aiohttp.ClientSession() as http:
+            status, html = await submit(http, service.base_url, body=LETTER,
+                                        email="citizen@example.com")
+        assert status == 200
+        await asyncio.sleep(1.0)  # several attempts fail while the server is down
+        [row] = await outbox_rows(service)
+        assert row.state == "pending" and row.attempts >= 1 and row.last_error
+        smtp_sink.start()
+        await wait_state(service, "sent", timeout=15)
+        await asyncio.sleep(1.0)
+        assert len(smtp_sink.messages) == 1
+        assert tracking_no(html) in str(smtp_sink.messages[0].message["Subject"])
+    finally:
+        await service.stop()
+
+
+async def test_temporary_refusal_is_retried(service, smtp_sink: SmtpSink):  # type: ignore[no-untyped-def]
+    smtp_sink.fail_next(2, code=451)
+    async with aiohttp.ClientSession() as http:
+        await submit(http, service.base_url, body=LETTER, email="retry@example.com")
+    [row] = await wait_state(service, "sent", timeout=15)
+    assert row.attempts == 2
+    assert len(smtp_sink.messages) == 1
+
+
+async def test_permanent_refusal_marks_failed_with_reason(service, smtp_sink: SmtpSink):  # type: ignore[no-untyped-def]
+    smtp_sink.reject_rcpt("nobody@example.com", code=550)
+    async with aiohttp.ClientSession() as http:
+        await submit(http, service.base_url, body=LETTER, email="nobody@example.com")
+    [row] = await wait_state(service, "failed")
+    assert "550" in (row.last_error or "")
+    assert smtp_sink.messages == []
+
+
+async def test_without_smtp_host_mail_is_written_as_eml(db_url: str, tmp_path: Path):
+    service = await start(make_settings(db_url, tmp_path))
+    try:
+        async with aiohttp.ClientSession() as http:
+            _, html = await submit(http, service.base_url, body=LETTER, email="a@example.com")
+        await wait_state(service, "sent")
+        files = list((tmp_path / "var" / "outbox").glob("*.eml"))
+        assert len(files) == 1
+        assert tracking_no(html).encode() in files[0].read_bytes()
+    finally:
+        await service.stop()

@@ -1,0 +1,77 @@
+"""Shared fixtures: a migrated database on SQLite and on PostgreSQL, settings, a running service.
+
+Every test that takes ``db_url`` runs twice, once per backend, against real servers: the same
+suite must pass on both. PostgreSQL databases are cloned from a template migrated once per session
+(procrastinate's habit), which keeps a fresh database per test cheap.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.app import Service, start
+from bot.config import Settings
+from storage.db import upgrade
+from tests.servers import Postgres, SmtpSink
+
+pytest_plugins = ["tests.fixtures_servers"]
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def pg_template(postgres: Postgres) -> str:
+    name = "feedback_template"
+    url = postgres.create_database(name)
+    upgrade(url)
+    return name
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/feedback.db"
+        upgrade(url)
+        return url
+    postgres: Postgres = request.getfixturevalue("postgres")
+    template = request.getfixturevalue("pg_template")
+    return postgres.create_database(f"t_{uuid.uuid4().hex[:12]}", template=template)
+
+
+def make_settings(db_url: str, tmp_path: Path, smtp: SmtpSink | None = None,
+                  **sections: dict) -> Settings:
+    var = tmp_path / "var"
+    base: dict = {
+        "database": {"url": db_url},
+        "web": {"host": "127.0.0.1", "port": 0, "public_url": "http://127.0.0.1:8080",
+                "secret_key": "test-secret-key"},
+        "smtp": {"from_addr": "feedback@zfw.example.gov.cn", "retry_base_seconds": 0.2},
+        "intake": {"attachments_dir": str(var / "attachments"), "retry_base_seconds": 0.2},
+        "classifier": {"model_dir": str(var / "models")},
+        "maildir": {"path": str(var / "maildir")},
+        "var_dir": str(var),
+    }
+    if smtp is not None:
+        base["smtp"].update({"host": "127.0.0.1", "port": smtp.port})
+    for key, values in sections.items():
+        base.setdefault(key, {}).update(values)
+    return Settings(**base)
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path, smtp_sink: SmtpSink) -> Settings:
+    return make_settings(db_url, tmp_path, smtp_sink)
+
+
+@pytest.fixture
+async def service(settings: Settings) -> AsyncIterator[Service]:
+    svc = await start(settings)
+    try:
+        yield svc
+    finally:
+        await svc.stop()

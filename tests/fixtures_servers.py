@@ -1,0 +1,95 @@
+"""Pytest fixtures that hand tests real servers on loopback (helpers in ``tests/servers.py``).
+
+Registered by the root conftest (``pytest_plugins = ["tests.fixtures_servers"]``). Dovecot and
+PostgreSQL start once per session; each test gets a fresh IMAP user and its own SMTP sink.
+A missing server binary skips the test on a developer machine, but fails it when ``CI=true``:
+CI must never go green by skipping the integration tests.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from typing import NamedTuple
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from tests.servers import CHROMIUM_ARGS, Dovecot, Postgres, SmtpSink, chromium_path
+
+
+def require(present: bool, what: str) -> None:
+    """Skip (developer machine) or fail (CI=true) when a server binary is not installed."""
+    if present:
+        return
+    msg = f"{what} is not installed; run .ci/system-deps.sh as root to install it"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but {msg}", pytrace=False)
+    pytest.skip(msg)
+
+
+class ImapAccount(NamedTuple):
+    host: str
+    port: int
+    user: str
+    password: str
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A recording SMTP server on a free port, with error injection (see SmtpSink)."""
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """One Dovecot IMAP server for the session; use ``imap_account`` for an isolated mailbox."""
+    require(Dovecot.available(), "Dovecot (dovecot-imapd)")
+    with Dovecot() as server:
+        yield server
+
+
+@pytest.fixture
+def imap_account(dovecot: Dovecot) -> ImapAccount:
+    """A brand-new IMAP user with an empty INBOX (and no Archive folder yet)."""
+    user = f"u{secrets.token_hex(6)}"
+    password = secrets.token_urlsafe(12)
+    dovecot.add_user(user, password)
+    return ImapAccount(dovecot.host, dovecot.port, user, password)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One throw-away PostgreSQL cluster for the session (``create_database`` per test)."""
+    require(Postgres.available(), "PostgreSQL (postgresql)")
+    with Postgres() as server:
+        yield server
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Chromium driven by Playwright.
+
+    Function-scoped: Playwright objects are bound to the event loop that created them and
+    pytest-asyncio gives each test its own loop; a launch costs about a second.
+    """
+    path = chromium_path()
+    require(path is not None, "Chromium (chromium)")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    """A fresh page in its own browser context (no cookies shared between tests)."""
+    context = await browser.new_context(locale="zh-CN")
+    try:
+        yield await context.new_page()
+    finally:
+        await context.close()

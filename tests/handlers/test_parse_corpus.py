@@ -1,0 +1,40 @@
+"""Every message of the development corpus (shared/data/emails) against its expectation file,
+compared with the rules of shared/tools/check_emails.py (imported, not copied)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from handlers.loop_guard import LoopPolicy, machine_kind
+from handlers.parse import parse_message, to_json
+
+SHARED = Path(__file__).parents[2] / ".." / "shared"
+CORPUS = SHARED / "data" / "emails"
+CHECKER = SHARED / "tools" / "check_emails.py"
+
+
+def _checker():
+    if not CHECKER.is_file():
+        pytest.skip(f"{CHECKER} not present")
+    spec = importlib.util.spec_from_file_location("check_emails", CHECKER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CASES = sorted(CORPUS.glob("*.eml")) if CORPUS.is_dir() else []
+
+
+@pytest.mark.skipif(not CASES, reason="development corpus not present")
+@pytest.mark.parametrize("eml", CASES, ids=[c.stem for c in CASES])
+def test_corpus_message_meets_expectations(eml: Path):
+    expected = json.loads(eml.with_name(eml.stem + ".expected.json").read_text("utf-8"))
+    parsed = parse_message(eml.read_bytes())
+    auto, _reason = machine_kind(parsed, LoopPolicy())
+    # Round-trip through JSON exactly as the parse-eml command prints it.
+    got = json.loads(json.dumps(to_json(parsed, auto), ensure_ascii=False))
+    assert _checker().compare(expected, got) == []
