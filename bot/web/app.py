@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
@@ -10,6 +12,9 @@ from bot.runtime import TEMPLATES, Runtime
 from bot.web import form, health
 from bot.web.keys import RUNTIME
 from bot.web.middlewares import errors, security_headers
+
+# Parts that add their own routes (and middlewares) through ``setup(app)``.
+OPTIONAL_PARTS = ("bot.web.status", "bot.web.console")
 
 
 def make_app(rt: Runtime) -> web.Application:
@@ -30,4 +35,12 @@ def make_app(rt: Runtime) -> web.Application:
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/metrics", health.metrics)
     app.router.add_static("/static", TEMPLATES / "static", append_version=True)
+    for name in OPTIONAL_PARTS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.setup(app)
     return app

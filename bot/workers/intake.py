@@ -10,6 +10,7 @@ as ``held`` with the error and retried, and after ``max_attempts`` it is quarant
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import traceback
 from dataclasses import dataclass
@@ -106,7 +107,5 @@ async def run(rt: Runtime, poll_seconds: float = 2.0) -> None:
             state.state, state.last_error = "error", exc.__class__.__name__
             log.error("intake worker error: %s", exc.__class__.__name__, exc_info=True)
         rt.intake_wakeup.clear()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(rt.intake_wakeup.wait(), poll_seconds)
-        except TimeoutError:
-            pass

@@ -13,6 +13,7 @@ so a new user can read what the service would have sent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from datetime import timedelta
@@ -146,10 +147,8 @@ async def _sleep_until_due(rt: Runtime, ceiling: float) -> None:
         due = await outbox.next_due_at(session)
     delay = ceiling if due is None else max(0.05, min(ceiling, (due - utcnow()).total_seconds()))
     rt.outbox_wakeup.clear()
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(rt.outbox_wakeup.wait(), delay)
-    except TimeoutError:
-        pass
 
 
 async def run(rt: Runtime, poll_seconds: float = 2.0) -> None:
