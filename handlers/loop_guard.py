@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import default as default_policy
@@ -26,6 +27,9 @@ from handlers.mailheaders import (
     unicode_raw,
 )
 from handlers.parse import ParsedMail
+from handlers.pipeline import Context, Intake
+from storage import outbox
+from storage.db import utcnow
 
 
 @dataclass(frozen=True)
@@ -206,3 +210,25 @@ def bounced_message_ids(p: ParsedMail) -> tuple[list[str], bool]:
     # No machine-readable status: read the enhanced status or SMTP reply code in the text.
     m = _TEXT_STATUS.search(p.text)
     return unique, bool(m and ((m.group(1) or "") == "5" or m.group(2)))
+
+
+# -- pipeline step ----------------------------------------------------------------------
+# Step 2: machine mail is stored like everything else but marked, kept out of the review queue and
+# never acknowledged. A bounce of one of our messages marks that outbox row bounced; a permanent
+# bounce stops mail to that address for a while.
+SUPPRESS_FOR = timedelta(days=30)
+
+
+async def process(intake: Intake, ctx: Context) -> None:
+    if intake.parsed is None:
+        return
+    intake.auto, intake.auto_reason = machine_kind(intake.parsed, ctx.loop_policy)
+    if intake.auto != "bounce":
+        return
+    ids, permanent = bounced_message_ids(intake.parsed)
+    recipients = await outbox.mark_bounced(ctx.session, ids, intake.auto_reason or "bounce")
+    if recipients:
+        intake.flags["bounced"] = ids
+    if permanent:
+        for addr in recipients:
+            await outbox.suppress(ctx.session, addr, "permanent bounce", utcnow() + SUPPRESS_FOR)

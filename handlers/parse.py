@@ -30,6 +30,8 @@ from handlers.mailheaders import (
 )
 from handlers.mailparts import param, payload_bytes, raw_filename, safe_filename
 from handlers.mailtext import clean_text, extract_uuencoded, html_to_text, split_reply
+from handlers.pipeline import Context, Intake
+from handlers.text import one_line
 
 MAX_BYTES = 25 * 1024 * 1024
 MAX_DEPTH = 30      # nesting beyond this is an attack or a loop of forwards, not a citizen
@@ -285,3 +287,37 @@ def to_json(p: ParsedMail, auto: str | None) -> dict:
         "auto": auto,
         "in_reply_to": p.in_reply_to,
     }
+
+
+# -- pipeline step ----------------------------------------------------------------------
+# Step 1 of the pipeline: turn the raw input into sender, subject and text. Mail goes through
+# parse_message; a form payload (web form, staff data entry) already has its fields.
+
+
+def _from_form(intake: Intake) -> None:
+    form = intake.form or {}
+    intake.from_name = one_line(form.get("name"), 100) or None
+    intake.from_addr = (form.get("email") or "").strip().lower() or None
+    intake.phone = (form.get("phone") or "").strip() or None
+    intake.subject = one_line(form.get("subject"), 200)
+    intake.text = (form.get("body") or "").strip()
+    intake.new_text = intake.text
+
+
+async def process(intake: Intake, ctx: Context) -> None:
+    """Pipeline step: fill the Intake's sender, subject and text fields."""
+    if intake.raw is None:
+        _from_form(intake)
+        return
+    parsed = parse_message(intake.raw, max_bytes=ctx.max_message_bytes)
+    intake.parsed = parsed
+    intake.from_name = parsed.from_name
+    intake.from_addr = parsed.from_addr
+    intake.subject = parsed.subject
+    intake.text = parsed.text
+    intake.new_text = parsed.new_text or parsed.text
+    intake.message_id = parsed.message_id
+    if parsed.defects:
+        intake.flags["defects"] = parsed.defects
+    if parsed.oversized:
+        intake.flags["oversized"] = True

@@ -100,11 +100,11 @@ Step = Callable[[Intake, Context], Awaitable[None]]
 
 def default_steps() -> Sequence[tuple[str, Step]]:
     """The steps in order, imported lazily so that a step's heavy imports load once, on use."""
-    from handlers import acknowledge, classify_step, loop_guard_step, parse_step, store
+    from handlers import acknowledge, classify_step, loop_guard, parse, store
 
     return (
-        ("parse", parse_step.process),
-        ("loop-guard", loop_guard_step.process),
+        ("parse", parse.process),
+        ("loop-guard", loop_guard.process),
         ("classify", classify_step.process),
         ("store", store.process),
         ("acknowledge", acknowledge.process),
