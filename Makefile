@@ -23,14 +23,14 @@ system-deps:
 	bash .ci/system-deps.sh
 
 test: install system-deps
-	$(BIN)/ruff check bot handlers storage tests bench
+	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
 bench: install system-deps
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 lint: install
-	$(BIN)/ruff check bot handlers storage tests bench
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

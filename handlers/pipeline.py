@@ -100,7 +100,8 @@ Step = Callable[[Intake, Context], Awaitable[None]]
 
 def default_steps() -> Sequence[tuple[str, Step]]:
     """The steps in order, imported lazily so that a step's heavy imports load once, on use."""
-    from handlers import acknowledge, classify_step, loop_guard, parse, store
+    from handlers import acknowledge, loop_guard, parse, store
+    from handlers.classify import step as classify_step
 
     return (
         ("parse", parse.process),

@@ -48,6 +48,22 @@ async def add(
     return await insert_ignore(session, RawIntake, values)
 
 
+async def claim(session: AsyncSession, raw_id: int) -> bool:
+    """Take a row for processing in the caller's transaction; False if it is not open any more.
+
+    This must be the transaction's first statement: the UPDATE takes the row's write lock (on
+    SQLite the database's), so a second process working on the same row waits here until the
+    first commits, then finds the row done and leaves it alone. Without it, the web form and
+    the intake worker could both file the same letter.
+    """
+    result = await session.execute(
+        update(RawIntake)
+        .where(RawIntake.id == raw_id, RawIntake.state.in_(OPEN_STATES))
+        .values(processed_at=utcnow())
+    )
+    return result.rowcount == 1
+
+
 async def get(session: AsyncSession, raw_id: int) -> RawIntake | None:
     return await session.get(RawIntake, raw_id)
 

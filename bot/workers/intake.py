@@ -53,8 +53,9 @@ async def process_raw(rt: Runtime, raw_id: int) -> Outcome:
     """Run the pipeline on one raw row; never raises for a problem with the input."""
     try:
         async with rt.sessions.begin() as session:
+            claimed = await raw_intake.claim(session, raw_id)
             row = await raw_intake.get(session, raw_id)
-            if row is None or row.state not in raw_intake.OPEN_STATES:
+            if row is None or not claimed:
                 state = "missing" if row is None else row.state
                 return Outcome(raw_id, state, row.submission_id if row else None)
             intake = _intake_from_row(row)

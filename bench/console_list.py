@@ -1,0 +1,133 @@
+"""How fast is the console's queue at scale? (SQLite; prints numbers, asserts nothing.)
+
+Builds N submissions (default 1,000,000; ``--quick`` 10,000) with executemany in batches, then
+measures p50/p95 of the queries behind /console — the first page, a deep keyset page, a category
+filter, the per-category counts and a Chinese substring search — against the same queries on an
+empty database.
+
+    .venv/bin/python bench/console_list.py [--quick] [-n N] [--repeat 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from storage import queue  # noqa: E402
+from storage.db import make_engine, sessionmaker, upgrade  # noqa: E402
+from storage.queue import QueueFilter  # noqa: E402
+
+WORDS = ["法院执行局", "派出所", "信访", "扫黑除恶", "政法队伍", "办事效率", "窗口服务", "电话没人接",
+         "判决执行", "警情处置", "社区矫正", "司法救助", "律师会见", "案件久拖不决"]
+CATEGORIES = [str(i) for i in range(1, 11)] + ["other", "spam"]
+STATUSES = ["new", "accepted", "in_progress", "resolved", "rejected", "forwarded"]
+
+
+def build(path: Path, n: int, batch: int = 20_000) -> float:
+    """Fill the submissions table directly (executemany); returns seconds taken."""
+    rng = random.Random(7)
+    start = time.perf_counter()
+    now = datetime.now(UTC)
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=OFF")
+    sql = ("INSERT INTO submissions (tracking_no, channel, subject, text, category, kind, "
+           "needs_review, status, auto, received_at, created_at, updated_at) "
+           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
+    for lo in range(0, n, batch):
+        rows = []
+        for i in range(lo, min(n, lo + batch)):
+            at = (now - timedelta(seconds=i * 30 + rng.random())).strftime(
+                "%Y-%m-%d %H:%M:%S.%f")
+            words = "，".join(rng.sample(WORDS, 3))
+            rows.append((f"FK-{i // 10000:04d}-{i % 10000:04d}", rng.choice(["email", "web", "phone"]), words[:12],
+                         f"{words}。希望有关部门尽快处理。第{i}号", rng.choice(CATEGORIES),
+                         rng.choice(["complaint", "suggestion", "inquiry"]),
+                         rng.random() < 0.1, rng.choice(STATUSES),
+                         "auto-reply" if rng.random() < 0.03 else None, at, at, at))
+        con.executemany(sql, rows)
+        con.commit()
+    con.execute("ANALYZE")
+    con.close()
+    return time.perf_counter() - start
+
+
+async def timed(fn: Callable[[], Awaitable[object]], repeat: int) -> tuple[float, float]:
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        await fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)]
+
+
+async def measure(url: str, repeat: int) -> dict[str, tuple[float, float]]:
+    engine = make_engine(url)
+    sessions = sessionmaker(engine)
+    out: dict[str, tuple[float, float]] = {}
+    try:
+        async with sessions() as s:
+            rows, cursor = await queue.page(s, QueueFilter(), limit=50)
+            deep = cursor
+            for _ in range(200):  # walk 200 pages to get a deep cursor
+                if deep is None:
+                    break
+                _rows, nxt = await queue.page(s, QueueFilter(), after=deep, limit=50)
+                deep = nxt or deep
+                if nxt is None:
+                    break
+            cases = {
+                "first page": lambda: queue.page(s, QueueFilter(), limit=50),
+                "page 200 (keyset)": lambda: queue.page(s, QueueFilter(), after=deep, limit=50),
+                "category=3": lambda: queue.page(s, QueueFilter(category="3"), limit=50),
+                "needs review + open": lambda: queue.page(
+                    s, QueueFilter(needs_review=True, status="new"), limit=50),
+                "search 执行局 (common)": lambda: queue.page(s, QueueFilter(q="执行局"), limit=50),
+                "search rare 第4321号": lambda: queue.page(s, QueueFilter(q="第4321号"), limit=50),
+                "tracking no exact": lambda: queue.page(s, QueueFilter(q="FK-0000-4321"), limit=50),
+                "category counts": lambda: queue.category_counts(s, QueueFilter()),
+            }
+            for name, fn in cases.items():
+                out[name] = await timed(fn, repeat)
+    finally:
+        await engine.dispose()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="10,000 rows instead of 1,000,000")
+    ap.add_argument("-n", type=int, default=None)
+    ap.add_argument("--repeat", type=int, default=20)
+    args = ap.parse_args()
+    n = args.n or (10_000 if args.quick else 1_000_000)
+    tmp = Path(tempfile.mkdtemp(prefix="console-bench-"))
+    empty_url = f"sqlite+aiosqlite:///{tmp}/empty.db"
+    full_url = f"sqlite+aiosqlite:///{tmp}/full.db"
+    upgrade(empty_url)
+    upgrade(full_url)
+    took = build(tmp / "full.db", n)
+    print(f"built {n:,} submissions in {took:.1f}s ({n / took:,.0f}/s)")
+    empty = asyncio.run(measure(empty_url, args.repeat))
+    full = asyncio.run(measure(full_url, args.repeat))
+    print(f"{'query':<24}{'empty p50':>11}{'p95':>9}{f'{n:,} p50':>14}{'p95':>9}   (ms)")
+    for name in full:
+        e50, e95 = empty[name]
+        f50, f95 = full[name]
+        print(f"{name:<24}{e50:>11.2f}{e95:>9.2f}{f50:>14.2f}{f95:>9.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""``feedback-bot user …``: staff accounts of the console.
+
+    user add NAME --role reviewer|supervisor|admin [--password-stdin]
+    user list
+    user disable NAME
+    user passwd NAME [--password-stdin]
+    user token NAME          (prints a new API token once; only its hash is kept)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import load_settings
+from storage import users
+from storage.db import make_engine, sessionmaker, upgrade
+
+MIN_PASSWORD = 10
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("user", help="staff accounts of the console")
+    actions = p.add_subparsers(dest="user_action", required=True)
+    add = actions.add_parser("add", help="create an account")
+    add.add_argument("name")
+    add.add_argument("--role", choices=users.ROLES, required=True)
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from standard input instead of prompting")
+    actions.add_parser("list", help="list accounts")
+    dis = actions.add_parser("disable", help="disable an account (ends its sessions and token)")
+    dis.add_argument("name")
+    pw = actions.add_parser("passwd", help="set a new password (ends the account's sessions)")
+    pw.add_argument("name")
+    pw.add_argument("--password-stdin", action="store_true")
+    tok = actions.add_parser("token", help="issue a new API token (replaces the old one)")
+    tok.add_argument("name")
+    for action in (add, dis, pw, tok, actions.choices["list"]):
+        # `user add NAME --config F` as well as `user --config F add NAME`; SUPPRESS keeps an
+        # absent option from overwriting the value given before the action.
+        action.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="FILE",
+                            help="TOML configuration file")
+    p.set_defaults(func=run)
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("密码 / password: ")
+        if getpass.getpass("再输入一次 / again: ") != password:
+            raise users.UserError("the two passwords differ")
+    if len(password) < MIN_PASSWORD:
+        raise users.UserError(f"password too short (at least {MIN_PASSWORD} characters)")
+    return password
+
+
+async def _with_session(url: str, work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+    engine = make_engine(url)
+    try:
+        async with sessionmaker(engine).begin() as session:
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+async def _list(session: AsyncSession) -> None:
+    for u in await users.list_all(session):
+        state = "disabled" if u.disabled else "active"
+        token = "token" if u.api_token_hash else "-"
+        print(f"{u.name:<24} {u.role:<11} {state:<9} {token:<6} {u.created_at:%Y-%m-%d}")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    url = settings.database.url
+    upgrade(url)
+    action = args.user_action
+    try:
+        if action == "add":
+            password = _password(args)
+            asyncio.run(_with_session(url, lambda s: users.add(s, args.name, args.role, password)))
+            print(f"user {args.name} ({args.role}) added")
+        elif action == "list":
+            asyncio.run(_with_session(url, _list))
+        elif action == "disable":
+            asyncio.run(_with_session(url, lambda s: users.set_disabled(s, args.name)))
+            print(f"user {args.name} disabled")
+        elif action == "passwd":
+            password = _password(args)
+            asyncio.run(_with_session(url, lambda s: users.set_password(s, args.name, password)))
+            print(f"password of {args.name} changed")
+        elif action == "token":
+            token = asyncio.run(_with_session(url, lambda s: users.issue_token(s, args.name)))
+            print(token)
+            print("(shown once; keep it safe — a new `user token` replaces it)", file=sys.stderr)
+    except users.UserError as exc:
+        print(f"feedback-bot user: {exc}", file=sys.stderr)
+        return 1
+    return 0

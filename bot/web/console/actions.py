@@ -1,0 +1,212 @@
+"""What staff do to a submission: reclassify, move through the status workflow, assign, note,
+mark spam, reply to the citizen. Each is a POST that writes an event (actor = staff name) in the
+same transaction as the change, then redirects back to the submission (post/redirect/get).
+
+Status workflow: 待受理 → 已受理 → 办理中 → 已办结, or 不予受理 / 转办 (to a named unit) with a
+reason. A form carries the status it was rendered with, so two people acting at once cannot
+silently overwrite each other.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from multidict import MultiDictProxy
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.runtime import Runtime
+from bot.web.console import auth, present
+from bot.web.console.security import restricted
+from bot.web.keys import RUNTIME
+from handlers import compose, tracking
+from handlers.text import one_line
+from storage import events, labels, outbox, queue
+from storage.db import utcnow
+from storage.models import Submission, User
+
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "new": ("accepted", "rejected", "forwarded"),
+    "accepted": ("in_progress", "resolved", "forwarded", "rejected"),
+    "in_progress": ("resolved", "forwarded"),
+    "resolved": ("in_progress",),  # reopened
+    "rejected": ("new",),  # reconsidered
+    "forwarded": ("in_progress", "resolved"),
+}
+NEEDS_REASON = ("rejected", "forwarded")
+TEXT_MAX = 10_000
+
+
+class ActionError(Exception):
+    """The request cannot be done as asked; the message is shown to staff."""
+
+
+def kinds_for_form() -> list[tuple[str, str]]:
+    return [(k, v) for k, v in present.KIND.items() if k != "spam"]
+
+
+def _field(data: MultiDictProxy, name: str, limit: int = 200) -> str:
+    return str(data.get(name, "")).strip()[:limit]
+
+
+async def _reclassify(db: AsyncSession, sub: Submission, user: User, data: MultiDictProxy,
+                      rt: Runtime) -> str:
+    category = _field(data, "category")
+    measure = _field(data, "measure") or None
+    kind = _field(data, "kind") or None
+    if category not in {c.id for c in present.categories()}:
+        raise ActionError("请选择一个类别。")
+    if measure and measure not in present.measure_ids():
+        raise ActionError("措施编号无效。")
+    note = ""
+    if measure and measure.split(".")[0] != category:
+        # Without script the measure list cannot follow the category choice; the category is
+        # what staff changed, so a stale measure is dropped, and said so.
+        measure, note = None, "所选措施不属于新类别，措施改为不指定。"
+    if kind and kind not in present.KIND:
+        raise ActionError("来信性质无效。")
+    if category == "spam":
+        measure, kind = None, "spam"
+    before = {"category": sub.category, "measure": sub.measure, "kind": sub.kind}
+    await labels.confirm(db, sub, category=category, measure=measure, kind=kind, user_id=user.id)
+    await events.record(db, sub.id, user.name, "reclassify",
+                        {"from": before, "to": {"category": category, "measure": measure,
+                                                "kind": kind}})
+    return "分类已更新，并记为人工确认的标注。" + note
+
+
+async def _status(db: AsyncSession, sub: Submission, user: User, data: MultiDictProxy,
+                  rt: Runtime) -> str:
+    target = _field(data, "to")
+    if _field(data, "current") != sub.status:
+        raise ActionError("此件状态刚被他人更改，请查看最新状态后再操作。")
+    if target not in TRANSITIONS.get(sub.status, ()):
+        raise ActionError(f"不能从“{present.STATUS[sub.status]}”改为该状态。")
+    reason = _field(data, "reason", 2000)
+    unit = one_line(_field(data, "unit"), 200)
+    if target in NEEDS_REASON and not reason:
+        raise ActionError(f"“{present.STATUS[target]}”需要填写理由。")
+    if target == "forwarded" and not unit:
+        raise ActionError("转办需要填写承办单位。")
+    now = utcnow()
+    values: dict[str, object] = {"status": target}
+    if sub.status == "new" and target != "new":
+        values["accepted_at"] = now  # the acceptance decision (accept, reject or forward)
+    if target == "resolved":
+        values["resolved_at"] = now
+    if target == "forwarded":
+        values["forwarded_to"] = unit
+    await queue.update_fields(db, sub.id, **values)
+    detail = {"from": sub.status, "to": target, "reason": reason or None, "unit": unit or None}
+    await events.record(db, sub.id, user.name, "status", detail)
+    return f"状态已改为“{present.STATUS[target]}”。"
+
+
+async def _assign(db: AsyncSession, sub: Submission, user: User, data: MultiDictProxy,
+                  rt: Runtime) -> str:
+    raw = _field(data, "assignee")
+    staff = {u.id: u for u in await queue.staff(db)}
+    target = staff.get(int(raw)) if raw.isdigit() else None
+    if raw and target is None:
+        raise ActionError("没有这位工作人员。")
+    await queue.update_fields(db, sub.id, assignee_id=target.id if target else None)
+    await events.record(db, sub.id, user.name, "assign", {"to": target.name if target else None})
+    return f"已指派给 {target.name}。" if target else "已取消指派。"
+
+
+async def _note(db: AsyncSession, sub: Submission, user: User, data: MultiDictProxy,
+                rt: Runtime) -> str:
+    text = _field(data, "text", TEXT_MAX)
+    if not text:
+        raise ActionError("备注不能为空。")
+    await events.record(db, sub.id, user.name, "note", {"text": text})
+    return "备注已保存。"
+
+
+async def _spam(db: AsyncSession, sub: Submission, user: User, data: MultiDictProxy,
+                rt: Runtime) -> str:
+    if _field(data, "spam") == "1":
+        before = {"category": sub.category, "measure": sub.measure, "kind": sub.kind}
+        await labels.confirm(db, sub, category="spam", measure=None, kind="spam",
+                             user_id=user.id)
+        await events.record(db, sub.id, user.name, "spam", {"from": before})
+        return "已标记为垃圾信息（默认列表中不再显示）。"
+    # Not spam: we do not know the right category yet, so back to review, without a label.
+    ranked = [c for c, _p in (sub.top or {}).get("top") or [] if c != "spam"]
+    category = str(ranked[0]) if ranked else "unclassified"
+    await queue.update_fields(db, sub.id, category=category, measure=None,
+                              kind=None if sub.kind == "spam" else sub.kind, needs_review=True)
+    await events.record(db, sub.id, user.name, "not-spam", {"category": category})
+    return "已取消垃圾信息标记，请确认分类。"
+
+
+def render_reply(rt: Runtime, sub: Submission, body: str) -> tuple[str, str, str]:
+    """(subject, text, html) of a staff reply, from templates/email/reply.{txt,html}."""
+    s = rt.settings
+    values = {
+        "name": sub.from_name, "tracking_no": sub.tracking_no, "subject": sub.subject,
+        "body": body, "received_at": sub.received_at, "tz": ZoneInfo(s.digest.timezone),
+        "query_code": tracking.query_code_for(rt.secret, sub.tracking_no),
+        "status_url": f"{s.web.public_url}/status", "public_url": s.web.public_url,
+    }
+    subject = f"【答复】关于您的来信（编号 {sub.tracking_no}）"
+    text = rt.templates.get_template("email/reply.txt").render(values)
+    html = rt.templates.get_template("email/reply.html").render(values)
+    return subject, text, html
+
+
+async def _reply(db: AsyncSession, sub: Submission, user: User, data: MultiDictProxy,
+                 rt: Runtime) -> str:
+    body = str(data.get("body", "")).strip()[:TEXT_MAX]
+    if not body:
+        raise ActionError("答复内容不能为空。")
+    if not sub.from_addr or "@" not in sub.from_addr:
+        raise ActionError("来信人没有留下电子邮箱，无法通过邮件答复。")
+    s = rt.settings
+    message_id = tracking.signed_message_id(rt.secret, "reply", sub.tracking_no, s.own_domain)
+    subject, text, html = render_reply(rt, sub, body)
+    data_bytes = compose.build(compose.Outgoing(
+        from_addr=s.smtp.from_addr, from_name=s.smtp.from_name,
+        to=[(sub.from_name or "", sub.from_addr)], subject=subject, text=text, html=html,
+        message_id=message_id, in_reply_to=sub.message_id,
+        references=[sub.message_id] if sub.message_id else [],
+        auto_submitted="no",  # written by a person (RFC 3834 §5)
+    ))
+    await outbox.enqueue(db, purpose="reply", recipient=sub.from_addr, sender=s.smtp.from_addr,
+                         message_id=message_id, message=data_bytes, submission_id=sub.id)
+    await events.record(db, sub.id, user.name, "reply", {"message_id": message_id, "text": body})
+    return "答复已放入发送队列。"
+
+
+ACTIONS = {"classify": _reclassify, "status": _status, "assign": _assign, "note": _note,
+           "spam": _spam, "reply": _reply}
+
+
+async def act(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    user = auth.current(request)
+    name = request.match_info["action"]
+    action = ACTIONS.get(name)
+    sid = request.match_info["id"]
+    if action is None or not sid.isdigit():
+        raise web.HTTPNotFound()
+    data = await request.post()
+    try:
+        async with rt.sessions.begin() as db:
+            sub = await queue.get(db, int(sid))
+            if sub is None:
+                raise web.HTTPNotFound()
+            if restricted(sub, user):
+                raise web.HTTPForbidden()
+            message = await action(db, sub, user, data, rt)
+    except ActionError as exc:
+        message = f"未完成：{exc}"
+    else:
+        if name == "reply":
+            rt.outbox_wakeup.set()
+    await auth.flash(request, message)
+    raise web.HTTPFound(f"/console/s/{sid}")
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post("/console/s/{id}/{action}", act)

@@ -1,0 +1,68 @@
+"""A small read-only JSON API for other tools: the queue (same filters as the console) and one
+submission. Every request needs ``Authorization: Bearer <token>`` (``feedback-bot user token``);
+the guard in ``auth`` checks it. Reports' content is hidden from reviewer tokens as in the console,
+and a supervisor's read of a report is audited.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from bot.web.console import auth, filters
+from bot.web.console.queue import staff_names, summarize
+from bot.web.console.security import restricted
+from bot.web.keys import RUNTIME
+from storage import events, queue
+from storage.db import utcnow
+
+MAX_LIMIT = 200
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    row = dict(row)
+    row["received_at"] = row["received_at"].isoformat()
+    return row
+
+
+async def list_submissions(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    user = auth.current(request)
+    f = filters.parse(request.query, rt, user)
+    limit_raw = request.query.get("limit", "50")
+    limit = min(MAX_LIMIT, max(1, int(limit_raw))) if limit_raw.isdigit() else 50
+    names, _ = await staff_names(rt)
+    async with rt.sessions() as db:
+        subs, cursor = await queue.page(db, f, after=filters.decode_cursor(
+            request.query.get("after")), limit=limit)
+    now = utcnow()
+    items = [_jsonable(summarize(s, user, rt, names, now)) for s in subs]
+    return web.json_response({"items": items, "next": filters.encode_cursor(cursor)})
+
+
+async def one_submission(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    user = auth.current(request)
+    key = request.match_info["key"]
+    async with rt.sessions() as db:
+        sub = await (queue.get(db, int(key)) if key.isdigit()
+                     else queue.by_tracking_no(db, key.upper()))
+    if sub is None:
+        raise web.HTTPNotFound(text='{"error": "not found"}', content_type="application/json")
+    names, _ = await staff_names(rt)
+    body = _jsonable(summarize(sub, user, rt, names, utcnow()))
+    if not restricted(sub, user):
+        if sub.kind == "report":
+            async with rt.sessions.begin() as db:
+                await events.record(db, sub.id, user.name, "report-viewed", {"what": "api"})
+        body.update(subject=sub.subject, text=sub.text, new_text=sub.new_text,
+                    from_name=sub.from_name, from_addr=sub.from_addr, phone=sub.phone,
+                    confidence=sub.confidence, explanation=sub.explanation,
+                    forwarded_to=sub.forwarded_to)
+    return web.json_response(body)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/api/v1/submissions", list_submissions)
+    app.router.add_get("/api/v1/submissions/{key}", one_submission)

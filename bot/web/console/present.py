@@ -1,0 +1,95 @@
+"""Words and dates as staff see them: Chinese names of codes, local times, due dates.
+
+The category titles come from the published report (the classifier's taxonomy); if that part
+cannot be loaded the console still works and shows the bare category numbers.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from storage.models import Submission
+
+log = logging.getLogger(__name__)
+
+STATUS = {
+    "new": "待受理", "accepted": "已受理", "in_progress": "办理中", "resolved": "已办结",
+    "rejected": "不予受理", "forwarded": "转办",
+}
+CHANNEL = {"email": "电子邮件", "web": "网上留言", "phone": "电话", "post": "信件"}
+KIND = {"complaint": "投诉", "suggestion": "建议", "report": "举报", "inquiry": "咨询",
+        "praise": "表扬", "spam": "垃圾信息"}
+SPECIAL_CATEGORY = {"other": "其他", "spam": "垃圾信息", "unclassified": "未分类"}
+AUTO = {"auto-reply": "自动回复", "bounce": "退信", "list": "群发邮件"}
+ACTIONS = {
+    "received": "登记", "ack-queued": "发送确认邮件", "followup": "补充来信",
+    "reclassify": "改分类", "status": "改状态", "assign": "指派", "note": "内部备注",
+    "spam": "标记为垃圾信息", "not-spam": "取消垃圾信息标记", "reply": "答复来信人",
+    "report-viewed": "查看举报内容", "entry": "工作人员录入",
+}
+
+
+@dataclass(frozen=True)
+class CategoryInfo:
+    id: str
+    title: str
+    measures: tuple[tuple[str, str], ...]  # (id, text)
+
+
+@functools.cache
+def categories() -> tuple[CategoryInfo, ...]:
+    """The report's ten categories with their measures, then other and spam."""
+    tail = (CategoryInfo("other", "其他", ()), CategoryInfo("spam", "垃圾信息", ()))
+    try:
+        from handlers.classify import load_taxonomy
+
+        tax = load_taxonomy()
+    except Exception:  # the console must work without the classifier part
+        log.warning("taxonomy not available; categories shown by number", exc_info=True)
+        return tuple(CategoryInfo(str(i), f"第{i}类", ()) for i in range(1, 11)) + tail
+    cats = tuple(CategoryInfo(c.id, c.title, tuple((m.id, m.text) for m in c.measures))
+                 for c in tax.categories)
+    return cats + tail
+
+
+def category_name(cid: str | None) -> str:
+    if not cid:
+        return ""
+    if cid in SPECIAL_CATEGORY:
+        return SPECIAL_CATEGORY[cid]
+    info = next((c for c in categories() if c.id == cid), None)
+    return f"（{cid}）{info.title}" if info else cid
+
+
+def measure_ids() -> set[str]:
+    return {m for c in categories() for m, _ in c.measures}
+
+
+def local(value: datetime | None, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return value.astimezone(ZoneInfo(tz)).strftime(fmt) if value else ""
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    accept_by: datetime
+    handle_by: datetime
+    accept_overdue: bool
+    handle_overdue: bool
+
+    @property
+    def overdue(self) -> bool:
+        return self.accept_overdue or self.handle_overdue
+
+
+def deadlines(sub: Submission, accept_days: int, handle_days: int, now: datetime) -> Deadlines:
+    accept_by = sub.received_at + timedelta(days=accept_days)
+    handle_by = sub.received_at + timedelta(days=handle_days)
+    return Deadlines(
+        accept_by, handle_by,
+        accept_overdue=sub.status == "new" and now > accept_by,
+        handle_overdue=sub.status in ("new", "accepted", "in_progress") and now > handle_by,
+    )

@@ -1,0 +1,123 @@
+"""The queue page (/console): newest first, filters with counts, keyset pages of 50.
+
+Rows are summarised once here for the page, the export and the API alike, so that the rule
+"a reviewer sees that a report exists, not its content" is applied in one place.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from bot.runtime import Runtime
+from bot.web.console import auth, filters, present
+from bot.web.console.security import restricted
+from bot.web.keys import RUNTIME
+from handlers.text import excerpt
+from storage import queue
+from storage.db import utcnow
+from storage.models import Submission, User
+
+PAGE_SIZE = 50
+# Counting every category is a scan of the matching rows (about 2 s at a million rows on SQLite,
+# see bench/console_list.py); paging through a list must not pay that on every click, so counts
+# are reused for a short while per filter.
+COUNTS_TTL = 30.0
+CountsCache = dict[tuple, tuple[float, dict[str, int]]]
+COUNTS_CACHE: web.AppKey[CountsCache] = web.AppKey("console_counts", dict)
+HIDDEN = "（举报内容仅主管、管理员可见）"
+
+
+def summarize(sub: Submission, user: User, rt: Runtime, names: dict[int, str],
+              now: datetime) -> dict[str, Any]:
+    """One submission as a list row; content blanked when the viewer may not read it."""
+    s = rt.settings
+    due = present.deadlines(sub, s.intake.accept_days, s.intake.handle_days, now)
+    hidden = restricted(sub, user)
+    return {
+        "id": sub.id,
+        "tracking_no": sub.tracking_no,
+        "received_at": sub.received_at,
+        "received": present.local(sub.received_at, s.digest.timezone),
+        "channel": sub.channel,
+        "channel_name": present.CHANNEL.get(sub.channel, sub.channel),
+        "category": sub.category,
+        "category_name": present.category_name(sub.category),
+        "measure": sub.measure,
+        "kind": sub.kind,
+        "kind_name": present.KIND.get(sub.kind or "", sub.kind or ""),
+        "status": sub.status,
+        "status_name": present.STATUS.get(sub.status, sub.status),
+        "restricted": hidden,
+        "subject": HIDDEN if hidden else (sub.subject or "（无标题）"),
+        "excerpt": "" if hidden else excerpt(sub.new_text or sub.text, 90),
+        "needs_review": sub.needs_review,
+        "confidence": sub.confidence,
+        "auto": present.AUTO.get(sub.auto or "", sub.auto),
+        "assignee": names.get(sub.assignee_id or 0, ""),
+        "accept_by": present.local(due.accept_by, s.digest.timezone, "%Y-%m-%d"),
+        "handle_by": present.local(due.handle_by, s.digest.timezone, "%Y-%m-%d"),
+        "due": present.local(due.accept_by if sub.status == "new" else due.handle_by,
+                             s.digest.timezone, "%Y-%m-%d"),
+        "overdue": due.overdue,
+        "accept_overdue": due.accept_overdue,
+        "handle_overdue": due.handle_overdue,
+    }
+
+
+async def staff_names(rt: Runtime) -> tuple[dict[int, str], list[User]]:
+    async with rt.sessions() as db:
+        staff = await queue.staff(db)
+    return {u.id: u.name for u in staff}, staff
+
+
+async def _counts(cache: CountsCache, db, f: queue.QueueFilter,  # type: ignore[no-untyped-def]
+                  kept: dict[str, str]) -> dict[str, int]:
+    key = (tuple(sorted(kept.items())), f.search_restricted, f.assignee_id)
+    hit = cache.get(key)
+    if hit and time.monotonic() - hit[0] < COUNTS_TTL:
+        return hit[1]
+    counts = await queue.category_counts(db, f)
+    if len(cache) > 500:
+        cache.clear()
+    cache[key] = (time.monotonic(), counts)
+    return counts
+
+
+async def show(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    user = auth.current(request)
+    f = filters.parse(request.query, rt, user)
+    after = filters.decode_cursor(request.query.get("after"))
+    names, staff = await staff_names(rt)
+    async with rt.sessions() as db:
+        subs, cursor = await queue.page(db, f, after=after, limit=PAGE_SIZE)
+        counts = await _counts(request.app[COUNTS_CACHE], db, f, filters.kept(request.query))
+    now = utcnow()
+    kept = filters.kept(request.query)
+    next_cursor = filters.encode_cursor(cursor)
+    context = {
+        "user": user,
+        "rows": [summarize(s, user, rt, names, now) for s in subs],
+        "f": f,
+        "query": request.query,
+        "kept": kept,
+        "counts": counts,
+        "total": sum(counts.values()),
+        "categories": present.categories(),
+        "category_name": present.category_name,
+        "statuses": present.STATUS,
+        "channels": present.CHANNEL,
+        "kinds": present.KIND,
+        "staff": staff,
+        "first_page": after is None,
+        "next_url": f"/console?{urlencode({**kept, 'after': next_cursor})}" if next_cursor else None,
+        "export_qs": urlencode(kept),
+        "link": lambda **changes: "/console?" + urlencode(
+            {k: v for k, v in {**kept, **changes}.items() if v}),
+    }
+    return await auth.render(request, "console/queue.html", context)

@@ -1,0 +1,63 @@
+"""Who may see what, and the headers that make downloads safe.
+
+Reports of misconduct (kind ``report``, 举报) can name people and put the citizen at risk; only
+supervisors and admins see their content. Files that citizens sent are served as downloads with
+``nosniff`` so that a browser never runs an "image" that is really HTML or script.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from aiohttp import web
+
+from storage.models import Submission, User
+from storage.queue import RESTRICTED_KIND
+
+REPORT_ROLES = ("supervisor", "admin")
+# Raster images only: SVG can carry script.
+PREVIEW_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+
+def sees_reports(user: User) -> bool:
+    return user.role in REPORT_ROLES
+
+
+def restricted(sub: Submission, user: User) -> bool:
+    """True when ``user`` may know this submission exists but not read it."""
+    return sub.kind == RESTRICTED_KIND and not sees_reports(user)
+
+
+def client_ip(request: web.Request, trusted_proxies: list[str]) -> str:
+    """The caller's address; X-Forwarded-For is believed only from a configured proxy."""
+    remote = request.remote or "?"
+    if remote in trusted_proxies:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+        if hops:
+            try:
+                return str(ipaddress.ip_address(hops[-1]))
+            except ValueError:
+                return remote
+    return remote
+
+
+_UNSAFE_NAME = re.compile(r'[\x00-\x1f\x7f"\\/]')
+
+
+def download_headers(filename: str, content_type: str, *, inline: bool = False) -> dict[str, str]:
+    """Content-Disposition (RFC 6266, UTF-8 name per RFC 5987) plus nosniff and a sandbox CSP."""
+    from urllib.parse import quote
+
+    name = _UNSAFE_NAME.sub("_", filename).strip() or "attachment"
+    ascii_name = name.encode("ascii", "replace").decode().replace("?", "_")
+    disposition = "inline" if inline else "attachment"
+    return {
+        "Content-Type": content_type,
+        "Content-Disposition": f"{disposition}; filename=\"{ascii_name}\"; "
+                               f"filename*=UTF-8''{quote(name)}",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Cache-Control": "private, no-store",
+    }
