@@ -81,6 +81,11 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise
         keep = {k: v for k, v in exc.headers.items() if k in ("Retry-After", "Allow")}
         return error_page(request, exc.status, headers=keep)
+    except UnicodeError:
+        # A body that is not valid UTF-8 (aiohttp decodes form fields strictly): the sender's
+        # fault, and the citizen can fix it, so it is a 400 and not our error.
+        log.info("request %s %s: undecodable body", request.method, request.path)
+        return error_page(request, 400)
     except Exception:
         ref = secrets.token_hex(4)
         log.error("request %s %s failed (ref %s)", request.method, request.path, ref,

@@ -18,6 +18,7 @@ from tests.bot.helpers import submit, tracking_no, wait_mail
 from tests.servers import SmtpSink, free_port
 
 BIN = Path(sys.executable).parent / "feedback-bot"
+SECRET = "s3cret-Never-In-Logs"
 
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
@@ -35,12 +36,15 @@ url = "{db_url}"
 host = "127.0.0.1"
 port = {port}
 public_url = "http://127.0.0.1:{port}"
+secret_key = "{SECRET}"
 [smtp]
 host = "127.0.0.1"
 port = {smtp_port}
 from_addr = "xinfang@zfw.example.gov.cn"
 [maildir]
 path = "{path.parent}/maildir"
+[imap]
+password = "{SECRET}-imap"
 """,
         encoding="utf-8",
     )
@@ -80,7 +84,9 @@ async def test_serve_process_submit_and_export(db_url: str, tmp_path: Path, smtp
         proc.terminate()
         _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err.decode()[-2000:]
-    assert b"test-secret" not in err
+    assert err, "serve logged nothing"
+    assert SECRET.encode() not in err
+    assert b"sun@example.com" not in err  # personal data stays out of the logs
 
     out = run_cli("export", "--config", str(config), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
