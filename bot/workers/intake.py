@@ -10,13 +10,12 @@ as ``held`` with the error and retried, and after ``max_attempts`` it is quarant
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import traceback
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.runtime import Runtime
+from bot.runtime import Runtime, wait_event
 from handlers import pipeline
 from handlers.pipeline import Discard, Intake
 from storage import intake as raw_intake
@@ -108,5 +107,4 @@ async def run(rt: Runtime, poll_seconds: float = 2.0) -> None:
             state.state, state.last_error = "error", exc.__class__.__name__
             log.error("intake worker error: %s", exc.__class__.__name__, exc_info=True)
         rt.intake_wakeup.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(rt.intake_wakeup.wait(), poll_seconds)
+        await wait_event(rt.intake_wakeup, poll_seconds)

@@ -13,7 +13,6 @@ so a new user can read what the service would have sent.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from datetime import timedelta
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import aiosmtplib
 
-from bot.runtime import Runtime
+from bot.runtime import Runtime, wait_event
 from storage import outbox
 from storage.db import utcnow
 from storage.models import Outbox
@@ -147,8 +146,7 @@ async def _sleep_until_due(rt: Runtime, ceiling: float) -> None:
         due = await outbox.next_due_at(session)
     delay = ceiling if due is None else max(0.05, min(ceiling, (due - utcnow()).total_seconds()))
     rt.outbox_wakeup.clear()
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(rt.outbox_wakeup.wait(), delay)
+    await wait_event(rt.outbox_wakeup, delay)
 
 
 async def run(rt: Runtime, poll_seconds: float = 2.0) -> None:
