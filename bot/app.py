@@ -61,11 +61,24 @@ class Service:
     def base_url(self) -> str:
         return f"http://{self.runtime.settings.web.host}:{self.port}"
 
-    async def stop(self) -> None:
-        for t in self.tasks:
-            t.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop serving, let the workers finish their step, then cancel what is left.
+
+        Workers watch ``runtime.stopping`` and return at a safe point; only a task still running
+        after ``grace`` seconds is cancelled, and one that ignores even that is left behind with a
+        warning rather than hanging the shutdown (a cancelled database call can do that).
+        """
         await self.runner.cleanup()
+        self.runtime.request_stop()
+        tasks = [t for t in self.tasks if not t.done()]
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=grace)
+            for t in pending:
+                t.cancel()
+            if pending:
+                _done, stuck = await asyncio.wait(pending, timeout=grace)
+                for t in stuck:
+                    log.warning("task %s did not stop", t.get_name())
         await self.runtime.close()
 
 

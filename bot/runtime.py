@@ -76,6 +76,9 @@ class Runtime:
     classifier_holder: Any = None
     intake_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set when the service stops: worker loops finish their current step and return, so that
+    # no task is cancelled in the middle of a database call.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
     workers: dict[str, WorkerState] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
 
@@ -93,6 +96,11 @@ class Runtime:
             templates=mail_templates(),
             classifier_holder=holder,
         )
+
+    def request_stop(self) -> None:
+        self.stopping.set()
+        self.intake_wakeup.set()
+        self.outbox_wakeup.set()
 
     def worker(self, name: str) -> WorkerState:
         return self.workers.setdefault(name, WorkerState())

@@ -25,6 +25,8 @@ CATEGORY_SKIP = {"spam"}
 async def _skip_reason(intake: Intake, ctx: Context) -> str | None:
     if not intake.is_new:
         return "follow-up"
+    if not intake.acknowledge:
+        return "imported without acknowledgement"
     if intake.auto:
         return f"machine mail ({intake.auto})"
     if not intake.from_addr or "@" not in intake.from_addr:

@@ -70,6 +70,7 @@ class Intake:
     tracking_no: str | None = None
     query_code: str | None = None  # derived by store, shown in the acknowledgement
     actor: str = "system"
+    acknowledge: bool = True  # False: file it, send nothing (an import of old mail)
     # filled by parse
     parsed: ParsedMail | None = None
     from_name: str | None = None

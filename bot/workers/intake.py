@@ -45,6 +45,7 @@ def _intake_from_row(row: RawIntake) -> Intake:
         form=payload.get("fields") if row.raw is None else None,
         tracking_no=row.tracking_no,
         actor=payload.get("actor", "system"),
+        acknowledge=not payload.get("no_ack", False),
     )
 
 
@@ -95,7 +96,7 @@ async def drain(rt: Runtime, limit: int = 200) -> int:
 async def run(rt: Runtime, poll_seconds: float = 2.0) -> None:
     """Forever: process due rows, then sleep until woken or the poll interval passes."""
     state = rt.worker("intake")
-    while True:
+    while not rt.stopping.is_set():
         try:
             handled = await drain(rt)
             state.state, state.last_success = "running", utcnow()

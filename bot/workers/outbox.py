@@ -152,7 +152,7 @@ async def _sleep_until_due(rt: Runtime, ceiling: float) -> None:
 async def run(rt: Runtime, poll_seconds: float = 2.0) -> None:
     """Forever: deliver what is due, sleep until the next row is due or new work arrives."""
     state = rt.worker("outbox")
-    while True:
+    while not rt.stopping.is_set():
         try:
             claimed = await deliver_due(rt)
             state.state, state.last_success = "running", utcnow()

@@ -1,0 +1,138 @@
+"""Benchmark: how fast the IMAP poller takes in a full mailbox, against plain imapclient.
+
+Starts a private Dovecot on loopback (``tests.servers.Dovecot``), MULTIAPPENDs N small citizen
+letters (each from its own sender, so every one gets an acknowledgement), then measures
+
+1. baseline: plain imapclient, ``UID FETCH BODY.PEEK[]`` in batches of 200;
+2. ours: ``ImapPoller.cycle()`` (fetch, store raw rows + cursor, flag and MOVE), then the intake
+   pipeline on every stored row (parse, loop guard, classify, store, acknowledgement queued),
+   on a fresh SQLite database;
+
+and prints the rates and the ratio. Asserts nothing. ``--n`` (default 10000), ``--quick`` (300).
+Run: ``.venv/bin/python bench/imap_ingest.py --quick``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from imapclient import IMAPClient  # noqa: E402
+
+from bot.config import Settings  # noqa: E402
+from bot.runtime import Runtime  # noqa: E402
+from bot.sources.imap import ImapPoller  # noqa: E402
+from bot.workers.intake import drain  # noqa: E402
+from storage import outbox  # noqa: E402
+from storage.db import upgrade  # noqa: E402
+from tests.servers import Dovecot  # noqa: E402
+
+USER, PASSWORD = "bench", "bench-password"
+BATCH = 200
+TOPICS = ["小区路灯坏了三个月没人修", "派出所办事窗口态度很差", "网上信访回复太慢",
+          "社区矫正人员管理不到位", "电信诈骗宣传希望多进社区", "物业纠纷调解没有结果"]
+
+
+def letters(n: int) -> list[bytes]:
+    out = []
+    for i in range(n):
+        msg = EmailMessage()
+        msg["From"] = f"市民{i} <citizen{i}@example.com>"
+        msg["To"] = "feedback@zfw.example.gov.cn"
+        msg["Subject"] = f"反映问题 {i}"
+        msg["Message-ID"] = f"<bench.{i}@example.com>"
+        msg["Date"] = "Wed, 25 Nov 2026 10:00:00 +0800"
+        msg.set_content(f"{TOPICS[i % len(TOPICS)]}，请有关部门尽快处理。编号{i}。")
+        out.append(msg.as_bytes(policy=SMTP))
+    return out
+
+
+def seed(server: Dovecot, raws: list[bytes]) -> None:
+    with IMAPClient(server.host, port=server.port, ssl=False, timeout=60) as c:
+        c.login(USER, PASSWORD)
+        for start in range(0, len(raws), BATCH):
+            c.multiappend("INBOX", raws[start:start + BATCH])
+
+
+def baseline(server: Dovecot) -> tuple[int, float]:
+    t0 = time.perf_counter()
+    with IMAPClient(server.host, port=server.port, ssl=False, timeout=60) as c:
+        c.login(USER, PASSWORD)
+        c.select_folder("INBOX")
+        uids = c.search(["NOT", "DELETED"])
+        got = 0
+        for start in range(0, len(uids), BATCH):
+            got += len(c.fetch(uids[start:start + BATCH], ["BODY.PEEK[]"]))
+    return got, time.perf_counter() - t0
+
+
+async def ours(settings: Settings) -> tuple[int, float, int, float]:
+    rt = Runtime.create(settings)
+    poller = ImapPoller(rt)
+    try:
+        assert await poller.hold_lease()
+        await poller.connect()
+        t0 = time.perf_counter()
+        stored = await poller.cycle()
+        t1 = time.perf_counter()
+        while await drain(rt, 500):
+            pass
+        t2 = time.perf_counter()
+        await poller.close()
+        async with rt.sessions() as s:
+            acks = (await outbox.counts_by_state(s)).get("pending", 0)
+        return stored, t1 - t0, acks, t2 - t0
+    finally:
+        await rt.close()
+
+
+def settings_for(server: Dovecot, var: Path) -> Settings:
+    url = f"sqlite+aiosqlite:///{var}/bench.db"
+    upgrade(url)
+    return Settings(
+        database={"url": url},
+        web={"secret_key": "bench"},
+        smtp={"from_addr": "feedback@zfw.example.gov.cn"},
+        imap={"host": server.host, "port": server.port, "ssl": False, "user": USER,
+              "password": PASSWORD, "processed_folder": "Processed"},
+        intake={"attachments_dir": str(var / "attachments"), "acks_per_sender_per_day": 3},
+        classifier={"model_dir": str(var / "models")},
+        var_dir=str(var),
+    )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--quick", action="store_true", help="n=300")
+    args = ap.parse_args()
+    n = 300 if args.quick else args.n
+    raws = letters(n)
+    with Dovecot() as server, tempfile.TemporaryDirectory() as tmp:
+        server.add_user(USER, PASSWORD)
+        t = time.perf_counter()
+        seed(server, raws)
+        print(f"seeded {n} messages by MULTIAPPEND in {time.perf_counter() - t:.1f} s")
+        got, base_s = baseline(server)
+        print(f"baseline  imapclient FETCH BODY.PEEK[]: {got} msgs in {base_s:.2f} s "
+              f"= {got / base_s:,.0f} msg/s")
+        stored, store_s, acks, total_s = asyncio.run(ours(settings_for(server, Path(tmp))))
+        print(f"ours      poller fetch+store+move:      {stored} msgs in {store_s:.2f} s "
+              f"= {stored / store_s:,.0f} msg/s")
+        print(f"ours      + pipeline (classify, ack):   {stored} msgs in {total_s:.2f} s "
+              f"= {stored / total_s:,.0f} msg/s, {acks} acks queued")
+        print(f"ratio     baseline / poller intake:     {(got / base_s) / (stored / store_s):.1f}x;"
+              f" baseline / end-to-end: {(got / base_s) / (stored / total_s):.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""The blocking half of the IMAP poller: one imapclient connection, used from one worker thread.
+
+``bot.sources.imap`` runs every method here in its own single-thread executor, so the event loop
+never waits on the network. This module knows IMAP only: connecting (SSL, STARTTLS, or plain on
+loopback), password or XOAUTH2 login, creating the processed folder, listing, fetching with
+``BODY.PEEK[]`` (reading never sets ``\\Seen``), marking and moving, and IDLE. It never deletes
+mail: without MOVE it copies, flags ``\\Deleted`` and expunges only those UIDs (UIDPLUS), and
+without UIDPLUS it leaves the flagged originals for the mail admin rather than EXPUNGE the folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import shlex
+import socket
+import ssl
+import subprocess
+import time
+from datetime import datetime
+
+from imapclient import DELETED, SEEN, IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+from bot.config import ImapSettings
+
+TIMEOUT = 30.0
+TOKEN_COMMAND_TIMEOUT = 30.0
+
+
+class ImapConfigError(Exception):
+    """The [imap] settings cannot work; retrying will not help until they are changed."""
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def oauth2_token(command: str) -> str:
+    """Run ``imap.oauth2_token_command`` and return its output, the access token.
+
+    Run without a shell (shlex split) and never logged: the output is a credential.
+    """
+    try:
+        done = subprocess.run(shlex.split(command), capture_output=True,
+                              timeout=TOKEN_COMMAND_TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ImapConfigError(f"oauth2_token_command failed: {exc.__class__.__name__}") from exc
+    token = done.stdout.decode("utf-8", "replace").strip()
+    if done.returncode != 0 or not token:
+        raise ImapConfigError(
+            f"oauth2_token_command exited with {done.returncode} and "
+            f"{'no' if not token else 'some'} output"
+        )
+    return token
+
+
+class MailboxClient:
+    """One logged-in connection with the watched folder selected."""
+
+    def __init__(self, settings: ImapSettings) -> None:
+        self.s = settings
+        self.client: IMAPClient | None = None
+        self.uidvalidity = 0
+        self.can_idle = False
+        self.can_move = False
+        self.can_uidplus = False
+        self._idle_since: float | None = None
+
+    # -- connection ----------------------------------------------------------------------------
+    def connect(self) -> None:
+        s = self.s
+        if s.folder == s.processed_folder:
+            raise ImapConfigError("imap.processed_folder must differ from imap.folder")
+        if not s.ssl and not s.starttls and not is_loopback(s.host):
+            raise ImapConfigError("plain IMAP (no ssl, no starttls) is only allowed on loopback")
+        context = ssl.create_default_context() if (s.ssl or s.starttls) else None
+        client = IMAPClient(s.host, port=s.port, ssl=s.ssl, ssl_context=context, timeout=TIMEOUT)
+        self.client = client
+        client.normalise_times = False  # aware INTERNALDATE values
+        if s.starttls and not s.ssl:
+            client.starttls(context)
+        if s.oauth2_token_command:
+            client.oauth2_login(s.user, oauth2_token(s.oauth2_token_command))
+        else:
+            client.login(s.user, s.password.get_secret_value())
+        self.can_idle = s.idle and client.has_capability("IDLE")
+        self.can_move = client.has_capability("MOVE")
+        self.can_uidplus = client.has_capability("UIDPLUS")
+        self._ensure_folder(s.processed_folder)
+        selected = client.select_folder(s.folder)
+        self.uidvalidity = int(selected[b"UIDVALIDITY"])
+
+    def _ensure_folder(self, name: str) -> None:
+        assert self.client is not None
+        if self.client.folder_exists(name):
+            return
+        try:
+            self.client.create_folder(name)
+        except IMAPClientError:
+            if not self.client.folder_exists(name):  # else another instance just created it
+                raise
+        self.client.subscribe_folder(name)
+
+    def interrupt(self) -> None:
+        """Break a blocking call from another thread (used when the poller is stopped)."""
+        if self.client is None:
+            return
+        with contextlib.suppress(OSError, AttributeError):
+            self.client.socket().shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:
+            if self._idle_since is not None:
+                client.idle_done()
+            client.logout()
+        except Exception:  # closing a dead connection: nothing to save
+            with contextlib.suppress(Exception):
+                client.shutdown()
+        self._idle_since = None
+
+    # -- reading -------------------------------------------------------------------------------
+    def present(self) -> list[int]:
+        """UIDs in the watched folder that are not flagged \\Deleted, ascending."""
+        assert self.client is not None
+        return sorted(self.client.search(["NOT", "DELETED"]))
+
+    def sizes(self, uids: list[int]) -> dict[int, int]:
+        assert self.client is not None
+        data = self.client.fetch(uids, ["RFC822.SIZE"])
+        return {uid: int(item.get(b"RFC822.SIZE", 0)) for uid, item in data.items()}
+
+    def fetch(self, uids: list[int]) -> dict[int, tuple[bytes, datetime | None]]:
+        """Exact bytes and arrival time per UID; BODY.PEEK[] leaves the \\Seen flag alone."""
+        assert self.client is not None
+        data = self.client.fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
+        out: dict[int, tuple[bytes, datetime | None]] = {}
+        for uid, item in data.items():
+            body = item.get(b"BODY[]")
+            if body is None:
+                continue  # a FETCH update without the body (e.g. a flag change): not ours
+            when = item.get(b"INTERNALDATE")
+            out[uid] = (bytes(body), when if isinstance(when, datetime) else None)
+        return out
+
+    # -- after commit --------------------------------------------------------------------------
+    def finish(self, uids: list[int]) -> None:
+        """Mark stored mail \\Seen and move it to the processed folder."""
+        assert self.client is not None
+        if not uids:
+            return
+        self.client.add_flags(uids, [SEEN])
+        if self.can_move:
+            self.client.move(uids, self.s.processed_folder)
+            return
+        self.client.copy(uids, self.s.processed_folder)
+        self.client.add_flags(uids, [DELETED])
+        if self.can_uidplus:
+            self.client.uid_expunge(uids)
+
+    # -- waiting -------------------------------------------------------------------------------
+    def idle_wait(self, timeout: float, reissue_after: float) -> bool:
+        """Wait in IDLE up to ``timeout`` s; True when the server announced new mail.
+
+        IDLE is re-issued after ``reissue_after`` s: RFC 2177 servers may drop a client that
+        idles for 30 minutes.
+        """
+        assert self.client is not None
+        now = time.monotonic()
+        if self._idle_since is not None and now - self._idle_since > reissue_after:
+            self.idle_end()
+        if self._idle_since is None:
+            self.client.idle()
+            self._idle_since = time.monotonic()
+        started = time.monotonic()
+        responses = self.client.idle_check(timeout=timeout)
+        if any(r and r[0] == b"BYE" for r in responses):
+            raise ConnectionAbortedError("IMAP server said BYE")
+        if not responses and time.monotonic() - started < timeout and self._at_eof():
+            # imapclient's idle_check returns [] at EOF instead of raising (imapclient 3.x/4.x)
+            raise ConnectionAbortedError("IMAP server closed the connection")
+        return any(len(r) >= 2 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+
+    def _at_eof(self) -> bool:
+        assert self.client is not None
+        sock = self.client.socket()
+        try:
+            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+
+    def idle_end(self) -> None:
+        if self.client is not None and self._idle_since is not None:
+            self._idle_since = None
+            self.client.idle_done()
+
+    def noop(self) -> None:
+        assert self.client is not None
+        self.client.noop()

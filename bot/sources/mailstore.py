@@ -1,0 +1,81 @@
+"""Store one raw mail as a raw intake row: what the IMAP poller, the Maildir folder and
+``feedback-bot ingest`` have in common.
+
+A mail source writes the exact bytes it received, with a ``source_key`` that makes a second
+attempt a no-op (``imap:<folder>:<uidvalidity>:<uid>``, ``maildir:<name>``, ``import:<sha256>``)
+and the Message-ID, so that the store step can recognise the same mail arriving again by another
+way. Only the header block is read here, with the stdlib header parser: the full parse (and its
+size limit) is the pipeline's job, and a source must stay fast and must not fail on odd mail.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email import policy
+from email.parser import BytesHeaderParser
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.mailheaders import message_ids, parse_date, raw_header
+from storage import intake as raw_intake
+from storage.db import utcnow
+
+CHANNEL = "email"
+# Enough for any sane header block; a message whose headers go on longer is still stored whole.
+HEADER_LIMIT = 256 * 1024
+MESSAGE_ID_MAX = 998  # the column's width (RFC 5322 line limit)
+
+
+def _header_block(raw: bytes) -> bytes:
+    head = raw[:HEADER_LIMIT]
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        end = head.find(sep)
+        if end >= 0:
+            return head[: end + len(sep)]
+    return head
+
+
+def message_id_of(raw: bytes) -> str | None:
+    """The Message-ID (without <>) read from the header block only; None when absent."""
+    try:
+        msg = BytesHeaderParser(policy=policy.compat32).parsebytes(_header_block(raw))
+    except Exception:  # a header block the parser chokes on still gets stored, without an id
+        return None
+    ids = message_ids(raw_header(msg, "Message-ID"))
+    return ids[0][:MESSAGE_ID_MAX] if ids else None
+
+
+def date_of(raw: bytes) -> datetime | None:
+    """The Date header as an aware datetime, or None; used for imported past mail."""
+    try:
+        msg = BytesHeaderParser(policy=policy.compat32).parsebytes(_header_block(raw))
+    except Exception:
+        return None
+    when, _defect = parse_date(raw_header(msg, "Date"))
+    if when is None or when > utcnow():
+        return None
+    return when
+
+
+async def store_mail(
+    session: AsyncSession,
+    *,
+    source_key: str,
+    raw: bytes,
+    received_at: datetime | None = None,
+    message_id: str | None = None,
+    acknowledge: bool = True,
+) -> int | None:
+    """Add the raw row (the caller commits); None when this source key was stored before.
+
+    ``acknowledge=False`` files the mail without an acknowledgement (importing old archives).
+    """
+    return await raw_intake.add(
+        session,
+        channel=CHANNEL,
+        source_key=source_key,
+        raw=raw,
+        payload=None if acknowledge else {"no_ack": True},
+        message_id=message_id if message_id is not None else message_id_of(raw),
+        received_at=received_at,
+    )

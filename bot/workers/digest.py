@@ -1,0 +1,130 @@
+"""The weekly digest schedule: send each week's digest exactly once, catching up after downtime.
+
+``[digest] schedule`` is a cron expression in ``[digest] timezone`` (croniter). A run at time T
+covers the last complete ISO week before T. The worker does not keep state in memory: on every
+wake-up it asks which weeks are due (walking back over the schedule's past run times to the last
+week recorded in ``digests``) and sends the missing ones, oldest first. Each is recorded by
+``storage.digests.record_run`` — the ``digests`` row with its unique week and one outbox row per
+recipient in one transaction — so a restart, a second instance or a service that was down at the
+scheduled time can neither send a week twice nor skip it (Zulip's digest habit).
+
+A database with no digest recorded yet sends only the most recent due week, not a backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+from bot.config import Settings
+from bot.runtime import Runtime
+from handlers.digest import Options, Week, build, week_before, week_of
+from storage import digests
+from storage.db import utcnow
+
+log = logging.getLogger(__name__)
+MAX_CATCH_UP = 8  # weeks; a longer outage sends the last 8 missed digests, not years of them
+RECHECK_SECONDS = 300.0  # sleep at most this long, so clock changes and new rows are noticed
+
+
+def options(settings: Settings) -> Options:
+    return Options(timezone=settings.digest.timezone, accept_days=settings.intake.accept_days,
+                   handle_days=settings.intake.handle_days, public_url=settings.web.public_url)
+
+
+def due_weeks(schedule: str, tz: ZoneInfo, now: datetime, recorded: set[str],
+              first_run: bool) -> list[Week]:
+    """Weeks whose scheduled run is past and that are not recorded yet, oldest first.
+
+    Walks the schedule backwards, one run per week (all runs inside one ISO week cover the same
+    previous week, so after each run the walk jumps to the start of that run's week), and stops
+    at the first week already recorded: a week sent by hand with ``feedback-bot digest --send``
+    does not hide the weeks after it.
+    """
+    found: list[Week] = []
+    cursor = now.astimezone(tz)
+    limit = 1 if first_run else MAX_CATCH_UP
+    while len(found) < limit:
+        fire = croniter(schedule, cursor).get_prev(datetime)
+        week = week_before(fire, tz)
+        if str(week) in recorded:
+            break
+        found.append(week)
+        cursor = week_of(fire, tz).start(tz).astimezone(tz)
+    return sorted(found)
+
+
+async def send_week(rt: Runtime, week: Week, *, force: bool = False) -> bool:
+    """Build ``week``'s digest and queue it to the recipients; False if it was already sent."""
+    s = rt.settings
+    if not s.digest.recipients:
+        raise ValueError("no [digest] recipients configured")
+    if not force:
+        async with rt.sessions() as session:
+            if await digests.exists(session, str(week)):
+                return False
+    async with rt.sessions() as session:
+        built = await build(session, week, options(s), rt.templates, s.smtp.from_addr)
+    messages = built.messages(s.digest.recipients, s.smtp.from_addr, s.smtp.from_name)
+    # A fresh transaction whose first statement is the INSERT: on SQLite it takes the write lock
+    # at once (waiting on the busy timeout) rather than failing on a stale read snapshot.
+    async with rt.sessions.begin() as session:
+        recorded = await digests.record_run(session, str(week), built.summary(),
+                                            built.console_html, messages, force=force)
+    if recorded is None:
+        log.info("digest %s was sent by another instance", week)
+        return False
+    log.info("digest %s queued for %d recipients (%d submissions)", week, len(messages),
+             built.figures.total)
+    rt.outbox_wakeup.set()
+    return True
+
+
+async def catch_up(rt: Runtime) -> list[Week]:
+    """Send every due week not recorded yet; return the weeks this call sent."""
+    s = rt.settings.digest
+    tz, now = ZoneInfo(s.timezone), utcnow()
+    oldest = str(week_of(now, tz).shift(-MAX_CATCH_UP - 2))
+    async with rt.sessions() as session:
+        recorded = await digests.weeks_since(session, oldest)
+        first_run = not recorded and await digests.latest_week(session) is None
+    sent = []
+    for week in due_weeks(s.schedule, tz, now, recorded, first_run):
+        if await send_week(rt, week):
+            sent.append(week)
+    return sent
+
+
+def seconds_to_next_run(schedule: str, tz: ZoneInfo, now: datetime) -> float:
+    nxt = croniter(schedule, now.astimezone(tz)).get_next(datetime)
+    return max(0.5, (nxt - now).total_seconds())
+
+
+async def run(rt: Runtime) -> None:
+    """Forever: send what is due, then sleep until the next scheduled run (or a recheck)."""
+    state = rt.worker("digest")
+    tz = ZoneInfo(rt.settings.digest.timezone)
+    while True:
+        delay = RECHECK_SECONDS
+        try:
+            await catch_up(rt)
+            state.state, state.last_success = "running", utcnow()
+            delay = min(RECHECK_SECONDS,
+                        seconds_to_next_run(rt.settings.digest.schedule, tz, utcnow()))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            state.state, state.last_error = "error", exc.__class__.__name__
+            log.error("digest worker error: %s", exc.__class__.__name__, exc_info=True)
+            delay = 60.0
+        await asyncio.sleep(delay)
+
+
+def task_for(settings: Settings) -> Callable[[Runtime], Awaitable[None]] | None:
+    """The digest task, or None when no recipients are configured."""
+    return run if settings.digest.recipients else None

@@ -1,0 +1,65 @@
+"""The weekly digest for the leadership: figures, masked excerpts, trend chart, XLSX, mail.
+
+``build`` makes everything one week's digest needs from the database, without sending anything:
+``figures.collect`` (SQL aggregates in storage.digests) → ``chart.trend_png`` and
+``xlsx.week_workbook`` (CPU work, in a thread) → ``render.render`` (templates). The scheduler in
+``bot/workers/digest.py`` and ``feedback-bot digest`` then turn a :class:`Built` into outbox rows
+with ``render.messages`` and ``storage.digests.record_run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import jinja2
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.digest import chart, render, xlsx
+from handlers.digest.figures import Figures, Options, collect
+from handlers.digest.weeks import Week, week_before, week_of
+from storage import digests
+
+__all__ = ["Built", "Figures", "Options", "Week", "build", "week_before", "week_of"]
+
+
+@dataclass
+class Built:
+    week: Week
+    figures: Figures
+    subject: str
+    text: str
+    html: str  # references the chart by cid:
+    console_html: str  # the same page with the chart as a data: URI
+    chart_png: bytes
+    xlsx: bytes
+    xlsx_rows: int
+
+    def summary(self) -> dict:
+        return self.figures.as_dict() | {"xlsx_rows": self.xlsx_rows}
+
+    def messages(self, recipients: list[str], from_addr: str, from_name: str
+                 ) -> list[digests.Message]:
+        return render.messages(
+            week=str(self.week), subject=self.subject, text=self.text, html=self.html,
+            chart_png=self.chart_png, xlsx=self.xlsx, recipients=recipients,
+            from_addr=from_addr, from_name=from_name)
+
+
+async def build(session: AsyncSession, week: Week, opts: Options,
+                templates: jinja2.Environment, from_addr: str) -> Built:
+    """Everything of ``week``'s digest; ``from_addr`` gives the domain of the chart's Content-ID."""
+    f = await collect(session, week, opts)
+    tz = ZoneInfo(f.timezone)
+    rows = [r async for r in digests.week_rows(session, week.start(tz), week.end(tz))]
+    labels = {c.id: c.short for c in f.categories}
+    series = {c.id: f.trend[c.id] for c in f.categories if c.id in f.trend}
+    png = await asyncio.to_thread(chart.trend_png, f.trend_weeks, series, labels)
+    data, n = await asyncio.to_thread(xlsx.week_workbook, rows, f)
+    domain = from_addr.rpartition("@")[2] or "localhost"
+    common = {"xlsx_rows": n, "accept_days": opts.accept_days, "handle_days": opts.handle_days}
+    subject, text, html = render.render(
+        templates, f, chart_src=f"cid:{render.chart_cid(domain)}", **common)
+    _, _, console = render.render(templates, f, chart_src=render.data_uri(png), **common)
+    return Built(week, f, subject, text, html, console, png, data, n)

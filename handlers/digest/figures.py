@@ -1,0 +1,232 @@
+"""The numbers of one weekly digest, gathered from storage.digests' aggregate queries.
+
+``collect`` turns one ISO week into a :class:`Figures` value: totals by channel, per category the
+count, the change against the previous week and the most mentioned measures, pipeline health
+(flow, overdue, medians, satisfaction), what was excluded (spam, machine mail), the 12-week trend,
+and masked excerpts for the top categories. Figures is plain data (``as_dict`` is JSON): the
+templates, the chart, the XLSX and the ``digests.summary`` column all read the same value, so
+the HTML, the plain text and the stored summary cannot disagree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.digest.mask import mask
+from handlers.digest.weeks import Week
+from handlers.text import excerpt
+from storage import digests
+
+TREND_WEEKS = 12
+TOP_CATEGORIES = 3
+EXCERPTS_PER_CATEGORY = 3
+TOP_MEASURES = 3
+CHANNEL_NAMES = {"email": "电子邮件", "web": "网上表单", "phone": "电话", "post": "来信",
+                 "visit": "来访"}
+EXTRA_CATEGORY_NAMES = {"other": "其他", "unclassified": "未分类"}
+AUTO_NAMES = {"spam": "垃圾信息", "auto-reply": "自动回复", "bounce": "退信", "list": "群发邮件"}
+SATISFACTION_ORDER = ("满意", "基本满意", "不满意")
+CN_NUMERALS = "一二三四五六七八九十"
+
+
+@dataclass(frozen=True)
+class Options:
+    timezone: str = "Asia/Shanghai"
+    accept_days: int = 15
+    handle_days: int = 60
+    public_url: str = "http://127.0.0.1:8080"
+
+
+@dataclass
+class MeasureCount:
+    id: str
+    text: str
+    count: int
+
+
+@dataclass
+class CategoryRow:
+    id: str
+    title: str
+    short: str
+    count: int
+    last_week: int
+    change: int
+    change_pct: float | None
+    link: str
+    measures: list[MeasureCount] = field(default_factory=list)
+    excerpts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Health:
+    received: int
+    accepted: int
+    resolved: int
+    forwarded: int
+    overdue_accept: int
+    overdue_handle: int
+    median_accept_days: float | None
+    median_resolve_days: float | None
+    satisfaction_week: dict[str, int]
+    satisfaction_all: dict[str, int]
+    satisfied_pct_all: float | None
+
+
+@dataclass
+class Figures:
+    week: str
+    first_day: str  # local dates, ISO
+    last_day: str
+    timezone: str
+    total: int
+    last_week_total: int
+    channels: list[tuple[str, str, int]]  # (id, name, count)
+    categories: list[CategoryRow]
+    health: Health
+    excluded: list[tuple[str, str, int]]  # (kind, name, count)
+    excluded_total: int
+    trend_weeks: list[str]
+    trend: dict[str, list[int]]  # category id → counts per week, oldest first
+    public_url: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def title_of(self, category: str) -> str:
+        return next((c.short for c in self.categories if c.id == category), category)
+
+
+# -- category names ----------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def taxonomy_titles() -> dict[str, str]:
+    """Category id → title from the published report's taxonomy; {} when it cannot be loaded."""
+    try:
+        from handlers.classify import load_taxonomy
+
+        return {c.id: c.title for c in load_taxonomy().categories}
+    except Exception:  # the classifier package is optional; fall back to numbered names
+        return {}
+
+
+def category_name(cid: str, titles: dict[str, str]) -> tuple[str, str]:
+    """(full title, short label) of a category id."""
+    if cid in EXTRA_CATEGORY_NAMES:
+        return EXTRA_CATEGORY_NAMES[cid], EXTRA_CATEGORY_NAMES[cid]
+    ordinal = f"第{CN_NUMERALS[int(cid) - 1]}类" if cid.isdigit() and 0 < int(cid) <= 10 else cid
+    title = titles.get(cid)
+    if not title:
+        return ordinal, ordinal
+    short = title if len(title) <= 12 else title[:11] + "…"
+    return title, f"{ordinal} {short}"
+
+
+# -- gathering ---------------------------------------------------------------------------------
+def _pct(now: int, before: int) -> float | None:
+    return None if before == 0 else round((now - before) * 100.0 / before, 1)
+
+
+def _days(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 86400.0, 1)
+
+
+async def _category_rows(session: AsyncSession, week: Week, tz: ZoneInfo, opts: Options,
+                         measure_text: dict[str, str]) -> list[CategoryRow]:
+    start, end = week.start(tz), week.end(tz)
+    now = await digests.category_counts(session, start, end)
+    before = await digests.category_counts(session, week.shift(-1).start(tz), start)
+    measures = await digests.measure_counts(session, start, end)
+    titles = taxonomy_titles()
+    ids = list(dict.fromkeys([*titles, *sorted(now), *sorted(before)]))
+    rows = []
+    for cid in ids:
+        n, b = now.get(cid, 0), before.get(cid, 0)
+        title, short = category_name(cid, titles)
+        top = sorted(((m, k) for (c, m), k in measures.items() if c == cid),
+                     key=lambda mk: (-mk[1], mk[0]))[:TOP_MEASURES]
+        rows.append(CategoryRow(
+            id=cid, title=title, short=short, count=n, last_week=b, change=n - b,
+            change_pct=_pct(n, b), link=f"{opts.public_url}/console?category={cid}",
+            measures=[MeasureCount(m, excerpt(measure_text.get(m, ""), 40), k) for m, k in top],
+        ))
+    rows.sort(key=lambda r: (-r.count, -r.last_week, ids.index(r.id)))
+    return rows
+
+
+async def _add_excerpts(session: AsyncSession, rows: list[CategoryRow], week: Week,
+                        tz: ZoneInfo) -> None:
+    top = [r for r in rows if r.count > 0 and r.id not in EXTRA_CATEGORY_NAMES][:TOP_CATEGORIES]
+    for row in top:
+        prefer = row.measures[0].id if row.measures else None
+        samples = await digests.sample_texts(session, week.start(tz), week.end(tz), row.id,
+                                             prefer, EXCERPTS_PER_CATEGORY)
+        # Mask before cutting: a phone number cut in half by the excerpt would escape the rules.
+        # In a thread: the first jieba call loads its dictionary (about a second of CPU).
+        row.excerpts = await asyncio.to_thread(
+            lambda samples=samples: [excerpt(mask(text, [name]), 120)
+                                     for _subject, text, name in samples])
+
+
+async def _health(session: AsyncSession, week: Week, tz: ZoneInfo, opts: Options) -> Health:
+    start, end = week.start(tz), week.end(tz)
+    f = await digests.flow(session, start, end, opts.accept_days, opts.handle_days)
+    sat_all = await digests.satisfaction(session, None, end)
+    rated = sum(sat_all.values())
+    good = sat_all.get("满意", 0) + sat_all.get("基本满意", 0)
+    return Health(
+        received=f.received, accepted=f.accepted, resolved=f.resolved, forwarded=f.forwarded,
+        overdue_accept=f.overdue_accept, overdue_handle=f.overdue_handle,
+        median_accept_days=_days(await digests.median_seconds(session, "accepted_at", start, end)),
+        median_resolve_days=_days(await digests.median_seconds(session, "resolved_at", start, end)),
+        satisfaction_week=_ordered(await digests.satisfaction(session, start, end)),
+        satisfaction_all=_ordered(sat_all),
+        satisfied_pct_all=round(good * 100.0 / rated, 1) if rated else None,
+    )
+
+
+def _ordered(counts: dict[str, int]) -> dict[str, int]:
+    keys = [*SATISFACTION_ORDER, *sorted(k for k in counts if k not in SATISFACTION_ORDER)]
+    return {k: counts.get(k, 0) for k in keys if k in counts or k in SATISFACTION_ORDER}
+
+
+async def collect(session: AsyncSession, week: Week, opts: Options,
+                  measure_text: dict[str, str] | None = None) -> Figures:
+    """All figures of ``week``; ``measure_text`` maps measure ids to their wording."""
+    tz = ZoneInfo(opts.timezone)
+    start, end = week.start(tz), week.end(tz)
+    rows = await _category_rows(session, week, tz, opts, measure_text or measure_texts())
+    await _add_excerpts(session, rows, week, tz)
+    channels = await digests.channel_totals(session, start, end)
+    excluded = await digests.excluded_counts(session, start, end)
+    weeks = [week.shift(i - TREND_WEEKS + 1) for i in range(TREND_WEEKS)]
+    bounds = [w.start(tz) for w in weeks] + [end]
+    return Figures(
+        week=str(week), first_day=week.monday.isoformat(), last_day=week.sunday.isoformat(),
+        timezone=opts.timezone, total=sum(channels.values()),
+        last_week_total=sum(r.last_week for r in rows),
+        channels=[(c, CHANNEL_NAMES.get(c, c), n)
+                  for c, n in sorted(channels.items(), key=lambda cn: (-cn[1], cn[0]))],
+        categories=rows, health=await _health(session, week, tz, opts),
+        excluded=[(k, AUTO_NAMES.get(k, k), n) for k, n in sorted(excluded.items())],
+        excluded_total=sum(excluded.values()),
+        trend_weeks=[str(w) for w in weeks],
+        trend=await digests.weekly_trend(session, bounds),
+        public_url=opts.public_url,
+    )
+
+
+@lru_cache(maxsize=1)
+def measure_texts() -> dict[str, str]:
+    try:
+        from handlers.classify import load_taxonomy
+
+        return {m.id: m.text for m in load_taxonomy().measures}
+    except Exception:  # optional, as for the titles
+        return {}

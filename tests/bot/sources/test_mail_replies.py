@@ -1,0 +1,87 @@
+"""Replies and bounces arriving by IMAP: a reply to our acknowledgement is a follow-up (no second
+acknowledgement); a bounce of our acknowledgement marks that outbox row bounced."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from bot.app import start
+from storage.models import Outbox
+from tests.bot.helpers import wait_mail
+from tests.bot.sources.mailtools import (
+    append,
+    followups,
+    imap_section,
+    letter,
+    outbox_rows,
+    submissions,
+    until,
+)
+from tests.conftest import make_settings
+from tests.servers import SmtpSink
+
+BOUNCE = """\
+From: Mail Delivery System <MAILER-DAEMON@mx.example.com>
+To: feedback@zfw.example.gov.cn
+Subject: Undelivered Mail Returned to Sender
+Date: Wed, 25 Nov 2026 10:00:00 +0800
+Message-ID: <bounce.1@mx.example.com>
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="BND"
+
+--BND
+Content-Type: text/plain; charset=us-ascii
+
+Your message could not be delivered to one or more recipients.
+
+--BND
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.com
+
+Final-Recipient: rfc822; zhang@example.com
+Action: failed
+Status: 5.1.1
+
+--BND
+Content-Type: text/rfc822-headers
+
+From: feedback@zfw.example.gov.cn
+To: zhang@example.com
+Message-ID: <{ack_id}>
+
+--BND--
+"""
+
+
+async def test_reply_is_followup_and_bounce_is_recorded(db_url, tmp_path: Path, imap_account,
+                                                        smtp_sink: SmtpSink):
+    settings = make_settings(db_url, tmp_path, smtp_sink, imap=imap_section(imap_account))
+    service = await start(settings)
+    try:
+        rt = service.runtime
+        original = letter(sender="zhang@example.com", msgid="<orig.1@example.com>")
+        await append(imap_account, original)
+        [ack] = await wait_mail(smtp_sink, 1)
+        ack_id = ack.message["Message-ID"].strip("<>")
+        reply = letter(subject="Re: " + str(ack.message["Subject"]), sender="zhang@example.com",
+                       body="补充一下：坏的是3号楼前面那盏灯。",
+                       headers={"In-Reply-To": f"<{ack_id}>",
+                                "References": f"<orig.1@example.com> <{ack_id}>"})
+        bounce = BOUNCE.format(ack_id=ack_id).replace("\n", "\r\n").encode()
+        await append(imap_account, reply, bounce)
+        [fu] = await until(lambda: followups(rt), what="follow-up")
+        [sub] = [s for s in await submissions(rt) if s.auto is None]
+        assert fu.submission_id == sub.id and "3号楼" in fu.text
+        [row] = await until(lambda: _bounced(rt), what="ack marked bounced")
+        assert row.message_id == ack_id
+        await asyncio.sleep(0.5)
+        assert len(smtp_sink.messages) == 1  # neither the reply nor the bounce got an ack
+    finally:
+        await service.stop()
+
+
+async def _bounced(rt) -> list[Outbox]:  # type: ignore[no-untyped-def]
+    return [r for r in await outbox_rows(rt) if r.state == "bounced"]
