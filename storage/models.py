@@ -130,7 +130,13 @@ class Submission(Base):
     accepted_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
 
-    __table_args__ = (Index("ix_submissions_received_id", "received_at", "id"),)
+    __table_args__ = (
+        Index("ix_submissions_received_id", "received_at", "id"),
+        # The digest's pipeline-health figures and the overdue filters.
+        Index("ix_submissions_accepted_at", "accepted_at"),
+        Index("ix_submissions_resolved_at", "resolved_at"),
+        Index("ix_submissions_status_received", "status", "received_at"),
+    )
 
 
 class Attachment(Base):

@@ -89,12 +89,15 @@ def upgrade() -> None:
     sa.UniqueConstraint('tracking_no')
     )
     with op.batch_alter_table('submissions', schema=None) as batch_op:
+        batch_op.create_index('ix_submissions_accepted_at', ['accepted_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_submissions_category'), ['category'], unique=False)
         batch_op.create_index(batch_op.f('ix_submissions_from_addr'), ['from_addr'], unique=False)
         batch_op.create_index(batch_op.f('ix_submissions_message_id'), ['message_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_submissions_received_at'), ['received_at'], unique=False)
         batch_op.create_index('ix_submissions_received_id', ['received_at', 'id'], unique=False)
+        batch_op.create_index('ix_submissions_resolved_at', ['resolved_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_submissions_status'), ['status'], unique=False)
+        batch_op.create_index('ix_submissions_status_received', ['status', 'received_at'], unique=False)
 
     op.create_table('events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -248,12 +251,15 @@ def downgrade() -> None:
 
     op.drop_table('events')
     with op.batch_alter_table('submissions', schema=None) as batch_op:
+        batch_op.drop_index('ix_submissions_status_received')
         batch_op.drop_index(batch_op.f('ix_submissions_status'))
+        batch_op.drop_index('ix_submissions_resolved_at')
         batch_op.drop_index('ix_submissions_received_id')
         batch_op.drop_index(batch_op.f('ix_submissions_received_at'))
         batch_op.drop_index(batch_op.f('ix_submissions_message_id'))
         batch_op.drop_index(batch_op.f('ix_submissions_from_addr'))
         batch_op.drop_index(batch_op.f('ix_submissions_category'))
+        batch_op.drop_index('ix_submissions_accepted_at')
 
     op.drop_table('submissions')
     op.drop_table('users')
