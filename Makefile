@@ -24,7 +24,7 @@ system-deps:
 
 test: install system-deps
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 bench: install system-deps
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

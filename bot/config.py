@@ -56,6 +56,14 @@ class WebSettings(Section):
     secret_key: SecretStr = SecretStr("")
     max_body_bytes: int = Field(1024 * 1024, ge=10_000)
     trusted_proxies: list[str] = []
+    # Citizen side (bot/web/status.py, uploads.py, ratelimit.py). Each public POST is limited per
+    # client address by a token bucket that holds this many requests and refills evenly over an
+    # hour; status lookups are counted apart (a 6-digit query code must not be guessable).
+    submits_per_hour: int = Field(60, ge=1)
+    lookups_per_hour: int = Field(30, ge=1)
+    # Attachments on the web form: how many, and how large each (checked while reading).
+    max_uploads: int = Field(3, ge=0, le=10)
+    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024)
 
     @field_validator("public_url")
     @classmethod
@@ -134,6 +142,9 @@ class IntakeSettings(Section):
     accept_days: int = Field(15, ge=1)
     handle_days: int = Field(60, ge=1)
     tracking_prefix: str = Field("FK", pattern=r"^[A-Z]{0,4}$")
+    # `feedback-bot purge` blanks the personal data of submissions closed longer ago than this
+    # (three years by default); anonymous statistics stay.
+    retention_days: int = Field(1095, ge=1)
 
 
 class LogSettings(Section):

@@ -89,6 +89,7 @@ async def _store_attachments(
     intake: Intake, ctx: Context, submission_id: int, followup_id: int | None = None
 ) -> None:
     if intake.parsed is None:
+        await _store_form_attachments(intake, ctx, submission_id, followup_id)
         return
     for att in intake.parsed.attachments:
         digest = _write_blob(ctx.attachments_dir, att.data)
@@ -101,6 +102,25 @@ async def _store_attachments(
             size=len(att.data),
             sha256=digest,
             inline=att.inline,
+        )
+
+
+async def _store_form_attachments(
+    intake: Intake, ctx: Context, submission_id: int, followup_id: int | None
+) -> None:
+    """Web uploads: written to the store at POST time, listed in the raw payload."""
+    row = await raw_intake.get(ctx.session, intake.raw_id)
+    listed = ((row.payload or {}).get("attachments") or []) if row is not None else []
+    for att in listed:
+        await submissions.add_attachment(
+            ctx.session,
+            submission_id=submission_id,
+            followup_id=followup_id,
+            filename=str(att["filename"]),
+            content_type=str(att["content_type"]),
+            size=int(att["size"]),
+            sha256=str(att["sha256"]),
+            inline=False,
         )
 
 

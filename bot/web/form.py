@@ -1,7 +1,9 @@
 """The public feedback form: GET shows it, POST stores the letter and shows the tracking number.
 
-POST order of work: check the form token (CSRF, idempotency) → honeypot → validate → store the
-raw payload (committed) → run the pipeline at once so the citizen sees the tracking number.
+POST order of work: read the body within size limits (bot/web/uploads.py; 413 when over) → check
+the form token (CSRF, idempotency) → honeypot → validate text and attachments → write accepted
+attachments to the store → store the raw payload (committed) → run the pipeline at once so the
+citizen sees the tracking number.
 If the pipeline fails, the raw row is kept and the intake worker retries it; the tracking number
 was assigned with the raw row, so what the citizen was told stays true.
 """
@@ -14,9 +16,10 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from bot.web import tokens
+from bot.web import tokens, uploads
 from bot.web.keys import RUNTIME
 from bot.web.middlewares import same_origin
+from bot.web.uploads import TooLarge
 from bot.web.validate import FIELDS, FormInput, validate
 from bot.workers.intake import process_raw
 from handlers import tracking
@@ -37,8 +40,31 @@ def _render_form(request: web.Request, form: FormInput | None, status: int = 200
         "notice": notice,
         "accept_days": rt.settings.intake.accept_days,
         "handle_days": rt.settings.intake.handle_days,
+        "max_uploads": rt.settings.web.max_uploads,
+        "max_upload_mb": f"{rt.settings.web.max_upload_bytes / (1024 * 1024):g}",
     }
     return aiohttp_jinja2.render_template("web/form.html", request, context, status=status)
+
+
+def upload_limits(request: web.Request) -> uploads.Limits:
+    w = request.app[RUNTIME].settings.web
+    return uploads.Limits(text_bytes=w.max_body_bytes, file_bytes=w.max_upload_bytes,
+                          files=w.max_uploads)
+
+
+def too_large_page(request: web.Request, text: str) -> web.Response:
+    context = {"title": "内容太大", "text": text, "status": 413, "ref": None}
+    return aiohttp_jinja2.render_template("web/error.html", request, context, status=413)
+
+
+def _check_files(form: FormInput, files: list[uploads.Upload], max_files: int) -> None:
+    """Attachment problems join the field errors; chosen files must be chosen again after any
+    error, because a browser cannot refill a file input."""
+    message = uploads.file_errors(files, max_files)
+    if message:
+        form.errors["attachments"] = message
+    elif files and not form.ok:
+        form.errors["attachments"] = "页面上有需要修改的地方，您选择的附件没有保存，请修改后重新选择附件。"
 
 
 async def show_form(request: web.Request) -> web.Response:
@@ -70,20 +96,30 @@ async def submit(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     if not same_origin(request):
         raise web.HTTPForbidden()
-    data = await request.post()
+    try:
+        body = await uploads.read_form(request, upload_limits(request))
+    except TooLarge as exc:
+        return too_large_page(request, exc.text)
+    data = body.fields
     raw = {k: str(data.get(k, "")) for k in FIELDS}
     nonce = tokens.verify(rt.secret, str(data.get("token", "")))
     form = validate(raw)
     if nonce is None:
         notice = "页面已过期或无效。您填写的内容都还在，请再次点击“提交”。"
+        if body.files:
+            notice += "附件需要重新选择。"
         return _render_form(request, form, status=400, notice=notice)
     if data.get(HONEYPOT):
         return await _store_honeypot(request, nonce, form)
+    _check_files(form, body.files, rt.settings.web.max_uploads)
     if not form.ok:
         return _render_form(request, form, status=400)
     source_key = f"web:{nonce}"
     tn = await _unique_tracking_no(request)
-    payload = {"fields": form.values}
+    payload: dict[str, Any] = {"fields": form.values}
+    if body.files:
+        root = rt.settings.path(rt.settings.intake.attachments_dir)
+        payload["attachments"] = await uploads.store_files(root, body.files)
     async with rt.sessions.begin() as session:
         raw_id = await raw_intake.add(session, channel="web", source_key=source_key,
                                       payload=payload, tracking_no=tn)

@@ -54,19 +54,30 @@ def _check_phone(value: str) -> str | None:
     return None
 
 
+def clean_text(value: str) -> str:
+    """A letter's text as we keep it: NFC, no control characters, trimmed."""
+    return _clean(value)
+
+
+def body_error(text: str) -> str | None:
+    """What is wrong with a letter's text (also a follow-up's), or None."""
+    n = len(text)
+    if n == 0:
+        return "请填写反映的内容。"
+    if n < BODY_MIN:
+        return f"内容太短了，请至少写 {BODY_MIN} 个字，说明发生了什么。"
+    if n > BODY_MAX:
+        return f"内容超过了 {BODY_MAX} 字（现在 {n} 字），请精简，或分几次提交。"
+    return None
+
+
 def validate(raw: dict[str, str]) -> FormInput:
     values = {k: _clean(raw.get(k, "")) for k in FIELDS}
     values["email"] = values["email"].replace(" ", "").lower()
     form = FormInput(values)
-    body_len = len(values["body"])
-    if body_len == 0:
-        form.errors["body"] = "请填写反映的内容。"
-    elif body_len < BODY_MIN:
-        form.errors["body"] = f"内容太短了，请至少写 {BODY_MIN} 个字，说明发生了什么。"
-    elif body_len > BODY_MAX:
-        form.errors["body"] = (
-            f"内容超过了 {BODY_MAX} 字（现在 {body_len} 字），请精简，或分几次提交。"
-        )
+    body_message = body_error(values["body"])
+    if body_message:
+        form.errors["body"] = body_message
     if len(values["name"]) > NAME_MAX:
         form.errors["name"] = f"姓名请不要超过 {NAME_MAX} 个字。"
     if len(values["subject"]) > SUBJECT_MAX:

@@ -79,7 +79,7 @@ def save_model(clf: Classifier, model_dir: Path) -> str:
     _atomic_write(model_dir / f"{v}.examples.jsonl", lines.encode("utf-8"))
     meta = {"version": v, "sklearn": sklearn.__version__, "taxonomy": clf.taxonomy.to_dict()}
     _atomic_write(model_dir / f"{v}.json", json.dumps(meta, ensure_ascii=False).encode("utf-8"))
-    tmp = model_dir / f".{v}.joblib.tmp"
+    tmp = model_dir / f".{v}.{os.getpid()}.joblib.tmp"  # two processes may save at once
     joblib.dump(clf, tmp, compress=3)  # ~4x smaller; decompression costs ~0.1 s at load
     os.replace(tmp, model_dir / f"{v}.joblib")
     _atomic_write(model_dir / "current", f"{v}\n".encode())

@@ -1,0 +1,325 @@
+"""The citizen's status page: look up a submission, add to it, rate its handling; the privacy notice.
+
+Flow: GET /status shows the lookup form. POST /status takes the tracking number and the private
+query code (never in a URL: the form posts, and success redirects to a plain /status). The code
+is checked against its keyed hash in constant time; a wrong pair, whichever half is wrong, gets
+the same message. Success sets a short-lived signed cookie (``fb_status``: tracking number, expiry,
+HMAC; HttpOnly, SameSite=Strict, Path=/status) that lets the citizen see the page, add a follow-up
+and rate the handling for ACCESS_SECONDS; "退出" clears it.
+
+Ratings: one rating per submission, changeable while it is resolved (the latest counts; the history
+keeps every rating given, so a changed rating is visible to staff).
+
+Lookups are rate-limited per address (bot/web/ratelimit.py) and per tracking number, so a known
+tracking number cannot be brute-forced from many addresses.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import hashlib
+import hmac
+import re
+import time
+import unicodedata
+from datetime import datetime, timedelta
+from email.parser import BytesParser
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp_jinja2
+from aiohttp import web
+from inscriptis import get_text
+
+from bot.web import ratelimit, tokens
+from bot.web.keys import RUNTIME
+from bot.web.middlewares import same_origin
+from bot.web.validate import body_error, clean_text
+from handlers import tracking
+from storage import status as store
+from storage.models import Submission
+from storage.status import RATINGS
+
+COOKIE = "fb_status"
+ACCESS_SECONDS = 30 * 60
+COMMENT_MAX = 1000
+GENERIC_WRONG = "受理编号或查询码不正确。请核对确认邮件或提交成功页面上的受理编号和 6 位查询码后再试。"
+STAGES = {
+    "new": ("待受理", "工作人员正在阅读您的来信，将在受理期限内决定是否受理。"),
+    "accepted": ("已受理", "您的来信已受理，正在交办。"),
+    "in_progress": ("办理中", "有关部门正在办理。"),
+    "resolved": ("已办结", "已经办理完毕。欢迎您对办理结果作出评价。"),
+    "rejected": ("不予受理", "经审查，您反映的事项不属于受理范围，答复中说明了原因和可以反映的渠道。"),
+    "forwarded": ("已转办", "您反映的事项已转交有权处理的单位办理。"),
+}
+OTHER_CATEGORIES = {"other": "其他问题", "spam": "其他问题"}
+FLASH = {
+    "followup": "已收到您的补充内容，已归入同一件来信，工作人员会一并处理。",
+    "rating": "谢谢您的评价。",
+}
+
+
+# -- access cookie -------------------------------------------------------------------------
+
+def _access_sig(secret: bytes, tn: str, expires: int) -> str:
+    return hmac.new(secret, f"status|{tn}|{expires}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def issue_access(secret: bytes, tn: str, now: float | None = None) -> str:
+    expires = int(now or time.time()) + ACCESS_SECONDS
+    return f"{tn}.{expires}.{_access_sig(secret, tn, expires)}"
+
+
+def read_access(secret: bytes, value: str | None, now: float | None = None) -> str | None:
+    """The tracking number a valid, unexpired access cookie grants, else None."""
+    parts = (value or "").split(".")
+    if len(parts) != 3 or not parts[1].isdigit() or len(value or "") > 120:
+        return None
+    tn, expires, sig = parts[0], int(parts[1]), parts[2]
+    if not hmac.compare_digest(sig, _access_sig(secret, tn, expires)):
+        return None
+    return tn if (now or time.time()) < expires else None
+
+
+def _set_access(request: web.Request, resp: web.StreamResponse, tn: str) -> None:
+    rt = request.app[RUNTIME]
+    resp.set_cookie(COOKIE, issue_access(rt.secret, tn), max_age=ACCESS_SECONDS, path="/status",
+                    httponly=True, samesite="Strict",
+                    secure=rt.settings.web.public_url.startswith("https://"))
+
+
+def _see_other(location: str) -> web.Response:
+    """303 after a POST, returned (not raised) so that cookies and security headers apply."""
+    return web.Response(status=303, headers={"Location": location})
+
+
+# -- what the page shows -------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _category_titles() -> dict[str, str]:
+    try:
+        from handlers.classify import load_taxonomy
+
+        return {c.id: c.title for c in load_taxonomy().categories}
+    except Exception:  # the classifier part is optional; without it nothing is classified
+        return {}
+
+
+def category_label(category: str | None) -> str:
+    if category in OTHER_CATEGORIES:
+        return OTHER_CATEGORIES[category]
+    return _category_titles().get(category or "", "待分类")
+
+
+def reply_text(message: bytes) -> str:
+    """The readable text of a reply as it was mailed: its plain part, else its HTML as text."""
+    msg = BytesParser(policy=email.policy.default).parsebytes(message)
+    part = msg.get_body(("plain", "html"))
+    if part is None:
+        return ""
+    content = part.get_content()
+    return (get_text(content) if part.get_content_subtype() == "html" else content).strip()
+
+
+def _day(value: datetime, tz: ZoneInfo) -> str:
+    return value.astimezone(tz).strftime("%Y年%m月%d日")
+
+
+async def _view_context(request: web.Request, sub: Submission) -> dict[str, Any]:
+    rt = request.app[RUNTIME]
+    s = rt.settings
+    tz = ZoneInfo(s.digest.timezone)
+    async with rt.sessions() as session:
+        replies = await store.replies(session, sub.id)
+        followups = await store.followups(session, sub.id)
+    stage, stage_text = STAGES.get(sub.status, STAGES["new"])
+    return {
+        "tracking_no": sub.tracking_no,
+        "received": sub.received_at.astimezone(tz).strftime("%Y年%m月%d日 %H:%M"),
+        "category": category_label(sub.category),
+        "stage": stage,
+        "stage_text": stage_text,
+        "status": sub.status,
+        "forwarded_to": sub.forwarded_to if sub.status == "forwarded" else None,
+        "accept_days": s.intake.accept_days,
+        "handle_days": s.intake.handle_days,
+        "accept_by": _day(sub.received_at + timedelta(days=s.intake.accept_days), tz),
+        "handle_by": _day(sub.received_at + timedelta(days=s.intake.handle_days), tz),
+        "replies": [{"at": _day(r.at, tz), "text": reply_text(r.message)} for r in replies],
+        "followups": [{"at": _day(f.received_at, tz), "text": f.text} for f in followups],
+        "can_rate": sub.status == "resolved",
+        "rating": sub.satisfaction,
+        "satisfaction": sub.satisfaction,
+        "rating_comment": sub.rating_comment or "",
+        "ratings": RATINGS,
+        "token": tokens.issue(rt.secret),
+        "flash": FLASH.get(request.query.get("done", "")),
+        "errors": {},
+        "values": {},
+    }
+
+
+async def _render_view(request: web.Request, sub: Submission, status: int = 200,
+                       errors: dict[str, str] | None = None,
+                       values: dict[str, str] | None = None) -> web.Response:
+    context = await _view_context(request, sub)
+    context.update(errors=errors or {}, values=values or {})
+    if errors:
+        context["flash"] = None
+    return aiohttp_jinja2.render_template("web/status_view.html", request, context,
+                                          status=status)
+
+
+def _render_lookup(request: web.Request, status: int = 200, error: str | None = None,
+                   tracking_no: str = "") -> web.Response:
+    rt = request.app[RUNTIME]
+    context = {"token": tokens.issue(rt.secret), "error": error, "tracking_no": tracking_no}
+    return aiohttp_jinja2.render_template("web/status.html", request, context, status=status)
+
+
+async def _granted(request: web.Request) -> Submission | None:
+    rt = request.app[RUNTIME]
+    tn = read_access(rt.secret, request.cookies.get(COOKIE))
+    if tn is None:
+        return None
+    async with rt.sessions() as session:
+        return await store.by_tracking_no(session, tn)
+
+
+# -- views ---------------------------------------------------------------------------------
+
+async def show(request: web.Request) -> web.Response:
+    sub = await _granted(request)
+    if sub is None:
+        resp = _render_lookup(request)
+        if COOKIE in request.cookies:
+            resp.del_cookie(COOKIE, path="/status")
+        return resp
+    resp = await _render_view(request, sub)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+async def _fields(request: web.Request) -> dict[str, str]:
+    """The posted text fields (1 MB limit of ``client_max_size``); a broken body is a 400."""
+    try:
+        data = await request.post()
+    except (ValueError, LookupError, AssertionError) as exc:
+        raise web.HTTPBadRequest() from exc
+    return {k: v for k, v in data.items() if isinstance(v, str)}
+
+
+async def _check_post(request: web.Request) -> dict[str, str]:
+    rt = request.app[RUNTIME]
+    if not same_origin(request):
+        raise web.HTTPForbidden()
+    fields = await _fields(request)
+    if tokens.verify(rt.secret, fields.get("token")) is None:
+        raise web.HTTPBadRequest()
+    return fields
+
+
+def normalize_tracking_no(given: str, prefix: str) -> str:
+    """The canonical form of a typed tracking number: any case, full-width, spaces or no dashes."""
+    compact = re.sub(r"[\s\-_—–]", "", unicodedata.normalize("NFKC", given)).upper()
+    if prefix and compact.startswith(prefix):
+        compact = compact[len(prefix):]
+    if len(compact) == 8:
+        return f"{prefix}-{compact[:4]}-{compact[4:]}" if prefix else f"{compact[:4]}-{compact[4:]}"
+    return tracking.find_tracking_no(given, prefix) or compact
+
+
+async def lookup(request: web.Request) -> web.StreamResponse:
+    rt = request.app[RUNTIME]
+    if not same_origin(request):
+        raise web.HTTPForbidden()
+    data = await _fields(request)
+    given_tn = data.get("tracking_no", "").strip()[:64]
+    code = "".join(data.get("query_code", "").split())[:32]
+    if tokens.verify(rt.secret, data.get("token")) is None:
+        return _render_lookup(request, 400, "页面已过期，请重新输入并点击“查询”。", given_tn)
+    tn = normalize_tracking_no(given_tn, rt.settings.intake.tracking_prefix)
+    wait = request.app[ratelimit.LIMITER].lookup.take(f"tn:{tn}")
+    if wait > 0:
+        return ratelimit.too_many(request, wait)
+    async with rt.sessions() as session:
+        sub = await store.by_tracking_no(session, tn)
+    stored = sub.query_code_hash if sub is not None else None
+    # Always compare, even for an unknown number, so timing does not tell which half was wrong.
+    if not tracking.check_query_code(rt.secret, tn, code, stored) or sub is None:
+        return _render_lookup(request, 400, GENERIC_WRONG, given_tn)
+    resp = _see_other("/status")
+    _set_access(request, resp, sub.tracking_no)
+    return resp
+
+
+async def followup(request: web.Request) -> web.StreamResponse:
+    rt = request.app[RUNTIME]
+    fields = await _check_post(request)
+    sub = await _granted(request)
+    if sub is None:
+        return _render_lookup(request, 403, "查询已超时，请重新输入受理编号和查询码。")
+    text = clean_text(fields.get("text", ""))
+    message = body_error(text)
+    if message:
+        return await _render_view(request, sub, 400, {"text": message}, {"text": text})
+    async with rt.sessions.begin() as session:
+        current = await store.by_tracking_no(session, sub.tracking_no)
+        assert current is not None
+        earlier = await store.followups(session, current.id)
+        if not earlier or earlier[-1].text != text:  # a double click files it once
+            await store.add_followup(session, current, text)
+    return _see_other("/status?done=followup")
+
+
+async def rate(request: web.Request) -> web.StreamResponse:
+    rt = request.app[RUNTIME]
+    fields = await _check_post(request)
+    sub = await _granted(request)
+    if sub is None:
+        return _render_lookup(request, 403, "查询已超时，请重新输入受理编号和查询码。")
+    choice = fields.get("satisfaction", "")
+    comment = clean_text(fields.get("comment", ""))
+    errors = {}
+    if sub.status != "resolved":
+        errors["satisfaction"] = "办结以后才可以评价。"
+    elif choice not in RATINGS:
+        errors["satisfaction"] = "请选择“满意”“基本满意”或“不满意”中的一项。"
+    if len(comment) > COMMENT_MAX:
+        errors["comment"] = f"评价意见请不要超过 {COMMENT_MAX} 字（现在 {len(comment)} 字）。"
+    if errors:
+        return await _render_view(request, sub, 400, errors, {"comment": comment})
+    async with rt.sessions.begin() as session:
+        current = await store.by_tracking_no(session, sub.tracking_no)
+        assert current is not None
+        await store.rate(session, current, choice, comment)
+    return _see_other("/status?done=rating")
+
+
+async def leave(request: web.Request) -> web.StreamResponse:
+    await _check_post(request)
+    resp = _see_other("/status")
+    resp.del_cookie(COOKIE, path="/status")
+    return resp
+
+
+async def privacy(request: web.Request) -> web.Response:
+    s = request.app[RUNTIME].settings
+    days = s.intake.retention_days
+    context = {
+        "retention_days": days,
+        "retention_years": f"{days / 365:.0f}" if days % 365 == 0 else None,
+        "submits_per_hour": s.web.submits_per_hour,
+    }
+    return aiohttp_jinja2.render_template("web/privacy.html", request, context)
+
+
+def setup(app: web.Application) -> None:
+    ratelimit.install(app)
+    app.router.add_get("/status", show)
+    app.router.add_post("/status", lookup)
+    app.router.add_post("/status/followup", followup)
+    app.router.add_post("/status/rating", rate)
+    app.router.add_post("/status/logout", leave)
+    app.router.add_get("/privacy", privacy)
