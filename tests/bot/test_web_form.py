@@ -49,6 +49,10 @@ async def test_submission_is_stored_and_acknowledged(service: Service, smtp_sink
         sub = await s.scalar(select(Submission).where(Submission.tracking_no == tn))
         assert sub is not None and sub.channel == "web" and sub.text == LETTER
         assert sub.from_addr == "zhang.san@example.com" and sub.phone == "0513-12345678"
+        # Filed by the real classifier: the police-station window is measure 1.10.
+        assert sub.category == "1" and sub.measure == "1.10" and sub.kind == "complaint"
+        assert sub.model_version and sub.taxonomy_version and 0 < sub.confidence <= 1
+        assert sub.explanation and sub.top["top"][0][0] == "1"
         raw = await s.scalar(select(RawIntake).where(RawIntake.submission_id == sub.id))
         assert raw.state == "done" and raw.payload["fields"]["body"] == LETTER
 

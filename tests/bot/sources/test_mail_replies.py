@@ -7,10 +7,11 @@ import asyncio
 from pathlib import Path
 
 from bot.app import start
-from storage.models import Outbox
+from storage.models import Attachment, Outbox
 from tests.bot.helpers import wait_mail
 from tests.bot.sources.mailtools import (
     append,
+    count,
     followups,
     imap_section,
     letter,
@@ -85,3 +86,23 @@ async def test_reply_is_followup_and_bounce_is_recorded(db_url, tmp_path: Path, 
 
 async def _bounced(rt) -> list[Outbox]:  # type: ignore[no-untyped-def]
     return [r for r in await outbox_rows(rt) if r.state == "bounced"]
+
+
+async def test_corpus_mail_is_classified_end_to_end(db_url, tmp_path: Path, dovecot,  # type: ignore[no-untyped-def]
+                                                    imap_account, smtp_sink: SmtpSink):
+    """Real citizen mail from the corpus, through IMAP, parsed, classified and acknowledged."""
+    corpus = Path(__file__).parents[2] / "data" / "emails"
+    raw = (corpus / "d17_mixed_images_pdf_docx.eml").read_bytes()
+    settings = make_settings(db_url, tmp_path, smtp_sink, imap=imap_section(imap_account))
+    service = await start(settings)
+    try:
+        await append(imap_account, raw)
+        [ack] = await wait_mail(smtp_sink, 1, timeout=15)
+        assert ack.rcpt_tos == ["yangfan_rd@163.com"]
+        [sub] = await submissions(service.runtime)
+        assert sub.subject == "提交证据材料：被非法拘禁的情况说明"
+        assert sub.category in {str(n) for n in range(1, 11)} | {"other"}
+        assert sub.model_version and sub.kind in {"complaint", "report", "inquiry", "suggestion"}
+        assert await count(service.runtime, Attachment) == 4
+    finally:
+        await service.stop()
