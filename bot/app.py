@@ -85,7 +85,7 @@ class Service:
 async def start(settings: Settings, *, workers: bool = True) -> Service:
     await upgrade_async(settings.database.url)
     rt = Runtime.create(settings)
-    runner = web.AppRunner(make_app(rt), access_log=None)
+    runner = web.AppRunner(make_app(rt), access_log=None, shutdown_timeout=3.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.web.host, settings.web.port)
     await site.start()

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bot.config import Settings
-from bot.runtime import Runtime
+from bot.runtime import Runtime, wait_event
 from bot.sources.mailstore import store_mail
 from storage.db import utcnow
 
@@ -88,7 +88,7 @@ async def take_in(rt: Runtime, root: Path, *, settle: bool = True) -> int:
 async def run(rt: Runtime, root: Path, poll_seconds: float = POLL_SECONDS) -> None:
     """Forever: take in new files; errors are logged, shown on /healthz and retried."""
     state = rt.worker(WORKER)
-    while True:
+    while not rt.stopping.is_set():
         try:
             n = await take_in(rt, root)
             if n:
@@ -100,4 +100,4 @@ async def run(rt: Runtime, root: Path, poll_seconds: float = POLL_SECONDS) -> No
             state.state, state.last_error = "error", f"{exc.__class__.__name__}: {exc}"[:300]
             rt.metrics.errors.labels(where="maildir").inc()
             log.error("maildir: %s", exc.__class__.__name__, exc_info=True)
-        await asyncio.sleep(poll_seconds)
+        await wait_event(rt.stopping, poll_seconds)

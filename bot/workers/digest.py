@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from bot.config import Settings
-from bot.runtime import Runtime
+from bot.runtime import Runtime, wait_event
 from handlers.digest import Options, Week, build, week_before, week_of
 from storage import digests
 from storage.db import utcnow
@@ -109,7 +109,7 @@ async def run(rt: Runtime) -> None:
     """Forever: send what is due, then sleep until the next scheduled run (or a recheck)."""
     state = rt.worker("digest")
     tz = ZoneInfo(rt.settings.digest.timezone)
-    while True:
+    while not rt.stopping.is_set():
         delay = RECHECK_SECONDS
         try:
             await catch_up(rt)
@@ -122,7 +122,7 @@ async def run(rt: Runtime) -> None:
             state.state, state.last_error = "error", exc.__class__.__name__
             log.error("digest worker error: %s", exc.__class__.__name__, exc_info=True)
             delay = 60.0
-        await asyncio.sleep(delay)
+        await wait_event(rt.stopping, delay)
 
 
 def task_for(settings: Settings) -> Callable[[Runtime], Awaitable[None]] | None:
