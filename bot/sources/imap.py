@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 WORKER = "imap"
-LEASE_TTL = 60.0
+LEASE_TTL = 55.0  # seconds; with the 5 s standby check another instance takes over within 60 s
 LEASE_RENEW = 20.0
 STANDBY_CHECK = 5.0
 IDLE_REISSUE = 25 * 60.0  # < 29 min (RFC 2177)
@@ -208,7 +208,7 @@ class ImapPoller:
                 self.state.state = "idle"
                 news = await self._call(self.mail.idle_wait, self.lease_renew, IDLE_REISSUE)
                 self.state.last_success = utcnow()
-                if news:
+                if news or asyncio.get_running_loop().time() >= deadline:  # lost EXISTS
                     await self._call(self.mail.idle_end)
                     return
                 continue

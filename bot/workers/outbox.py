@@ -53,8 +53,17 @@ def _write_eml(rt: Runtime, row: Outbox) -> None:
     tmp.replace(target)
 
 
+async def _mark_sent(rt: Runtime, row_id: int) -> None:
+    async with rt.sessions.begin() as session:
+        await outbox.mark_sent(session, row_id)
+
+
 async def _smtp_send(rt: Runtime, rows: list[Outbox]) -> dict[int, Exception | None]:
-    """Send rows over one connection; per row, None for success or the exception."""
+    """Send rows over one connection; per row, None for success or the exception.
+
+    Each accepted message is marked sent at once, in its own commit: a crash in the middle of a
+    batch can then resend at most the one message the server had just accepted.
+    """
     s = rt.settings.smtp
     results: dict[int, Exception | None] = {}
     client = aiosmtplib.SMTP(
@@ -74,6 +83,7 @@ async def _smtp_send(rt: Runtime, rows: list[Outbox]) -> dict[int, Exception | N
         for row in rows:
             try:
                 await client.sendmail(row.sender, [row.recipient], row.message)
+                await _mark_sent(rt, row.id)
                 results[row.id] = None
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 results[row.id] = exc
@@ -123,6 +133,7 @@ async def deliver_due(rt: Runtime) -> int:
         for row in rows:
             try:
                 await asyncio.to_thread(_write_eml, rt, row)
+                await _mark_sent(rt, row.id)
                 results[row.id] = None
             except OSError as exc:
                 results[row.id] = exc
@@ -130,8 +141,8 @@ async def deliver_due(rt: Runtime) -> int:
         for row in rows:
             exc = results[row.id]
             if exc is None:
-                await outbox.mark_sent(session, row.id)
-            elif _is_permanent(exc) or row.attempts + 1 >= rt.settings.smtp.max_attempts:
+                continue  # marked sent as soon as it was accepted
+            if _is_permanent(exc) or row.attempts + 1 >= rt.settings.smtp.max_attempts:
                 log.warning("outbox %s failed permanently: %s", row.id, _describe(exc))
                 await outbox.mark_failed(session, row.id, _describe(exc))
             else:

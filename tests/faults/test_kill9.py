@@ -1,0 +1,36 @@
+"""``serve`` killed with SIGKILL at random moments while it ingests a mailbox: nothing is lost,
+nothing is filed twice, every citizen is acknowledged (a repeat only as the same message)."""
+
+from __future__ import annotations
+
+import random
+import secrets
+from pathlib import Path
+
+from tests.faults.harness import Db, Serve, citizen_letters, kill_loop
+from tests.fixtures_servers import ImapAccount
+from tests.servers import SmtpSink
+
+LETTERS = 200
+KILLS = 5
+
+
+async def test_kill9_while_ingesting(db_url: str, tmp_path: Path, imap_account: ImapAccount,
+                                     smtp_sink: SmtpSink, rng: random.Random):
+    letters = citizen_letters(LETTERS, secrets.token_hex(3))
+    serve = Serve(tmp_path / "a", db_url=db_url, smtp_port=smtp_sink.port, imap=imap_account)
+    db = Db(db_url)
+    try:
+        run = await kill_loop(serve, imap_account, smtp_sink, db, letters, kills=KILLS, rng=rng)
+    finally:
+        serve.stop()
+        await db.close()
+    print(f"{run.kills} kills in {run.seconds:.1f} s (after {[round(d, 2) for d in run.kill_delays]})")
+    for line in run.report.lines():
+        print(line)
+    assert run.kills == KILLS
+    assert run.report.losses == []
+    assert run.report.stored_twice == []
+    assert run.report.unacked == []
+    assert run.report.mismatched_acks == []  # a repeated ack is the same message, sent again
+    assert run.report.folders == {"INBOX": 0, "Processed": LETTERS}  # moved, never deleted
