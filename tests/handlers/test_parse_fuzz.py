@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from handlers.loop_guard import LoopPolicy, bounced_message_ids, machine_kind
 from handlers.parse import parse_message, to_json
 
-CORPUS = Path(__file__).parents[2] / ".." / "shared" / "data" / "emails"
+CORPUS = Path(__file__).parents[1] / "data" / "emails"  # copy of shared/data/emails
 SAMPLES = [p.read_bytes() for p in sorted(CORPUS.glob("*.eml"))] if CORPUS.is_dir() else []
 PARSE_SECONDS = 3.0  # per message; the slowest corpus message parses in ~10 ms
 
