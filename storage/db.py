@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SQLITE_BUSY_MS = 10_000
+SQLITE_BUSY_MS = 10_000  # also PostgreSQL's lock_timeout
 
 
 def utcnow() -> datetime:
@@ -55,6 +55,9 @@ def make_engine(url: str, **kwargs: object) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("pool_pre_ping", True)
+    # Like SQLite's busy timeout: a lock held too long makes a statement fail (the web form then
+    # answers 503 with Retry-After and the intake retries) instead of hanging the request.
+    kwargs.setdefault("connect_args", {"server_settings": {"lock_timeout": f"{SQLITE_BUSY_MS}ms"}})
     return create_async_engine(url, **kwargs)
 
 
