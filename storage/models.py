@@ -136,6 +136,8 @@ class Submission(Base):
         Index("ix_submissions_accepted_at", "accepted_at"),
         Index("ix_submissions_resolved_at", "resolved_at"),
         Index("ix_submissions_status_received", "status", "received_at"),
+        # Covers the console's per-category counts of the default view (auto IS NULL).
+        Index("ix_submissions_auto_category", "auto", "category"),
     )
 
 

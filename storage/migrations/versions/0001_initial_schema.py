@@ -90,6 +90,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('submissions', schema=None) as batch_op:
         batch_op.create_index('ix_submissions_accepted_at', ['accepted_at'], unique=False)
+        batch_op.create_index('ix_submissions_auto_category', ['auto', 'category'], unique=False)
         batch_op.create_index(batch_op.f('ix_submissions_category'), ['category'], unique=False)
         batch_op.create_index(batch_op.f('ix_submissions_from_addr'), ['from_addr'], unique=False)
         batch_op.create_index(batch_op.f('ix_submissions_message_id'), ['message_id'], unique=False)
@@ -259,6 +260,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_submissions_message_id'))
         batch_op.drop_index(batch_op.f('ix_submissions_from_addr'))
         batch_op.drop_index(batch_op.f('ix_submissions_category'))
+        batch_op.drop_index('ix_submissions_auto_category')
         batch_op.drop_index('ix_submissions_accepted_at')
 
     op.drop_table('submissions')
