@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from bot import parts
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.web.app import make_app
@@ -35,16 +36,11 @@ OPTIONAL_TASKS = (
 def background_tasks(settings: Settings) -> dict[str, Task]:
     """The workers this configuration asks for (a module's ``task_for`` may decline)."""
     tasks: dict[str, Task] = {"intake": intake.run, "outbox": outbox.run}
-    for name, module in OPTIONAL_TASKS:
-        try:
-            mod = __import__(module, fromlist=["task_for"])
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
+    name_of = {module: name for name, module in OPTIONAL_TASKS}
+    for mod in parts.present(tuple(name_of)):
         task = mod.task_for(settings)
         if task is not None:
-            tasks[name] = task
+            tasks[name_of[mod.__name__]] = task
     return tasks
 
 

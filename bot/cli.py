@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import sys
 from pathlib import Path
 
-from bot import logsetup
+from bot import logsetup, parts
 from bot.config import ConfigError, load_settings
 from storage.db import upgrade
 
@@ -70,13 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     db.set_defaults(func=_db)
     sub.add_parser("check-config", help="validate the configuration").set_defaults(
         func=_check_config)
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
+    for module in parts.present(COMMAND_MODULES):
         module.register(sub)
     return parser
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
-
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from bot import parts
 from bot.runtime import TEMPLATES, Runtime
 from bot.web import form, health
 from bot.web.keys import RUNTIME
@@ -35,12 +34,6 @@ def make_app(rt: Runtime) -> web.Application:
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/metrics", health.metrics)
     app.router.add_static("/static", TEMPLATES / "static", append_version=True)
-    for name in OPTIONAL_PARTS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
+    for module in parts.present(OPTIONAL_PARTS):
         module.setup(app)
     return app
