@@ -24,7 +24,6 @@ import time
 import unicodedata
 from datetime import datetime, timedelta
 from email.parser import BytesParser
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,7 +35,7 @@ from bot.web import ratelimit, tokens
 from bot.web.keys import RUNTIME
 from bot.web.middlewares import same_origin
 from bot.web.validate import body_error, clean_text
-from handlers import tracking
+from handlers import categories, tracking
 from storage import status as store
 from storage.models import Submission
 from storage.status import RATINGS
@@ -96,20 +95,10 @@ def _see_other(location: str) -> web.Response:
 
 # -- what the page shows -------------------------------------------------------------------
 
-@lru_cache(maxsize=1)
-def _category_titles() -> dict[str, str]:
-    try:
-        from handlers.classify import load_taxonomy
-
-        return {c.id: c.title for c in load_taxonomy().categories}
-    except Exception:  # the classifier part is optional; without it nothing is classified
-        return {}
-
-
 def category_label(category: str | None) -> str:
     if category in OTHER_CATEGORIES:
         return OTHER_CATEGORIES[category]
-    return _category_titles().get(category or "", "待分类")
+    return categories.titles().get(category or "", "待分类")
 
 
 def reply_text(message: bytes) -> str:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import categories
 from handlers.digest.mask import mask
 from handlers.digest.weeks import Week
 from handlers.text import excerpt
@@ -105,15 +105,9 @@ class Figures:
 
 
 # -- category names ----------------------------------------------------------------------------
-@lru_cache(maxsize=1)
 def taxonomy_titles() -> dict[str, str]:
     """Category id → title from the published report's taxonomy; {} when it cannot be loaded."""
-    try:
-        from handlers.classify import load_taxonomy
-
-        return {c.id: c.title for c in load_taxonomy().categories}
-    except Exception:  # the classifier package is optional; fall back to numbered names
-        return {}
+    return categories.titles()
 
 
 def category_name(cid: str, titles: dict[str, str]) -> tuple[str, str]:
@@ -222,11 +216,5 @@ async def collect(session: AsyncSession, week: Week, opts: Options,
     )
 
 
-@lru_cache(maxsize=1)
 def measure_texts() -> dict[str, str]:
-    try:
-        from handlers.classify import load_taxonomy
-
-        return {m.id: m.text for m in load_taxonomy().measures}
-    except Exception:  # optional, as for the titles
-        return {}
+    return categories.measure_texts()

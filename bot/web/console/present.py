@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from handlers.categories import taxonomy
 from storage.models import Submission
 
 log = logging.getLogger(__name__)
@@ -44,12 +45,8 @@ class CategoryInfo:
 def categories() -> tuple[CategoryInfo, ...]:
     """The report's ten categories with their measures, then other and spam."""
     tail = (CategoryInfo("other", "其他", ()), CategoryInfo("spam", "垃圾信息", ()))
-    try:
-        from handlers.classify import load_taxonomy
-
-        tax = load_taxonomy()
-    except Exception:  # the console must work without the classifier part
-        log.warning("taxonomy not available; categories shown by number", exc_info=True)
+    tax = taxonomy()
+    if tax is None:  # the console must work without the classifier part
         return tuple(CategoryInfo(str(i), f"第{i}类", ()) for i in range(1, 11)) + tail
     cats = tuple(CategoryInfo(c.id, c.title, tuple((m.id, m.text) for m in c.measures))
                  for c in tax.categories)
