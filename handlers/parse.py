@@ -305,11 +305,19 @@ def _from_form(intake: Intake) -> None:
 
 
 async def process(intake: Intake, ctx: Context) -> None:
-    """Pipeline step: fill the Intake's sender, subject and text fields."""
+    """Pipeline step: fill the Intake's sender, subject and text fields (unless the intake worker
+    already did, in its batch preparation)."""
+    if not intake.prepared:
+        fill(intake, ctx.max_message_bytes)
+
+
+def fill(intake: Intake, max_bytes: int) -> None:
+    """The work of the step: needs no database, so a batch can be parsed ahead of its
+    transactions (``pipeline.prepare``)."""
     if intake.raw is None:
         _from_form(intake)
         return
-    parsed = parse_message(intake.raw, max_bytes=ctx.max_message_bytes)
+    parsed = parse_message(intake.raw, max_bytes=max_bytes)
     intake.parsed = parsed
     intake.from_name = parsed.from_name
     intake.from_addr = parsed.from_addr

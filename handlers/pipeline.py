@@ -71,6 +71,7 @@ class Intake:
     query_code: str | None = None  # derived by store, shown in the acknowledgement
     actor: str = "system"
     acknowledge: bool = True  # False: file it, send nothing (an import of old mail)
+    prepared: bool = False  # parsed (and maybe classified) ahead, by prepare()
     # filled by parse
     parsed: ParsedMail | None = None
     from_name: str | None = None
@@ -117,3 +118,30 @@ async def run(intake: Intake, ctx: Context, steps: Sequence[tuple[str, Step]] | 
     """Run every step; :class:`Discard` propagates to the caller, which records it."""
     for _name, step in steps or default_steps():
         await step(intake, ctx)
+
+
+def prepare(intakes: Sequence[Intake], classifier: Classifier | None, max_message_bytes: int) -> None:
+    """Run the steps that need no database ahead, for a whole batch: parse each input, then
+    classify them all in one call. One message alone costs the classifier about 2 ms (input
+    checks, sparse-matrix set-up); in a batch about 0.07 ms each. The pipeline then skips what is
+    done; classify still drops the result for machine mail, which loop_guard decides later.
+    An input that fails here is left unprepared and takes the normal path, errors included."""
+    from handlers import parse
+    from handlers.classify.step import classify_input
+
+    ready = []
+    for intake in intakes:
+        try:
+            parse.fill(intake, max_message_bytes)
+        except Exception:  # noqa: BLE001 - the pipeline meets it again and records it
+            continue
+        intake.prepared = True
+        ready.append(intake)
+    if classifier is None or not ready:
+        return
+    try:
+        results = classifier.classify_many([classify_input(i) for i in ready])
+    except Exception:  # noqa: BLE001 - each will be classified alone in its pipeline run
+        return
+    for intake, result in zip(ready, results, strict=True):
+        intake.classification = result

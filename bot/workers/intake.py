@@ -49,8 +49,16 @@ def _intake_from_row(row: RawIntake) -> Intake:
     )
 
 
-async def process_raw(rt: Runtime, raw_id: int) -> Outcome:
-    """Run the pipeline on one raw row; never raises for a problem with the input."""
+def _same_input(prepared: Intake | None, row: RawIntake) -> bool:
+    return (prepared is not None and prepared.raw_id == row.id and prepared.raw == row.raw
+            and prepared.form == _intake_from_row(row).form)
+
+
+async def process_raw(rt: Runtime, raw_id: int, prepared: Intake | None = None) -> Outcome:
+    """Run the pipeline on one raw row; never raises for a problem with the input.
+
+    ``prepared`` is this row's Intake already parsed and classified by :func:`drain` ahead of
+    the transaction; it is used only if the row still holds the same input."""
     try:
         async with rt.sessions.begin() as session:
             claimed = await raw_intake.claim(session, raw_id)
@@ -58,7 +66,8 @@ async def process_raw(rt: Runtime, raw_id: int) -> Outcome:
             if row is None or not claimed:
                 state = "missing" if row is None else row.state
                 return Outcome(raw_id, state, row.submission_id if row else None)
-            intake = _intake_from_row(row)
+            intake = prepared if _same_input(prepared, row) else _intake_from_row(row)
+            assert intake is not None
             ctx = rt.context(session)
             try:
                 await pipeline.run(intake, ctx)
@@ -84,12 +93,26 @@ async def process_raw(rt: Runtime, raw_id: int) -> Outcome:
                    followup=intake.followup_of is not None)
 
 
-async def drain(rt: Runtime, limit: int = 200) -> int:
-    """Process what is due now; return how many rows were handled."""
+async def drain(rt: Runtime, limit: int = 200, batch: int = 50) -> int:
+    """Process what is due now; return how many rows were handled.
+
+    Rows are read a batch at a time and prepared together (parsed, classified in one call),
+    then each is filed in its own transaction as before."""
     async with rt.sessions() as session:
         ids = await raw_intake.due_ids(session, limit)
-    for raw_id in ids:
-        await process_raw(rt, raw_id)
+    for start in range(0, len(ids), batch):
+        chunk = ids[start:start + batch]
+        async with rt.sessions() as session:
+            intakes = [_intake_from_row(row) for row in await raw_intake.get_many(session, chunk)]
+        classifier = rt.classifier_holder.get() if rt.classifier_holder else None
+        # In a thread: a batch of large letters must not hold up the web pages for its parse.
+        await asyncio.to_thread(pipeline.prepare, intakes, classifier,
+                                rt.settings.intake.max_message_bytes)
+        by_id = {i.raw_id: i for i in intakes}
+        for raw_id in chunk:
+            if rt.stopping.is_set():
+                return start
+            await process_raw(rt, raw_id, by_id.get(raw_id))
     return len(ids)
 
 

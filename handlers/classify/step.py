@@ -12,5 +12,12 @@ from handlers.pipeline import Context, Intake
 
 async def process(intake: Intake, ctx: Context) -> None:
     if ctx.classifier is None or intake.auto:
+        intake.classification = None  # a batch may have classified it before loop_guard ran
         return
-    intake.classification = ctx.classifier.classify(intake.subject, intake.new_text or intake.text)
+    if intake.classification is None:  # not classified ahead in a batch (pipeline.prepare)
+        intake.classification = ctx.classifier.classify(*classify_input(intake))
+
+
+def classify_input(intake: Intake) -> tuple[str, str]:
+    """What the classifier reads: the subject and the citizen's new words."""
+    return intake.subject, intake.new_text or intake.text

@@ -54,3 +54,34 @@ async def test_failing_input_is_retried_then_quarantined(service: Service):
         await asyncio.sleep(0.2)
     assert row.state == "quarantined" and row.attempts == 3
     assert "Traceback" in (row.error or "")
+
+
+async def test_a_batch_is_classified_as_each_letter_alone(settings, tmp_path):
+    """drain() parses and classifies a batch ahead of its transactions; what it files must be
+    what the one-at-a-time path files, and machine mail must stay unclassified."""
+    from bot.runtime import Runtime
+    from storage.db import upgrade_async
+
+    await upgrade_async(settings.database.url)
+    rt = Runtime.create(settings)
+    letters = ["派出所办事窗口态度很差，排队两个小时没人管。", "网上信访回复太慢，一个月了没有消息。",
+               "希望多进社区宣传防范电信诈骗的知识。"]
+    auto = (b"From: Out Of Office <boss@example.com>\r\nTo: feedback@example.gov.cn\r\n"
+            b"Subject: =?utf-8?b?6Ieq5Yqo5Zue5aSN?=\r\nAuto-Submitted: auto-replied\r\n"
+            b"Message-ID: <ooo.1@example.com>\r\n\r\nI am away.\r\n")
+    try:
+        async with rt.sessions.begin() as s:
+            for i, body in enumerate(letters):
+                await raw_intake.add(s, channel="web", source_key=f"web:b{i}",
+                                     payload={"fields": {**FIELDS, "body": body}})
+            await raw_intake.add(s, channel="email", source_key="imap:ooo", raw=auto,
+                                 message_id="<ooo.1@example.com>")
+        assert await drain(rt) == 4
+        clf = rt.classifier_holder.get()
+        async with rt.sessions() as s:
+            subs = list(await s.scalars(select(Submission).order_by(Submission.id)))
+        assert [(x.category, x.measure) for x in subs[:3]] == [
+            (c.category, c.measure) for c in (clf.classify("", b) for b in letters)]
+        assert subs[3].auto and subs[3].category in (None, "unclassified")
+    finally:
+        await rt.close()
