@@ -10,7 +10,17 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from bot.web.console import actions, api, auth, digests, entry, export, queue, submission
+from bot.web.console import (
+    actions,
+    api,
+    audit,
+    auth,
+    digests,
+    entry,
+    export,
+    queue,
+    submission,
+)
 
 
 def setup(app: web.Application) -> None:
@@ -23,6 +33,7 @@ def setup(app: web.Application) -> None:
     export.setup(app)
     api.setup(app)
     digests.setup(app)
+    audit.setup(app)
     env = aiohttp_jinja2.get_env(app)
     env.globals.setdefault("console_nav", (("/console", "来信列表"), ("/console/new", "录入来信"),
                                           ("/console/digests", "每周简报")))

@@ -22,7 +22,8 @@ FILTER_KEYS = ("category", "measure", "kind", "status", "channel", "from", "to",
                "overdue", "assignee", "q", "view")
 
 
-def _date(value: str, tz: ZoneInfo) -> datetime | None:
+def day_start(value: str, tz: ZoneInfo) -> datetime | None:
+    """The start of a YYYY-MM-DD day in the console's timezone; None for anything else."""
     try:
         day = datetime.strptime(value.strip(), "%Y-%m-%d")
     except ValueError:
@@ -37,7 +38,7 @@ def _choice(value: str, allowed: object) -> str | None:
 def parse(query: MultiMapping[str], rt: Runtime, user: User) -> QueueFilter:
     s = rt.settings
     tz = ZoneInfo(s.digest.timezone)
-    received_to = _date(query.get("to", ""), tz)
+    received_to = day_start(query.get("to", ""), tz)
     assignee_raw = query.get("assignee", "")
     assignee: int | None = None
     if assignee_raw == "me":
@@ -52,7 +53,7 @@ def parse(query: MultiMapping[str], rt: Runtime, user: User) -> QueueFilter:
         kind=_choice(query.get("kind", ""), KIND),
         status=_choice(query.get("status", ""), STATUS),
         channel=_choice(query.get("channel", ""), CHANNEL),
-        received_from=_date(query.get("from", ""), tz),
+        received_from=day_start(query.get("from", ""), tz),
         received_to=received_to + timedelta(days=1) if received_to else None,  # inclusive day
         needs_review=query.get("review") == "1",
         overdue=query.get("overdue") == "1",
