@@ -11,12 +11,20 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.servers import CHROMIUM_ARGS, Dovecot, Postgres, SmtpSink, chromium_path
+from tests.servers import (
+    CHROMIUM_ARGS,
+    Dovecot,
+    Postgres,
+    SmtpSink,
+    TokenIntrospection,
+    chromium_path,
+)
 
 
 def require(present: bool, what: str) -> None:
@@ -58,6 +66,46 @@ def imap_account(dovecot: Dovecot) -> ImapAccount:
     password = secrets.token_urlsafe(12)
     dovecot.add_user(user, password)
     return ImapAccount(dovecot.host, dovecot.port, user, password)
+
+
+class TlsImapAccount(NamedTuple):
+    """A user on ``dovecot_tls``: STARTTLS (or plain LOGIN) on ``port``, IMAPS on ``ssl_port``.
+
+    ``host``/``port``/``user``/``password`` work with the plain helpers in mailtools as they are.
+    """
+
+    host: str
+    port: int
+    user: str
+    password: str
+    ssl_port: int
+    ca_file: Path
+
+
+@pytest.fixture(scope="session")
+def token_introspection() -> Iterator[TokenIntrospection]:
+    """The identity provider's token introspection endpoint that ``dovecot_tls`` asks."""
+    with TokenIntrospection() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def dovecot_tls(token_introspection: TokenIntrospection) -> Iterator[Dovecot]:
+    """A Dovecot with a certificate from a throw-away CA (STARTTLS and IMAPS) and XOAUTH2."""
+    require(Dovecot.available(), "Dovecot (dovecot-imapd)")
+    with Dovecot(tls=True, introspection_url=token_introspection.url) as server:
+        yield server
+
+
+@pytest.fixture
+def imap_tls_account(dovecot_tls: Dovecot) -> TlsImapAccount:
+    """A brand-new user with an empty INBOX on the TLS Dovecot."""
+    assert dovecot_tls.ca_path is not None
+    user = f"u{secrets.token_hex(6)}"
+    password = secrets.token_urlsafe(12)
+    dovecot_tls.add_user(user, password)
+    return TlsImapAccount(dovecot_tls.host, dovecot_tls.port, user, password,
+                          dovecot_tls.ssl_port, dovecot_tls.ca_path)
 
 
 @pytest.fixture(scope="session")

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import datetime as dt
 import email
 import email.policy
 import glob
 import grp
+import ipaddress
+import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -28,12 +32,18 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal, Self
+from urllib.parse import parse_qs
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 HOST = "127.0.0.1"
 
@@ -88,6 +98,96 @@ def _is_root() -> bool:
 
 
 # --------------------------------------------------------------------------------------------
+# TLS: a throw-away CA and a server certificate for loopback
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoopbackPki:
+    """PEM files: the CA a client must trust, and the server's certificate and key."""
+
+    ca_cert: Path
+    server_cert: Path
+    server_key: Path
+
+
+def make_test_pki(
+    directory: Path,
+    dns_names: tuple[str, ...] = ("localhost",),
+    ips: tuple[str, ...] = (HOST,),
+) -> LoopbackPki:
+    """Create a CA and a server certificate it signed (valid one day) in ``directory``.
+
+    Built with ``cryptography`` (installed with aiohttp-session[secure]). The extensions are the
+    ones strict verifiers (Python 3.13's VERIFY_X509_STRICT) demand, so the test does not pass
+    only because today's OpenSSL is lenient.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "feedback-bot test CA")])
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    ca = (
+        _cert_builder(ca_name, ca_name, ca_key.public_key(), now)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(cert_sign=True), critical=True)
+        .add_extension(ca_ski, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    alt_names: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
+    alt_names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+    server_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_names[0])])
+    server = (
+        _cert_builder(server_name, ca_name, key.public_key(), now)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(cert_sign=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                       critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pki = LoopbackPki(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    pki.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    pki.server_cert.write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    pki.server_key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    pki.server_key.chmod(0o600)
+    return pki
+
+
+def _cert_builder(
+    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey, now: dt.datetime
+) -> x509.CertificateBuilder:
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+    )
+
+
+def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True, content_commitment=False, key_encipherment=False,
+        data_encipherment=False, key_agreement=False, key_cert_sign=cert_sign,
+        crl_sign=cert_sign, encipher_only=False, decipher_only=False,
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # Dovecot IMAP
 # --------------------------------------------------------------------------------------------
 
@@ -97,9 +197,10 @@ base_dir = {d}/run
 state_dir = {d}/state
 protocols = imap
 listen = {host}
-ssl = no
+{ssl}
+# Plain LOGIN stays allowed on the unencrypted port (even with TLS on), for the plain tests.
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 auth_verbose = yes
 # Tests of bad credentials must stay fast: no 2 s failure delay (0.5 s remains: Dovecot
 # flushes failures on a 500 ms timer).
@@ -116,8 +217,8 @@ passdb {{
   # One file per user: Dovecot re-stats a passwd-file at most once a second, so a user added
   # to a shared file right after another login would be "unknown" for up to a second.
   args = scheme=PLAIN username_format=%u {d}/users/%u
-}}
-userdb {{
+{password_mechanisms}}}
+{oauth2_passdb}userdb {{
   driver = static
   args = uid={user} gid={group} home={d}/mail/%u
 }}
@@ -127,8 +228,7 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
-  }}
+{imaps}  }}
 }}
 # Disable the auth penalty (documented way: an unreachable anvil-auth-penalty socket); else
 # one wrong password slows every later login from 127.0.0.1 by 2-4 s (measured).
@@ -148,18 +248,66 @@ namespace inbox {{
 """
 
 
+_DOVECOT_TLS = """\
+ssl = yes
+ssl_cert = <{d}/tls/server.pem
+ssl_key = <{d}/tls/server.key
+ssl_min_protocol = TLSv1.2"""
+
+_DOVECOT_IMAPS = """\
+    address = {host}
+    port = {ssl_port}
+    ssl = yes
+"""
+
+# Dovecot 2.3's oauth2 passdb (configuration_manual/authentication/oauth2): the token from
+# XOAUTH2/OAUTHBEARER is POSTed as token=... to the introspection endpoint (RFC 7662), which must
+# answer active=true and the user's name. Passwords go to the passwd-file only, tokens only here.
+_DOVECOT_OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {d}/dovecot-oauth2.conf.ext
+}}
+"""
+
+_DOVECOT_OAUTH2_EXT = """\
+introspection_mode = post
+introspection_url = {url}
+username_attribute = username
+active_attribute = active
+active_value = true
+timeout_msecs = 5000
+"""
+
+
 class Dovecot:
     """A private Dovecot IMAP server (plaintext LOGIN, Maildir, IDLE) on 127.0.0.1:<free port>.
 
     Each user has its own passwd-file (``users/<name>``), so ``add_user`` works while the
     server runs and the new user can log in at once. ``down()``/``restart()`` keep port, mail
     and users (for "server went away mid-batch" tests).
+
+    ``tls=True`` adds a certificate for 127.0.0.1 and localhost from a throw-away CA
+    (``ca_path``), STARTTLS on ``port`` and implicit TLS on ``ssl_port``. ``introspection_url``
+    adds XOAUTH2/OAUTHBEARER logins whose tokens Dovecot checks at that RFC 7662 endpoint (see
+    ``TokenIntrospection``). Without them the server is exactly the plain one.
     """
 
-    def __init__(self, binary: str | None = None) -> None:
+    def __init__(
+        self,
+        binary: str | None = None,
+        *,
+        tls: bool = False,
+        introspection_url: str | None = None,
+    ) -> None:
         self.binary = binary or shutil.which("dovecot") or "/usr/sbin/dovecot"
         self.host = HOST
         self.port = 0
+        self.tls = tls
+        self.introspection_url = introspection_url
+        self.ssl_port = 0  # implicit TLS (IMAPS); 0 unless tls=True
+        self.ca_path: Path | None = None  # PEM of the CA that signed the server certificate
         self.dir: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -178,6 +326,7 @@ class Dovecot:
             raise ServerError("Dovecot already running")
         self.dir = _server_dir("dovecot-")
         self.port = free_port()
+        self.ssl_port = free_port() if self.tls else 0
         # Mail processes must not run as root (userdb uid 0 is rejected): use nobody when root.
         user = "nobody" if _is_root() else pwd.getpwuid(os.geteuid()).pw_name
         group = "nogroup" if _is_root() else _group_name(os.getegid())
@@ -185,10 +334,7 @@ class Dovecot:
             (self.dir / sub).mkdir()
         if _is_root():
             shutil.chown(self.dir / "mail", user, group)
-        conf = _DOVECOT_CONF.format(
-            d=self.dir, host=self.host, port=self.port, user=user, group=group
-        )
-        (self.dir / "dovecot.conf").write_text(conf)
+        (self.dir / "dovecot.conf").write_text(self._config(user, group))
         for name, password in (users or {}).items():
             self.add_user(name, password)
         atexit.register(self.stop)
@@ -198,6 +344,30 @@ class Dovecot:
             self.stop()
             raise
         return self
+
+    def _config(self, user: str, group: str) -> str:
+        """dovecot.conf, plus the TLS files and the oauth2 passdb file when asked for."""
+        assert self.dir is not None
+        d, host = self.dir, self.host
+        ssl, imaps = "ssl = no", "    port = 0\n"
+        if self.tls:
+            pki = make_test_pki(d / "tls")
+            self.ca_path = pki.ca_cert
+            ssl = _DOVECOT_TLS.format(d=d)
+            imaps = _DOVECOT_IMAPS.format(host=host, ssl_port=self.ssl_port)
+        mechanisms, password_mechanisms, oauth2_passdb = "plain login", "", ""
+        if self.introspection_url:
+            mechanisms = "plain login xoauth2 oauthbearer"
+            password_mechanisms = "  mechanisms = plain login\n"
+            oauth2_passdb = _DOVECOT_OAUTH2_PASSDB.format(d=d)
+            ext = d / "dovecot-oauth2.conf.ext"
+            ext.write_text(_DOVECOT_OAUTH2_EXT.format(url=self.introspection_url))
+            ext.chmod(0o644)
+        return _DOVECOT_CONF.format(
+            d=d, host=host, port=self.port, user=user, group=group, ssl=ssl, imaps=imaps,
+            mechanisms=mechanisms, password_mechanisms=password_mechanisms,
+            oauth2_passdb=oauth2_passdb,
+        )
 
     def add_user(self, name: str, password: str) -> None:
         """Add or replace a user; a running Dovecot sees it on the next login."""
@@ -230,7 +400,9 @@ class Dovecot:
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 self._fail(f"Dovecot exited with code {self._proc.returncode}")
-            if _greets(self.host, self.port, b"* OK"):
+            if _greets(self.host, self.port, b"* OK") and (
+                not self.ssl_port or _accepts(self.host, self.ssl_port)
+            ):
                 return
             time.sleep(0.02)
         self._fail("Dovecot did not greet within 15 s")
@@ -269,6 +441,7 @@ class Dovecot:
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
+            self.ca_path = None
         atexit.unregister(self.stop)
 
     def __enter__(self) -> Self:
@@ -287,12 +460,125 @@ def _group_name(gid: int) -> str:
     return grp.getgrgid(gid).gr_name
 
 
+def _accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def _greets(host: str, port: int, prefix: bytes) -> bool:
     try:
         with socket.create_connection((host, port), timeout=1) as s:
             return s.recv(64).startswith(prefix)
     except OSError:
         return False
+
+
+# --------------------------------------------------------------------------------------------
+# OAuth 2.0 token introspection (the identity provider's half of XOAUTH2)
+# --------------------------------------------------------------------------------------------
+
+
+class TokenIntrospection:
+    """An RFC 7662 token introspection endpoint on 127.0.0.1, in a thread, for Dovecot.
+
+    The only stand-in in the XOAUTH2 tests: an identity provider cannot run here, so this
+    endpoint plays its part (a few lines on the standard library's http.server; a real IdP such
+    as Keycloak is far too heavy for a fixture). Dovecot's oauth2 passdb POSTs ``token=...``
+    and gets ``{"active": true, "username": ...}`` for a token issued here and not revoked.
+    Everything else, the SASL XOAUTH2 exchange and the verdict, is the real Dovecot.
+    """
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, tuple[str, bool]] = {}  # token -> (user, active)
+        self._lock = threading.Lock()
+        self.asked: list[str] = []  # tokens Dovecot asked about, in order
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "TokenIntrospection not started"
+        return f"http://{HOST}:{self._server.server_address[1]}/introspect"
+
+    def issue(self, user: str) -> str:
+        """A new access token for ``user``."""
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._tokens[token] = (user, True)
+        return token
+
+    def revoke(self, token: str) -> None:
+        with self._lock:
+            user, _ = self._tokens[token]
+            self._tokens[token] = (user, False)
+
+    def introspect(self, token: str) -> dict[str, Any]:
+        """The answer for ``token``: active with its owner, or just inactive (RFC 7662 2.2)."""
+        with self._lock:
+            self.asked.append(token)
+            user, active = self._tokens.get(token, ("", False))
+        if not active:
+            return {"active": False}
+        return {"active": True, "username": user, "scope": "imap", "token_type": "Bearer"}
+
+    def start(self) -> Self:
+        if self._server is not None:
+            return self
+        self._server = ThreadingHTTPServer((HOST, 0), _introspection_handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="token-introspection", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _introspection_handler(endpoint: TokenIntrospection) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # Dovecot's HTTP client keeps the connection open
+
+        def do_POST(self) -> None:
+            if self.path != "/introspect":
+                self._reply(404, {"error": "not_found"})
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            form = parse_qs(self.rfile.read(length).decode("ascii", "replace"))
+            token = (form.get("token") or [""])[0]
+            if not token:
+                self._reply(400, {"error": "invalid_request"})
+                return
+            self._reply(200, endpoint.introspect(token))
+
+        def _reply(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # tokens are credentials: keep them out of the test output
+
+    return Handler
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from email.message import EmailMessage
 
@@ -14,8 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.fixtures_servers import ImapAccount, require
-from tests.servers import Dovecot, Postgres, ServerError, SmtpSink
+from tests.fixtures_servers import ImapAccount, TlsImapAccount, require
+from tests.servers import Dovecot, Postgres, ServerError, SmtpSink, TokenIntrospection
 
 RAW = (
     "From: =?utf-8?b?5byg5LiJ?= <zhangsan@example.org>\r\n"
@@ -110,6 +111,48 @@ def test_dovecot_that_cannot_start_fails_fast_with_its_log() -> None:
     with pytest.raises(ServerError, match="exited with code"):
         Dovecot(binary="/bin/false").start()
     assert time.monotonic() - started < 5
+
+
+def test_dovecot_tls_serves_imaps_and_starttls_under_its_own_ca(
+    imap_tls_account: TlsImapAccount,
+) -> None:
+    a = imap_tls_account
+    trusted = ssl.create_default_context(cafile=a.ca_file)
+    with IMAPClient(a.host, port=a.ssl_port, ssl=True, ssl_context=trusted, timeout=10) as c:
+        c.login(a.user, a.password)
+        assert c.select_folder("INBOX")[b"EXISTS"] == 0
+    with IMAPClient("localhost", port=a.port, ssl=False, timeout=10) as c:
+        assert b"STARTTLS" in c.capabilities()
+        c.starttls(trusted)  # the certificate names localhost as well as 127.0.0.1
+        c.login(a.user, a.password)
+    with pytest.raises(ssl.SSLCertVerificationError):  # not in the system store
+        IMAPClient(a.host, port=a.ssl_port, ssl=True, ssl_context=ssl.create_default_context(),
+                   timeout=10)
+    _imap(ImapAccount(a.host, a.port, a.user, a.password)).logout()  # plain login unchanged
+
+
+def test_dovecot_checks_xoauth2_tokens_at_the_introspection_endpoint(
+    imap_tls_account: TlsImapAccount, token_introspection: TokenIntrospection,
+) -> None:
+    a = imap_tls_account
+    context = ssl.create_default_context(cafile=a.ca_file)
+
+    def xoauth2(token: str) -> None:
+        with IMAPClient(a.host, port=a.ssl_port, ssl=True, ssl_context=context,
+                        timeout=10) as c:
+            c.oauth2_login(a.user, token)
+
+    good = token_introspection.issue(a.user)
+    xoauth2(good)
+    revoked = token_introspection.issue(a.user)
+    token_introspection.revoke(revoked)
+    others = token_introspection.issue(a.user + "-other")
+    for refused in (revoked, others, "never-issued", a.password):
+        with pytest.raises(LoginError, match="AUTHENTICATIONFAILED"):
+            xoauth2(refused)
+    assert token_introspection.asked[-5:] == [good, revoked, others, "never-issued", a.password]
+    with pytest.raises(LoginError):  # and a token is no password
+        _imap(ImapAccount(a.host, a.port, a.user, good))
 
 
 # ---------------------------------------------------------------- SMTP

@@ -2,10 +2,12 @@
 
 ``bot.sources.imap`` runs every method here in its own single-thread executor, so the event loop
 never waits on the network. This module knows IMAP only: connecting (SSL, STARTTLS, or plain on
-loopback), password or XOAUTH2 login, creating the processed folder, listing, fetching with
-``BODY.PEEK[]`` (reading never sets ``\\Seen``), marking and moving, and IDLE. It never deletes
-mail: without MOVE it copies, flags ``\\Deleted`` and expunges only those UIDs (UIDPLUS), and
-without UIDPLUS it leaves the flagged originals for the mail admin rather than EXPUNGE the folder.
+loopback; certificates and host names are always verified, against the system store or the
+private CA in ``imap.ca_file``), password or XOAUTH2 login, creating the processed folder,
+listing, fetching with ``BODY.PEEK[]`` (reading never sets ``\\Seen``), marking and moving, and
+IDLE. It never deletes mail: without MOVE it copies, flags ``\\Deleted`` and expunges only those
+UIDs (UIDPLUS), and without UIDPLUS it leaves the flagged originals for the mail admin rather than
+EXPUNGE the folder.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ TOKEN_COMMAND_TIMEOUT = 30.0
 
 class ImapConfigError(Exception):
     """The [imap] settings cannot work; retrying will not help until they are changed."""
+
+
+class ImapCertificateError(ConnectionError):
+    """The server's certificate was refused. Retried: the server may renew it, or be fixed."""
 
 
 def is_loopback(host: str) -> bool:
@@ -60,6 +66,22 @@ def oauth2_token(command: str) -> str:
     return token
 
 
+def tls_context(settings: ImapSettings) -> ssl.SSLContext:
+    """A verifying TLS context: the system's CA store, or only the CAs in ``imap.ca_file``.
+
+    There is deliberately no way to turn verification off: a mail server with a private
+    certificate is trusted by naming its CA. The file is read on every connection attempt, so
+    a fixed file is picked up by the next retry without a restart.
+    """
+    try:
+        return ssl.create_default_context(cafile=settings.ca_file or None)
+    except ssl.SSLError as exc:
+        why = f"no PEM CA certificate in it ({exc.reason})"
+    except OSError as exc:  # missing, unreadable, a directory
+        why = exc.strerror or exc.__class__.__name__
+    raise ImapConfigError(f"imap.ca_file {settings.ca_file!r} cannot be used: {why}")
+
+
 class MailboxClient:
     """One logged-in connection with the watched folder selected."""
 
@@ -79,12 +101,27 @@ class MailboxClient:
             raise ImapConfigError("imap.processed_folder must differ from imap.folder")
         if not s.ssl and not s.starttls and not is_loopback(s.host):
             raise ImapConfigError("plain IMAP (no ssl, no starttls) is only allowed on loopback")
-        context = ssl.create_default_context() if (s.ssl or s.starttls) else None
-        client = IMAPClient(s.host, port=s.port, ssl=s.ssl, ssl_context=context, timeout=TIMEOUT)
-        self.client = client
+        context = tls_context(s) if (s.ssl or s.starttls) else None
+        try:
+            self.client = IMAPClient(s.host, port=s.port, ssl=s.ssl, ssl_context=context,
+                                     timeout=TIMEOUT)
+            if s.starttls and not s.ssl:
+                self.client.starttls(context)
+            self._log_in_and_select()
+        except ssl.SSLCertVerificationError as exc:
+            self.close()
+            raise ImapCertificateError(
+                f"certificate of {s.host}:{s.port} refused ({exc.verify_message}); if the "
+                "server uses a private CA, set imap.ca_file to that CA's PEM file"
+            ) from exc
+        except BaseException:
+            self.close()  # leave no half-open connection behind for the next attempt
+            raise
+
+    def _log_in_and_select(self) -> None:
+        s, client = self.s, self.client
+        assert client is not None
         client.normalise_times = False  # aware INTERNALDATE values
-        if s.starttls and not s.ssl:
-            client.starttls(context)
         if s.oauth2_token_command:
             client.oauth2_login(s.user, oauth2_token(s.oauth2_token_command))
         else:
@@ -192,8 +229,18 @@ class MailboxClient:
     def _at_eof(self) -> bool:
         assert self.client is not None
         sock = self.client.socket()
+        if sock.fileno() < 0:
+            return True  # already closed on our side
         try:
-            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+            if not isinstance(sock, ssl.SSLSocket):
+                return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+            if sock.pending():
+                return False  # decrypted data still waiting to be read
+            # SSLSocket.recv() refuses flags: peek at the TCP stream beneath through a duplicate
+            # descriptor (closing the duplicate leaves the connection open). An empty peek is the
+            # server's FIN; bytes there are a TLS record the next read will handle.
+            with socket.fromfd(sock.fileno(), sock.family, sock.type) as raw:
+                return raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
         except BlockingIOError:
             return False
         except OSError:
