@@ -84,6 +84,14 @@ async def due_ids(session: AsyncSession, limit: int = 100) -> list[int]:
     return list(rows)
 
 
+async def tracking_no_pending(session: AsyncSession, tracking_no: str) -> bool:
+    """Whether an input that was given this tracking number is still waiting to be filed (the
+    web form stores the letter with its number and returns; the intake worker files it)."""
+    found = await session.scalar(select(RawIntake.id).where(
+        RawIntake.state.in_(OPEN_STATES), RawIntake.tracking_no == tracking_no).limit(1))
+    return found is not None
+
+
 async def get_many(session: AsyncSession, ids: list[int]) -> list[RawIntake]:
     """Rows by id, in id order (a batch read ahead of processing)."""
     if not ids:

@@ -2,10 +2,13 @@
 
 POST order of work: read the body within size limits (bot/web/uploads.py; 413 when over) → check
 the form token (CSRF, idempotency) → honeypot → validate text and attachments → write accepted
-attachments to the store → store the raw payload (committed) → run the pipeline at once so the
-citizen sees the tracking number.
-If the pipeline fails, the raw row is kept and the intake worker retries it; the tracking number
-was assigned with the raw row, so what the citizen was told stays true.
+attachments to the store → store the raw payload with its tracking number (committed) → wake the
+intake worker and show the tracking number.
+The worker files the letter (classification, acknowledgement) moments later, in batches when many
+come at once. A request costs one committed insert whatever the pipeline costs, so a rush of
+letters is answered at once and filed at the pipeline's pace, and nothing is lost if the process
+dies in between. The number is true from the moment the page shows it; the status page waits
+briefly for a letter that is still being filed.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from bot.web.keys import RUNTIME
 from bot.web.middlewares import same_origin
 from bot.web.uploads import TooLarge
 from bot.web.validate import FIELDS, FormInput, validate
-from bot.workers.intake import process_raw
 from handlers import tracking
 from storage import intake as raw_intake
 from storage import submissions
@@ -128,9 +130,7 @@ async def submit(request: web.Request) -> web.Response:
             row = await raw_intake.by_source_key(session, source_key)
         assert row is not None and row.tracking_no
         return _render_done(request, row.tracking_no, form.values["email"] or None)
-    outcome = await process_raw(rt, raw_id)
-    if outcome.state not in ("done", "discarded"):
-        rt.intake_wakeup.set()
+    rt.intake_wakeup.set()
     return _render_done(request, tn, form.values["email"] or None)
 
 

@@ -16,6 +16,7 @@ tracking number cannot be brute-forced from many addresses.
 
 from __future__ import annotations
 
+import asyncio
 import email.policy
 import hashlib
 import hmac
@@ -36,6 +37,7 @@ from bot.web.keys import RUNTIME
 from bot.web.middlewares import same_origin
 from bot.web.validate import body_error, clean_text
 from handlers import categories, tracking
+from storage import intake as raw_intake
 from storage import status as store
 from storage.models import Submission
 from storage.status import RATINGS
@@ -43,6 +45,8 @@ from storage.status import RATINGS
 COOKIE = "fb_status"
 ACCESS_SECONDS = 30 * 60
 COMMENT_MAX = 1000
+FILING_WAIT = 3.0  # seconds a lookup waits for a letter the intake worker is still filing
+STILL_FILING = "您的来信已经收到，正在登记，请过一两分钟再查询。"
 GENERIC_WRONG = "受理编号或查询码不正确。请核对确认邮件或提交成功页面上的受理编号和 6 位查询码后再试。"
 STAGES = {
     "new": ("待受理", "工作人员正在阅读您的来信，将在受理期限内决定是否受理。"),
@@ -176,6 +180,26 @@ async def _granted(request: web.Request) -> Submission | None:
         return await store.by_tracking_no(session, tn)
 
 
+async def _filed(request: web.Request, tn: str) -> tuple[Submission | None, bool]:
+    """The submission with this number, and whether its letter is still waiting to be filed.
+
+    The form answers as soon as the letter is stored; the intake worker files it moments later.
+    A citizen who looks it up at once waits a little for that (normally milliseconds) instead of
+    being told the number is wrong."""
+    rt = request.app[RUNTIME]
+    deadline = time.monotonic() + FILING_WAIT
+    while True:
+        async with rt.sessions() as session:
+            # In this order: a letter filed between the two reads is then found, not missed.
+            filing = await raw_intake.tracking_no_pending(session, tn)
+            sub = await store.by_tracking_no(session, tn)
+        filing = filing and sub is None
+        if not filing or time.monotonic() >= deadline:
+            return sub, filing
+        rt.intake_wakeup.set()
+        await asyncio.sleep(0.05)
+
+
 # -- views ---------------------------------------------------------------------------------
 
 async def show(request: web.Request) -> web.Response:
@@ -232,11 +256,12 @@ async def lookup(request: web.Request) -> web.StreamResponse:
     wait = request.app[ratelimit.LIMITER].lookup.take(f"tn:{tn}")
     if wait > 0:
         return ratelimit.too_many(request, wait)
-    async with rt.sessions() as session:
-        sub = await store.by_tracking_no(session, tn)
+    sub, filing = await _filed(request, tn)
     stored = sub.query_code_hash if sub is not None else None
     # Always compare, even for an unknown number, so timing does not tell which half was wrong.
     if not tracking.check_query_code(rt.secret, tn, code, stored) or sub is None:
+        if filing and hmac.compare_digest(tracking.query_code_for(rt.secret, tn), code):
+            return _render_lookup(request, 200, STILL_FILING, given_tn)
         return _render_lookup(request, 400, GENERIC_WRONG, given_tn)
     resp = _see_other("/status")
     _set_access(request, resp, sub.tracking_no)

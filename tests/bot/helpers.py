@@ -35,3 +35,24 @@ def tracking_no(html: str) -> str:
 async def wait_mail(sink, n: int = 1, timeout: float = 10.0) -> list:  # type: ignore[no-untyped-def]
     """Wait for ``n`` messages at the SMTP sink without blocking the service's event loop."""
     return await asyncio.to_thread(sink.wait_for, n, timeout)
+
+
+async def filed(service, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the intake worker has filed every stored input: the form answers as soon as
+    the letter is stored, and the worker files it moments later."""
+    from sqlalchemy import func, select
+
+    from storage.models import RawIntake
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        async with service.runtime.sessions() as s:
+            pending = await s.scalar(select(func.count()).select_from(RawIntake)
+                                     .where(RawIntake.state == "pending"))
+        if not pending:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"{pending} inputs still not filed after {timeout} s")
+        service.runtime.intake_wakeup.set()
+        await asyncio.sleep(0.02)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from bot.app import Service
 from storage.models import Outbox, RawIntake, Submission
-from tests.bot.helpers import form_token, submit, tracking_no, wait_mail
+from tests.bot.helpers import filed, form_token, submit, tracking_no, wait_mail
 from tests.servers import SmtpSink
 
 LETTER = "派出所办户口的窗口中午不开门，我请假去排了两个小时也没办成，希望整改措施能落到实处。"
@@ -78,6 +78,7 @@ async def test_double_submit_stores_one(service: Service, smtp_sink: SmtpSink):
         )
     numbers = {tracking_no(html) for status, html in results if status == 200}
     assert len(numbers) == 1
+    await filed(service)
     assert await count(service, Submission) == 1
     await wait_mail(smtp_sink, 1, timeout=10)
     await asyncio.sleep(0.5)
@@ -154,6 +155,7 @@ async def test_security_headers_and_error_pages(service: Service):
 async def test_healthz_and_metrics(service: Service):
     async with aiohttp.ClientSession() as http:
         await submit(http, service.base_url, body=LETTER)
+        await filed(service)
         async with http.get(f"{service.base_url}/healthz") as resp:
             body = await resp.json()
         assert resp.status == 200 and body["database"] == "ok"

@@ -22,7 +22,7 @@ from tests.bot.citizen.steps import (
     submit_letter,
     submit_multipart,
 )
-from tests.bot.helpers import tracking_no, wait_mail
+from tests.bot.helpers import filed, tracking_no, wait_mail
 from tests.conftest import REPO
 from tests.servers import SmtpSink
 
@@ -96,6 +96,7 @@ async def test_purge_blanks_personal_data_and_keeps_statistics(service: Service,
 async def test_purged_letter_still_shows_its_status(service: Service):
     async with client() as http:
         tn, code = await submit_letter(http, service.base_url)
+        await filed(service)
         await resolve(service, tn)
         await _age(service, tn, 2000)
         await purge(service.runtime.settings)

@@ -180,3 +180,32 @@ async def test_broken_bodies_get_the_400_page(service: Service):
                                      headers={"Content-Type": ctype}) as resp:
                     assert resp.status == 400, (path, ctype)
                     assert "请求有误" in await resp.text()
+
+
+async def test_letter_still_being_filed_is_not_called_wrong(service: Service):
+    """The form answers once the letter is stored; looked up before the intake worker has filed
+    it, the number is not "wrong": the citizen with the right code is told it is being filed,
+    anyone else gets the usual message."""
+    from datetime import timedelta
+
+    from handlers import tracking
+    from storage import intake as raw_intake
+    from storage.db import utcnow
+    from storage.models import RawIntake
+
+    tn = "FK-WAIT-0001"
+    async with service.runtime.sessions.begin() as s:
+        raw_id = await raw_intake.add(s, channel="web", source_key="web:waiting", tracking_no=tn,
+                                      payload={"fields": {"body": "路灯坏了三个月没人修。"}})
+        # held for a later retry: the worker leaves it alone during this test
+        row = await s.get(RawIntake, raw_id)
+        row.state, row.retry_at = "held", utcnow() + timedelta(hours=1)
+    code = tracking.query_code_for(service.runtime.secret, tn)
+    async with client() as http:
+        resp = await lookup(http, service.base_url, tn, code)
+        html = await resp.text()
+        assert resp.status == 200 and "正在登记" in html
+        wrong = "000000" if code != "000000" else "111111"
+        resp = await lookup(http, service.base_url, tn, wrong)
+        html = await resp.text()
+        assert resp.status == 400 and "正在登记" not in html and "不正确" in html
