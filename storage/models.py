@@ -135,10 +135,31 @@ class Submission(Base):
         # The digest's pipeline-health figures and the overdue filters.
         Index("ix_submissions_accepted_at", "accepted_at"),
         Index("ix_submissions_resolved_at", "resolved_at"),
-        Index("ix_submissions_status_received", "status", "received_at"),
+        # Covering indexes of the weekly digest (migration 0003): its week and trend counts,
+        # its overdue and forwarded counts (also the console's overdue filters), its ratings.
+        Index("ix_submissions_week", "received_at", "auto", "category", "channel", "measure"),
+        Index("ix_submissions_status_cover", "status", "received_at", "auto", "category",
+              "accepted_at", "resolved_at", "updated_at"),
+        Index("ix_submissions_satisfaction", "satisfaction", "resolved_at", "auto", "category"),
         # Covers the console's per-category counts of the default view (auto IS NULL).
         Index("ix_submissions_auto_category", "auto", "category"),
     )
+
+
+class SubmissionTerms(Base):
+    """The search terms of one submission (storage/search.py): its CJK character bigrams.
+
+    Kept beside the submission, not in it, so that list queries do not read them. The lookup
+    structures over it are made by migration 0002 only: on SQLite an FTS5 table with triggers,
+    on PostgreSQL a GIN index on ``string_to_array(terms, ' ')``.
+    """
+
+    __tablename__ = "submission_terms"
+    submission_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True,
+        autoincrement=False,
+    )
+    terms: Mapped[str] = mapped_column(Text, default="")
 
 
 class Attachment(Base):

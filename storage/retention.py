@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import events
+from storage import events, search
 from storage.models import Attachment, Event, Followup, Outbox, RawIntake, Submission
 
 CLOSED = ("resolved", "rejected", "forwarded")
@@ -69,6 +69,7 @@ async def purge_submission(session: AsyncSession, submission_id: int, retention_
             message_id=None, explanation=None, rating_comment=None, flags=None,
         )
     )
+    await search.index(session, submission_id, "", "")  # the search terms quote the text
     await session.execute(
         update(Followup).where(Followup.submission_id == submission_id)
         .values(from_addr=None, subject="", text="")

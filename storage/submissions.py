@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import search
 from storage.db import utcnow
 from storage.models import Attachment, Followup, Submission
 
@@ -19,6 +20,7 @@ async def add(session: AsyncSession, **fields: Any) -> Submission:
     sub = Submission(created_at=now, updated_at=now, **fields)
     session.add(sub)
     await session.flush()
+    await search.index(session, sub.id, sub.subject, sub.text)
     return sub
 
 
