@@ -1,6 +1,7 @@
 """The weekly digest for the leadership: figures, masked excerpts, trend chart, XLSX, mail.
 
 ``build`` makes everything one week's digest needs from the database, without sending anything:
+the week's rows (``storage.digests.week_rows``, for the XLSX and the quotes) →
 ``figures.collect`` (SQL aggregates in storage.digests) → ``chart.trend_png`` and
 ``xlsx.week_workbook`` (CPU work, in a thread) → ``render.render`` (templates). The scheduler in
 ``bot/workers/digest.py`` and ``feedback-bot digest`` then turn a :class:`Built` into outbox rows
@@ -50,9 +51,9 @@ class Built:
 async def build(session: AsyncSession, week: Week, opts: Options,
                 templates: jinja2.Environment, from_addr: str) -> Built:
     """Everything of ``week``'s digest; ``from_addr`` gives the domain of the chart's Content-ID."""
-    f = await collect(session, week, opts)
-    tz = ZoneInfo(f.timezone)
+    tz = ZoneInfo(opts.timezone)
     rows = [r async for r in digests.week_rows(session, week.start(tz), week.end(tz))]
+    f = await collect(session, week, opts, week_rows=rows)
     labels = {c.id: c.short for c in f.categories}
     series = {c.id: f.trend[c.id] for c in f.categories if c.id in f.trend}
     png = await asyncio.to_thread(chart.trend_png, f.trend_weeks, series, labels)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -131,17 +133,14 @@ def _days(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds / 86400.0, 1)
 
 
-async def _category_rows(session: AsyncSession, week: Week, tz: ZoneInfo, opts: Options,
-                         measure_text: dict[str, str]) -> list[CategoryRow]:
-    start, end = week.start(tz), week.end(tz)
-    now = await digests.category_counts(session, start, end)
-    before = await digests.category_counts(session, week.shift(-1).start(tz), start)
-    measures = await digests.measure_counts(session, start, end)
+def _category_rows(volumes: digests.Volumes, last_week: dict[str, int], opts: Options,
+                   measure_text: dict[str, str]) -> list[CategoryRow]:
+    now, measures = volumes.categories, volumes.measures
     titles = taxonomy_titles()
-    ids = list(dict.fromkeys([*titles, *sorted(now), *sorted(before)]))
+    ids = list(dict.fromkeys([*titles, *sorted(now), *sorted(last_week)]))
     rows = []
     for cid in ids:
-        n, b = now.get(cid, 0), before.get(cid, 0)
+        n, b = now.get(cid, 0), last_week.get(cid, 0)
         title, short = category_name(cid, titles)
         top = sorted(((m, k) for (c, m), k in measures.items() if c == cid),
                      key=lambda mk: (-mk[1], mk[0]))[:TOP_MEASURES]
@@ -154,32 +153,50 @@ async def _category_rows(session: AsyncSession, week: Week, tz: ZoneInfo, opts: 
     return rows
 
 
-async def _add_excerpts(session: AsyncSession, rows: list[CategoryRow], week: Week,
-                        tz: ZoneInfo) -> None:
+def samples(rows: Sequence[digests.WeekRow], category: str, prefer_measure: str | None,
+            limit: int = EXCERPTS_PER_CATEGORY) -> list[digests.WeekRow]:
+    """Representative cases of a category among the week's rows, to quote.
+
+    Representative = of the category's most mentioned measure first, then the most confidently
+    classified (unscored last), oldest id first, with at least 10 characters of text. Chosen
+    here from the rows the XLSX reads anyway, instead of one query per category.
+    """
+    def rank(r: digests.WeekRow) -> tuple[int, bool, float, int]:
+        preferred = 0 if prefer_measure is not None and r.measure == prefer_measure else 1
+        return preferred, r.confidence is None, -(r.confidence or 0.0), r.id
+
+    found = [r for r in rows if r.category == category and len(r.text or "") >= 10]
+    return sorted(found, key=rank)[:limit]
+
+
+async def _add_excerpts(rows: list[CategoryRow], week_rows: Sequence[digests.WeekRow]) -> None:
     top = [r for r in rows if r.count > 0 and r.id not in EXTRA_CATEGORY_NAMES][:TOP_CATEGORIES]
     for row in top:
         prefer = row.measures[0].id if row.measures else None
-        samples = await digests.sample_texts(session, week.start(tz), week.end(tz), row.id,
-                                             prefer, EXCERPTS_PER_CATEGORY)
+        quoted = [(r.new_text if r.new_text is not None else r.text or "", r.from_name)
+                  for r in samples(week_rows, row.id, prefer)]
         # Mask before cutting: a phone number cut in half by the excerpt would escape the rules.
         # In a thread: the first jieba call loads its dictionary (about a second of CPU).
         row.excerpts = await asyncio.to_thread(
-            lambda samples=samples: [excerpt(mask(text, [name]), 120)
-                                     for _subject, text, name in samples])
+            lambda quoted=quoted: [excerpt(mask(text, [name]), 120) for text, name in quoted])
 
 
-async def _health(session: AsyncSession, week: Week, tz: ZoneInfo, opts: Options) -> Health:
+async def _health(session: AsyncSession, week: Week, tz: ZoneInfo, opts: Options,
+                  received: int) -> Health:
     start, end = week.start(tz), week.end(tz)
-    f = await digests.flow(session, start, end, opts.accept_days, opts.handle_days)
-    sat_all = await digests.satisfaction(session, None, end)
+    accepted = await digests.done_in(session, "accepted_at", start, end)
+    resolved = await digests.done_in(session, "resolved_at", start, end)
+    late = await digests.overdue(session, end, opts.accept_days, opts.handle_days)
+    sat_all = await digests.satisfaction(session, end)
     rated = sum(sat_all.values())
     good = sat_all.get("满意", 0) + sat_all.get("基本满意", 0)
     return Health(
-        received=f.received, accepted=f.accepted, resolved=f.resolved, forwarded=f.forwarded,
-        overdue_accept=f.overdue_accept, overdue_handle=f.overdue_handle,
-        median_accept_days=_days(await digests.median_seconds(session, "accepted_at", start, end)),
-        median_resolve_days=_days(await digests.median_seconds(session, "resolved_at", start, end)),
-        satisfaction_week=_ordered(await digests.satisfaction(session, start, end)),
+        received=received, accepted=len(accepted), resolved=len(resolved),
+        forwarded=await digests.forwarded(session, start, end),
+        overdue_accept=late.accept, overdue_handle=late.handle,
+        median_accept_days=_days(digests.median([s for s, _rating in accepted])),
+        median_resolve_days=_days(digests.median([s for s, _rating in resolved])),
+        satisfaction_week=_ordered(Counter(r for _s, r in resolved if r is not None)),
         satisfaction_all=_ordered(sat_all),
         satisfied_pct_all=round(good * 100.0 / rated, 1) if rated else None,
     )
@@ -191,27 +208,37 @@ def _ordered(counts: dict[str, int]) -> dict[str, int]:
 
 
 async def collect(session: AsyncSession, week: Week, opts: Options,
-                  measure_text: dict[str, str] | None = None) -> Figures:
-    """All figures of ``week``; ``measure_text`` maps measure ids to their wording."""
+                  measure_text: dict[str, str] | None = None,
+                  week_rows: Sequence[digests.WeekRow] | None = None) -> Figures:
+    """All figures of ``week``; ``measure_text`` maps measure ids to their wording.
+
+    ``week_rows`` are the week's rows (storage.digests.week_rows) when the caller has read them
+    already, for the quotes. The week's volumes are one grouped query; last week's per-category
+    counts are the next-to-last bucket of the 12-week trend, so that week is not read again.
+    """
     tz = ZoneInfo(opts.timezone)
     start, end = week.start(tz), week.end(tz)
-    rows = await _category_rows(session, week, tz, opts, measure_text or measure_texts())
-    await _add_excerpts(session, rows, week, tz)
-    channels = await digests.channel_totals(session, start, end)
-    excluded = await digests.excluded_counts(session, start, end)
+    if week_rows is None:
+        week_rows = [r async for r in digests.week_rows(session, start, end)]
     weeks = [week.shift(i - TREND_WEEKS + 1) for i in range(TREND_WEEKS)]
-    bounds = [w.start(tz) for w in weeks] + [end]
+    trend = await digests.weekly_trend(session, [w.start(tz) for w in weeks] + [end])
+    last_week = {c: counts[-2] for c, counts in trend.items() if counts[-2]}
+    volumes = await digests.volumes(session, start, end)
+    rows = _category_rows(volumes, last_week, opts, measure_text or measure_texts())
+    await _add_excerpts(rows, week_rows)
+    excluded = volumes.excluded
     return Figures(
         week=str(week), first_day=week.monday.isoformat(), last_day=week.sunday.isoformat(),
-        timezone=opts.timezone, total=sum(channels.values()),
+        timezone=opts.timezone, total=volumes.counted,
         last_week_total=sum(r.last_week for r in rows),
         channels=[(c, CHANNEL_NAMES.get(c, c), n)
-                  for c, n in sorted(channels.items(), key=lambda cn: (-cn[1], cn[0]))],
-        categories=rows, health=await _health(session, week, tz, opts),
+                  for c, n in sorted(volumes.channels.items(), key=lambda cn: (-cn[1], cn[0]))],
+        categories=rows,
+        health=await _health(session, week, tz, opts, volumes.counted),
         excluded=[(k, AUTO_NAMES.get(k, k), n) for k, n in sorted(excluded.items())],
         excluded_total=sum(excluded.values()),
         trend_weeks=[str(w) for w in weeks],
-        trend=await digests.weekly_trend(session, bounds),
+        trend=trend,
         public_url=opts.public_url,
     )
 

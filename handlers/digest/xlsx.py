@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +20,7 @@ from openpyxl.styles import Font
 from handlers.digest.figures import CHANNEL_NAMES, Figures
 from handlers.digest.mask import mask
 from handlers.text import excerpt
-from storage.digests import WEEK_ROW_COLUMNS
+from storage.digests import WeekRow
 
 STATUS_NAMES = {"new": "待受理", "accepted": "已受理", "in_progress": "办理中",
                 "resolved": "已办结", "rejected": "不予受理", "forwarded": "已转办"}
@@ -45,24 +44,22 @@ def _header(ws: Any, names: Iterable[str]) -> list[WriteOnlyCell]:
     return cells
 
 
-def _row(values: tuple[Any, ...], tz: ZoneInfo, figures: Figures) -> list[Any]:
-    v = dict(zip(WEEK_ROW_COLUMNS, values, strict=True))
-    received: datetime = v["received_at"]
-    names = [v["from_name"]]
+def _row(v: WeekRow, tz: ZoneInfo, figures: Figures) -> list[Any]:
+    names = [v.from_name]
     return [
-        v["tracking_no"],
-        received.astimezone(tz).replace(tzinfo=None),
-        CHANNEL_NAMES.get(v["channel"], v["channel"]),
-        figures.title_of(v["category"]),
-        v["measure"] or "",
-        STATUS_NAMES.get(v["status"], v["status"]),
-        _clean(mask(v["subject"] or "", names)),
-        _clean(excerpt(mask(v["text"] or "", names), TEXT_LIMIT)),
+        v.tracking_no,
+        v.received_at.astimezone(tz).replace(tzinfo=None),
+        CHANNEL_NAMES.get(v.channel, v.channel),
+        figures.title_of(v.category),
+        v.measure or "",
+        STATUS_NAMES.get(v.status, v.status),
+        _clean(mask(v.subject or "", names)),
+        _clean(excerpt(mask(v.text or "", names), TEXT_LIMIT)),
     ]
 
 
-def week_workbook(rows: Iterable[tuple[Any, ...]], figures: Figures) -> tuple[bytes, int]:
-    """(XLSX bytes, number of submission rows) for rows in storage.digests.WEEK_ROW_COLUMNS order."""
+def week_workbook(rows: Iterable[WeekRow], figures: Figures) -> tuple[bytes, int]:
+    """(XLSX bytes, number of submission rows) for the week's rows (storage.digests.week_rows)."""
     tz = ZoneInfo(figures.timezone)
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(f"{figures.week} 来信")

@@ -102,6 +102,11 @@ async def fill(d: Db) -> None:
     await d.add(local(1), "6", status="new")
     await d.add(local(1, month=9), "6", status="in_progress", accepted_at=local(2, month=9))
     await d.add(local(2), "6", status="accepted", accepted_at=local(25))
+    # Closed only after the week: open at its end, so overdue for handling (received Sep 5);
+    # accepted only after the week but rejected: not overdue for acceptance.
+    await d.add(local(5, month=9), "6", status="resolved", accepted_at=local(6, month=9),
+                resolved_at=local(25))
+    await d.add(local(3), "6", status="rejected", accepted_at=local(25))
     # Forwarded during W47.
     await d.add(local(16), "7", status="forwarded", accepted_at=local(20),
                 updated_at=local(20).astimezone(UTC))
@@ -142,8 +147,8 @@ async def test_pipeline_health(db: Db) -> None:
     assert h.median_resolve_days == 15.0
     # Overdue acceptance: the Nov 1 case still new, and the Nov 2 case accepted only on Nov 25.
     assert h.overdue_accept == 2
-    # Overdue handling: only the Sep 1 case is both older than 60 days and still open.
-    assert h.overdue_handle == 1
+    # Overdue handling: the Sep 1 case still open, and the Sep 5 case resolved only on Nov 25.
+    assert h.overdue_handle == 2
     assert h.satisfaction_week == {"满意": 1, "基本满意": 0, "不满意": 1}
     assert h.satisfied_pct_all == 50.0
 
@@ -180,6 +185,17 @@ async def test_excerpts_and_everything_sent_are_masked(db: Db) -> None:
     for secret in PII:
         assert secret not in cells
     assert "李某某" in cells and "****3456" in cells
+
+
+async def test_quotes_come_from_the_top_measure_most_confident_first(db: Db) -> None:
+    built = await build_w47(db)
+    [quotes] = [c.excerpts for c in built.figures.categories if c.id == "1"]
+    # Measure 1.2 is category 1's most mentioned: its three letters, confidence 0.9, 0.8, 0.7;
+    # not the letters of measure 1.1.
+    assert len(quotes) == 3
+    assert "派出所接警后一直没有回音" in quotes[0]
+    assert "座机" in quotes[1]
+    assert quotes[2].startswith("第8封来信")
 
 
 def xlsx_cells(data: bytes) -> list[object]:
