@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.digest import chart, render, xlsx
+from handlers.digest import render
 from handlers.digest.figures import Figures, Options, collect
 from handlers.digest.weeks import Week, week_before, week_of
 from storage import digests
@@ -56,6 +56,10 @@ async def build(session: AsyncSession, week: Week, opts: Options,
     f = await collect(session, week, opts, week_rows=rows)
     labels = {c.id: c.short for c in f.categories}
     series = {c.id: f.trend[c.id] for c in f.categories if c.id in f.trend}
+    # Imported here, once a week: matplotlib and openpyxl are ~30 MB of a service's memory that
+    # only the digest uses.
+    from handlers.digest import chart, xlsx
+
     png = await asyncio.to_thread(chart.trend_png, f.trend_weeks, series, labels)
     data, n = await asyncio.to_thread(xlsx.week_workbook, rows, f)
     domain = from_addr.rpartition("@")[2] or "localhost"

@@ -13,9 +13,6 @@ import io
 from datetime import datetime
 
 from aiohttp import web
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from bot.web.console import auth, filters
 from bot.web.console.queue import HIDDEN, staff_names, summarize
@@ -84,6 +81,10 @@ async def as_csv(request: web.Request) -> web.Response:
 
 async def as_xlsx(request: web.Request) -> web.Response:
     rows = await _rows(request)
+    from openpyxl import Workbook  # here, not at start: only exports need it
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("来信")
     ws.append(COLUMNS)
