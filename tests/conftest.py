@@ -15,7 +15,7 @@ import pytest
 
 from bot.app import Service, start
 from bot.config import Settings
-from storage.db import upgrade
+from storage.db import make_engine, sessionmaker, upgrade
 from tests.servers import Postgres, SmtpSink
 
 pytest_plugins = ["tests.fixtures_servers"]
@@ -61,6 +61,16 @@ def make_settings(db_url: str, tmp_path: Path, smtp: SmtpSink | None = None,
     for key, values in sections.items():
         base.setdefault(key, {}).update(values)
     return Settings(**base)
+
+
+@pytest.fixture
+async def db(db_url: str):  # type: ignore[no-untyped-def]
+    """Sessions on the migrated test database, for storage-level tests (no service running)."""
+    engine = make_engine(db_url)
+    try:
+        yield sessionmaker(engine)
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture

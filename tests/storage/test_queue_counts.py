@@ -5,20 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from storage import queue, submissions
-from storage.db import make_engine, sessionmaker, utcnow
+from storage.db import utcnow
 from storage.queue import QueueFilter
-
-
-@pytest.fixture
-async def db(db_url: str):
-    engine = make_engine(db_url)
-    try:
-        yield sessionmaker(engine)
-    finally:
-        await engine.dispose()
 
 
 async def _fill(db) -> None:

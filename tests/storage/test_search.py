@@ -25,15 +25,6 @@ from storage.queue import QueueFilter
 from tests.servers import Postgres
 
 
-@pytest.fixture
-async def db(db_url: str):
-    engine = make_engine(db_url)
-    try:
-        yield sessionmaker(engine)
-    finally:
-        await engine.dispose()
-
-
 async def _add(session, n: int, subject: str = "", text: str = "", **fields) -> Submission:
     base = {"tracking_no": f"FK-TEST-{n:04d}", "channel": "web", "subject": subject,
             "text": text, "received_at": utcnow() - timedelta(minutes=n)}
