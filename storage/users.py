@@ -1,19 +1,25 @@
-"""Staff accounts of the console: passwords, roles, API tokens.
+"""Staff accounts of the console: names, passwords, roles, API tokens.
 
 Passwords are hashed with argon2id (argon2-cffi's defaults follow RFC 9106's recommendation), so a
 stolen database does not give away staff passwords. API tokens are 256-bit random values: a plain
 SHA-256 of such a token cannot be brute-forced and, unlike a salted hash, can be looked up by its
 unique index in one query.
+
+The rules for a name and a new password live here, once, for both the CLI (``feedback-bot user``)
+and the console's account page; their messages are in Chinese because staff read them. So does
+the one invariant about roles: the console always keeps at least one enabled admin.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import utcnow
@@ -21,13 +27,48 @@ from storage.models import User
 
 ROLES = ("reviewer", "supervisor", "admin")
 TOKEN_PREFIX = "fbk_"
+NAME_MAX = 64  # the column's width
+MIN_PASSWORD = 10
+MAX_PASSWORD = 1024  # argon2 would take more; a bound keeps one request's hashing cheap
 _hasher = PasswordHasher()
 # Verified against when the name is unknown, so that a wrong name costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 
 class UserError(ValueError):
-    """A request about accounts that cannot be done (unknown role, name taken ...)."""
+    """A request about accounts that cannot be done (unknown role, name taken ...); the message
+    says, in Chinese, what to fix."""
+
+
+class LastAdminError(UserError):
+    """The change would leave no enabled admin, and so nobody to manage accounts in the console."""
+
+
+def check_name(name: str) -> str:
+    """The account name to store (surrounding spaces dropped), or UserError saying what is wrong."""
+    name = name.strip()
+    if not name:
+        raise UserError("请填写用户名。")
+    if len(name) > NAME_MAX:
+        raise UserError(f"用户名太长（最多 {NAME_MAX} 个字符）。")
+    if any(c.isspace() or not c.isprintable() for c in name):
+        raise UserError("用户名不能包含空格或控制字符。")
+    return name
+
+
+def check_password(password: str, again: str | None = None) -> None:
+    """UserError unless ``password`` may be set; ``again`` is the confirmation, when asked for."""
+    if again is not None and again != password:
+        raise UserError("两次输入的密码不一致。")
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"密码太短（至少 {MIN_PASSWORD} 个字符）。")
+    if len(password) > MAX_PASSWORD:
+        raise UserError(f"密码太长（最多 {MAX_PASSWORD} 个字符）。")
+
+
+def check_role(role: str) -> None:
+    if role not in ROLES:
+        raise UserError(f"没有这个角色：{role!r}（可选 {'、'.join(ROLES)}）。")
 
 
 def hash_password(password: str) -> str:
@@ -48,14 +89,18 @@ def hash_token(token: str) -> str:
 
 
 async def add(session: AsyncSession, name: str, role: str, password: str) -> User:
-    if role not in ROLES:
-        raise UserError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    name = check_name(name)
+    check_role(role)
+    check_password(password)
     if await by_name(session, name) is not None:
-        raise UserError(f"user {name!r} exists")
+        raise UserError(f"用户名“{name}”已被使用，请换一个。")
     user = User(name=name, role=role, password_hash=hash_password(password), disabled=False,
                 created_at=utcnow())
     session.add(user)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # the same name added at the same moment by someone else
+        raise UserError(f"用户名“{name}”已被使用，请换一个。") from exc
     return user
 
 
@@ -74,19 +119,66 @@ async def list_all(session: AsyncSession) -> list[User]:
 async def _require(session: AsyncSession, name: str) -> User:
     user = await by_name(session, name)
     if user is None:
-        raise UserError(f"no user {name!r}")
+        raise UserError(f"没有用户“{name}”。")
     return user
+
+
+async def _enabled_admins(session: AsyncSession, *, lock: bool = False) -> set[int]:
+    stmt = select(User.id).where(User.role == "admin", User.disabled.is_(False))
+    # FOR UPDATE (PostgreSQL; SQLite ignores it: see the check after the write) makes two admins
+    # demoting each other at once take turns, so the second sees the first one's change.
+    return set(await session.scalars(stmt.with_for_update() if lock else stmt))
+
+
+async def _keep_an_admin(session: AsyncSession, user: User,
+                         change: Callable[[User], None]) -> None:
+    """Apply ``change`` to ``user`` unless that leaves no enabled admin (LastAdminError)."""
+    if user.role != "admin" or user.disabled:  # not an enabled admin: the count cannot drop
+        change(user)
+        return
+    message = "不能停用或降级最后一个启用的管理员账号：请先为另一人设置管理员角色。"
+    admins = await _enabled_admins(session, lock=True)
+    if user.id in admins and not admins - {user.id}:
+        raise LastAdminError(message)
+    change(user)
+    await session.flush()
+    # Checked again after the write, which on SQLite holds the write lock: a concurrent change
+    # that slipped in between the first check and the write is seen here and rolled back.
+    if not await _enabled_admins(session):
+        raise LastAdminError(message)
 
 
 async def set_disabled(session: AsyncSession, name: str, disabled: bool = True) -> User:
     user = await _require(session, name)
-    user.disabled = disabled
+
+    def apply(u: User) -> None:
+        u.disabled = disabled
+        if disabled:
+            u.api_token_hash = None
+
     if disabled:
-        user.api_token_hash = None
+        await _keep_an_admin(session, user, apply)
+    else:
+        apply(user)
+    return user
+
+
+async def set_role(session: AsyncSession, name: str, role: str) -> User:
+    check_role(role)
+    user = await _require(session, name)
+
+    def apply(u: User) -> None:
+        u.role = role
+
+    if role != "admin":
+        await _keep_an_admin(session, user, apply)
+    else:
+        apply(user)
     return user
 
 
 async def set_password(session: AsyncSession, name: str, password: str) -> User:
+    check_password(password)
     user = await _require(session, name)
     user.password_hash = hash_password(password)
     return user

@@ -23,8 +23,6 @@ from bot.config import load_settings
 from storage import users
 from storage.db import make_engine, sessionmaker, upgrade
 
-MIN_PASSWORD = 10
-
 
 def register(sub: Any) -> None:
     p = sub.add_parser("user", help="staff accounts of the console")
@@ -51,14 +49,14 @@ def register(sub: Any) -> None:
 
 
 def _password(args: argparse.Namespace) -> str:
+    """The new password, checked by the same rules as the console's account page."""
+    again = None
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = getpass.getpass("密码 / password: ")
-        if getpass.getpass("再输入一次 / again: ") != password:
-            raise users.UserError("the two passwords differ")
-    if len(password) < MIN_PASSWORD:
-        raise users.UserError(f"password too short (at least {MIN_PASSWORD} characters)")
+        again = getpass.getpass("再输入一次 / again: ")
+    users.check_password(password, again)
     return password
 
 

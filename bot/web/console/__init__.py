@@ -20,6 +20,7 @@ from bot.web.console import (
     export,
     queue,
     submission,
+    users,
 )
 
 
@@ -34,6 +35,7 @@ def setup(app: web.Application) -> None:
     api.setup(app)
     digests.setup(app)
     audit.setup(app)
+    users.setup(app)
     env = aiohttp_jinja2.get_env(app)
     env.globals.setdefault("console_nav", (("/console", "来信列表"), ("/console/new", "录入来信"),
                                           ("/console/digests", "每周简报")))

@@ -34,7 +34,7 @@ LOGIN_PATH = "/console/login"
 API_PREFIX = "/api/v1/"
 
 
-def _pw_mark(user: User) -> str:
+def password_mark(user: User) -> str:
     """Changes when the password does: a new password ends every old session."""
     return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
 
@@ -50,7 +50,7 @@ async def _session_user(request: web.Request) -> User | None:
         return None
     async with request.app[RUNTIME].sessions() as db:
         user = await users.get(db, uid)
-    if user is None or user.disabled or session.get("pw") != _pw_mark(user):
+    if user is None or user.disabled or session.get("pw") != password_mark(user):
         return None
     return user
 
@@ -136,7 +136,7 @@ async def login(request: web.Request) -> web.Response:
     old = await get_session(request)
     old.invalidate()
     session = await new_session(request)  # a fresh session: no fixation
-    session["uid"], session["pw"], session["at"] = user.id, _pw_mark(user), int(time.time())
+    session["uid"], session["pw"], session["at"] = user.id, password_mark(user), int(time.time())
     csrf.token(session)
     raise web.HTTPFound(_safe_next(str(data.get("next", ""))))
 

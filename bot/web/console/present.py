@@ -33,6 +33,9 @@ ACTIONS = {
     "report-viewed": "查看举报内容", "entry": "工作人员录入",
     "rated": "来信人评价", "rating-changed": "来信人修改评价", "purged": "到期删除个人信息",
     "login": "登录", "login-failed": "登录失败", "login-throttled": "登录受限（多次失败）",
+    "user-added": "添加账号", "user-disabled": "停用账号", "user-enabled": "启用账号",
+    "user-role": "更改账号角色", "user-password": "重设账号密码", "token-issued": "签发 API 令牌",
+    "password-changed": "修改本人密码", "password-change-failed": "修改密码失败",
 }
 
 

@@ -22,6 +22,11 @@ async def supervisor(service: Service) -> Staff:
 
 
 @pytest.fixture
+async def admin(service: Service) -> Staff:
+    return await add_user(service, "admin1", "admin")
+
+
+@pytest.fixture
 async def client() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         yield http

@@ -76,3 +76,10 @@ async def file_letter(service: Service, body: str, *, subject: str = "", email: 
         async with rt.sessions.begin() as db:
             await queue.update_fields(db, submission_id, kind=kind)
     return submission_id
+
+
+async def post_form(http: aiohttp.ClientSession, url: str,
+                    data: dict[str, str]) -> tuple[int, str, str]:
+    """POST a console form without following the redirect: (status, body, Location)."""
+    async with http.post(url, data=data, allow_redirects=False) as resp:
+        return resp.status, await resp.text(), resp.headers.get("Location", "")
