@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bot.web.console import auth
 from bot.web.console.filters import day_start
-from bot.web.console.present import ACTIONS, local
+from bot.web.console.present import ACTIONS, CHANNEL, KIND, STATUS, category_name, local
 from bot.web.console.security import sees_reports
 from bot.web.keys import RUNTIME
 from handlers.text import excerpt
@@ -38,16 +38,39 @@ def _filter(request: web.Request, tz: ZoneInfo) -> audit.AuditFilter:
     )
 
 
+LABELS = {"channel": "渠道", "category": "类别", "measure": "措施", "kind": "性质",
+          "auto": "自动邮件", "message_id": "邮件编号", "text": "内容", "from": "原为",
+          "to": "改为", "unit": "转办单位", "reason": "理由", "what": "查看方式",
+          "user": "账号", "role": "角色", "ip": "IP 地址"}
+WHAT = {"page": "页面", "raw": "原始邮件", "file": "附件", "preview": "附件预览",
+        "export": "导出", "api": "接口"}
+ROLES = {"reviewer": "审核员", "supervisor": "主管", "admin": "管理员"}
+ACTORS = {"system": "系统", "citizen": "来信人"}  # the rest are staff account names
+
+
+def _value(key: str, value: Any) -> str:
+    """A detail value in the words staff use (status, role, channel and category names)."""
+    if isinstance(value, dict):  # a reclassification: the new category, measure and kind
+        return " ".join(_value(k, v) for k, v in value.items() if v)
+    text = str(value)
+    if key == "category":
+        return category_name(text)
+    if key == "kind":
+        return KIND.get(text, text)
+    if key == "channel":
+        return CHANNEL.get(text, text)
+    if key == "what":
+        return WHAT.get(text, text)
+    if key in ("from", "to", "role"):
+        return STATUS.get(text) or ROLES.get(text) or category_name(text) or text
+    return excerpt(text, 80)
+
+
 def _detail(event: Event) -> str:
-    """One short line from the event's details (a note's or reply's text cut short)."""
+    """One short line from the event's details, in Chinese; a note's or reply's text cut short."""
     d: dict[str, Any] = event.detail or {}
-    parts = []
-    for key, value in d.items():
-        if value in (None, "", [], {}):
-            continue
-        text = excerpt(str(value), 80) if isinstance(value, str) else str(value)
-        parts.append(f"{key}: {text}")
-    return "；".join(parts)
+    return "；".join(f"{LABELS.get(k, k)}：{_value(k, v)}" for k, v in d.items()
+                    if v not in (None, "", [], {}))
 
 
 async def show(request: web.Request) -> web.Response:
@@ -61,7 +84,7 @@ async def show(request: web.Request) -> web.Response:
     async with rt.sessions() as db:
         rows, next_before = await audit.page(
             db, f, before=int(before) if before.isdigit() else None, limit=PAGE)
-    lines = [{"at": local(e.at, tz_name, "%Y-%m-%d %H:%M:%S"), "actor": e.actor,
+    lines = [{"at": local(e.at, tz_name, "%Y-%m-%d %H:%M:%S"), "actor": ACTORS.get(e.actor, e.actor),
               "action": ACTIONS.get(e.action, e.action), "submission_id": e.submission_id,
               "tracking_no": tn, "detail": _detail(e)} for e, tn in rows]
     kept = {k: v for k, v in request.query.items() if k in ("actor", "action", "from", "to") and v}

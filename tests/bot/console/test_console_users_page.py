@@ -77,7 +77,7 @@ async def test_admin_adds_a_reviewer_who_can_then_sign_in(
         assert status == 200 and path == "/console" and "zhao（审核员）" in page
         assert 'href="/console/users"' not in page  # a reviewer is not offered the page
     page = await _audit_page(service, client)
-    assert "添加账号" in page and "user: zhao" in page
+    assert "添加账号" in page and "账号：zhao" in page
     assert NEW_PASSWORD not in page
 
 
@@ -101,7 +101,7 @@ async def test_disabling_ends_the_session_and_enabling_lets_them_back(
         assert status == 303
         assert (await login(theirs, base, reviewer.name)).status == 302
     page = await _audit_page(service, client)
-    assert "停用账号" in page and "启用账号" in page and f"user: {reviewer.name}" in page
+    assert "停用账号" in page and "启用账号" in page and f"账号：{reviewer.name}" in page
 
 
 async def test_role_change_takes_effect_on_the_next_page(
@@ -123,7 +123,7 @@ async def test_role_change_takes_effect_on_the_next_page(
         assert status == 200 and "账号管理" in page
     assert (await _user(service, reviewer.name)).role == "admin"
     page = await _audit_page(service, client)
-    assert "更改账号角色" in page and "to: supervisor" in page and "to: admin" in page
+    assert "更改账号角色" in page and "改为：主管" in page and "改为：管理员" in page
 
 
 async def test_reset_password_works_and_the_old_one_does_not(
