@@ -268,12 +268,22 @@ async def lookup(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def followup(request: web.Request) -> web.StreamResponse:
-    rt = request.app[RUNTIME]
+async def _post_with_access(request: web.Request
+                            ) -> tuple[dict[str, str], Submission | web.Response]:
+    """The posted fields and the submission this browser may act on, or the page that asks for
+    the tracking number again when its access has run out."""
     fields = await _check_post(request)
     sub = await _granted(request)
     if sub is None:
-        return _render_lookup(request, 403, "查询已超时，请重新输入受理编号和查询码。")
+        return fields, _render_lookup(request, 403, "查询已超时，请重新输入受理编号和查询码。")
+    return fields, sub
+
+
+async def followup(request: web.Request) -> web.StreamResponse:
+    rt = request.app[RUNTIME]
+    fields, sub = await _post_with_access(request)
+    if isinstance(sub, web.Response):
+        return sub
     text = clean_text(fields.get("text", ""))
     message = body_error(text)
     if message:
@@ -289,10 +299,9 @@ async def followup(request: web.Request) -> web.StreamResponse:
 
 async def rate(request: web.Request) -> web.StreamResponse:
     rt = request.app[RUNTIME]
-    fields = await _check_post(request)
-    sub = await _granted(request)
-    if sub is None:
-        return _render_lookup(request, 403, "查询已超时，请重新输入受理编号和查询码。")
+    fields, sub = await _post_with_access(request)
+    if isinstance(sub, web.Response):
+        return sub
     choice = fields.get("satisfaction", "")
     comment = clean_text(fields.get("comment", ""))
     errors = {}
