@@ -128,7 +128,8 @@ async def submit(request: web.Request) -> web.Response:
     if raw_id is None:  # the same form sent twice: show what the first one got
         async with rt.sessions() as session:
             row = await raw_intake.by_source_key(session, source_key)
-        assert row is not None and row.tracking_no
+        if row is None or not row.tracking_no:  # the first use of this form filled the bots'
+            return aiohttp_jinja2.render_template("web/received.html", request, {})  # field
         return _render_done(request, row.tracking_no, form.values["email"] or None)
     rt.intake_wakeup.set()
     return _render_done(request, tn, form.values["email"] or None)

@@ -104,6 +104,18 @@ async def test_honeypot_is_kept_but_not_filed(service: Service, smtp_sink: SmtpS
     assert smtp_sink.messages == []
 
 
+async def test_form_sent_again_without_the_bots_field_files_nothing(service: Service):
+    """A form first sent with the hidden field filled, then again with the same token: the
+    second answer is the first one's (received, nothing filed), never an error page."""
+    async with aiohttp.ClientSession() as http:
+        token = await form_token(http, service.base_url)
+        await submit(http, service.base_url, token=token, body=LETTER, website="http://x.example")
+        status, html = await submit(http, service.base_url, token=token, body=LETTER)
+    assert status == 200 and "tracking-number" not in html
+    await filed(service)
+    assert await count(service, Submission) == 0
+
+
 async def test_oversized_request_gets_413_page(service: Service):
     async with aiohttp.ClientSession() as http:
         token = await form_token(http, service.base_url)
