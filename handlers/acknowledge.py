@@ -36,10 +36,11 @@ async def _skip_reason(intake: Intake, ctx: Context) -> str | None:
     addr = intake.from_addr.lower()
     if addr == ctx.from_addr.lower():
         return "our own address"
-    if await outbox.is_suppressed(ctx.session, addr):
+    suppressed, sent_today = await outbox.standing(ctx.session, addr,
+                                                   utcnow() - timedelta(days=1))
+    if suppressed:
         return "address suppressed after a bounce"
-    since = utcnow() - timedelta(days=1)
-    if await outbox.sent_to_since(ctx.session, addr, since) >= ctx.acks_per_sender_per_day:
+    if sent_today >= ctx.acks_per_sender_per_day:
         return "daily cap for this address"
     return None
 

@@ -118,22 +118,17 @@ async def counts_by_state(session: AsyncSession) -> dict[str, int]:
     return {state: n for state, n in rows.all()}
 
 
-async def sent_to_since(
-    session: AsyncSession, recipient: str, since: datetime, purpose: str = "ack"
-) -> int:
-    """How many messages of a kind were queued for an address since a time (rate caps)."""
-    return int(
-        await session.scalar(
-            select(func.count())
-            .select_from(Outbox)
-            .where(
-                Outbox.recipient == recipient,
-                Outbox.purpose == purpose,
-                Outbox.created_at >= since,
-            )
-        )
-        or 0
-    )
+async def standing(session: AsyncSession, address: str, since: datetime,
+                   purpose: str = "ack") -> tuple[bool, int]:
+    """(suppressed after a bounce, messages of this kind queued since ``since``) for an address.
+
+    One statement for both: the acknowledgement step asks them for every letter it files."""
+    until = select(Suppression.until).where(Suppression.address == address).scalar_subquery()
+    sent = (select(func.count()).select_from(Outbox)
+            .where(Outbox.recipient == address, Outbox.purpose == purpose,
+                   Outbox.created_at >= since).scalar_subquery())
+    suppressed_until, count = (await session.execute(select(until, sent))).one()
+    return suppressed_until is not None and suppressed_until > utcnow(), int(count or 0)
 
 
 async def suppress(session: AsyncSession, address: str, reason: str, until: datetime) -> None:
@@ -142,8 +137,3 @@ async def suppress(session: AsyncSession, address: str, reason: str, until: date
         session.add(Suppression(address=address, reason=reason, until=until))
     else:
         row.reason, row.until = reason, max(row.until, until)
-
-
-async def is_suppressed(session: AsyncSession, address: str) -> bool:
-    row = await session.get(Suppression, address)
-    return row is not None and row.until > utcnow()
