@@ -85,3 +85,55 @@ async def test_a_batch_is_classified_as_each_letter_alone(settings, tmp_path):
         assert subs[3].auto and subs[3].category in (None, "unclassified")
     finally:
         await rt.close()
+
+
+def _letter(n: int, sender: str) -> bytes:
+    return (f"From: 市民 <{sender}>\r\nTo: feedback@example.gov.cn\r\n"
+            f"Subject: =?utf-8?b?5Y+N5pig6Zeu6aKY?= {n}\r\nMessage-ID: <cap.{n}.{sender}>\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+            f"派出所办事窗口态度很差，排队两个小时没人管。第{n}封。\r\n").encode()
+
+
+async def _acks_to(rt, address: str) -> int:  # type: ignore[no-untyped-def]
+    from storage.models import Outbox
+
+    async with rt.sessions() as s:
+        return int(await s.scalar(select(func.count()).select_from(Outbox).where(
+            Outbox.recipient == address, Outbox.purpose == "ack")) or 0)
+
+
+async def test_daily_cap_and_bounce_suppression_withhold_acks(settings):
+    """Every letter is filed, but one address gets at most ``acks_per_sender_per_day``
+    acknowledgements a day, and none while suppressed after a permanent bounce."""
+    from datetime import timedelta
+
+    from bot.runtime import Runtime
+    from storage import outbox
+    from storage.db import upgrade_async, utcnow
+
+    await upgrade_async(settings.database.url)
+    rt = Runtime.create(settings, with_classifier=False)
+    cap = settings.intake.acks_per_sender_per_day
+    try:
+        async with rt.sessions.begin() as s:
+            for n in range(cap + 1):
+                await raw_intake.add(s, channel="email", source_key=f"cap:{n}",
+                                     raw=_letter(n, "busy@example.com"))
+        await drain(rt)
+        assert await _acks_to(rt, "busy@example.com") == cap
+        async with rt.sessions.begin() as s:
+            await outbox.suppress(s, "gone@example.com", "permanent bounce",
+                                  utcnow() + timedelta(days=7))
+            await outbox.suppress(s, "back@example.com", "permanent bounce",
+                                  utcnow() - timedelta(days=1))
+            await raw_intake.add(s, channel="email", source_key="sup:1",
+                                 raw=_letter(1, "gone@example.com"))
+            await raw_intake.add(s, channel="email", source_key="sup:2",
+                                 raw=_letter(2, "back@example.com"))
+        await drain(rt)
+        assert await _acks_to(rt, "gone@example.com") == 0
+        assert await _acks_to(rt, "back@example.com") == 1  # the suppression has run out
+        async with rt.sessions() as s:
+            assert await s.scalar(select(func.count()).select_from(Submission)) == cap + 3
+    finally:
+        await rt.close()
