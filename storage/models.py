@@ -91,6 +91,9 @@ class RawIntake(Base):
     submission_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("submissions.id"))
     processed_at: Mapped[datetime | None]
 
+    # The raw mail of one submission (console page, purge); migration 0004.
+    __table_args__ = (Index("ix_raw_intake_submission", "submission_id"),)
+
 
 class Submission(Base):
     """A citizen's message as staff see it."""
@@ -143,6 +146,8 @@ class Submission(Base):
         Index("ix_submissions_satisfaction", "satisfaction", "resolved_at", "auto", "category"),
         # Covers the console's per-category counts of the default view (auto IS NULL).
         Index("ix_submissions_auto_category", "auto", "category"),
+        # One staff member's letters, newest first (migration 0004).
+        Index("ix_submissions_assignee_received", "assignee_id", "received_at"),
     )
 
 
@@ -209,7 +214,9 @@ class Outbox(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
 
-    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+    # Due messages; one submission's messages (status page replies, purge; migration 0004).
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),
+                      Index("ix_outbox_submission", "submission_id"))
 
 
 class Event(Base):
