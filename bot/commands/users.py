@@ -3,6 +3,8 @@
     user add NAME --role reviewer|supervisor|admin [--password-stdin]
     user list
     user disable NAME
+    user enable NAME
+    user role NAME reviewer|supervisor|admin
     user passwd NAME [--password-stdin]
     user token NAME          (prints a new API token once; only its hash is kept)
 """
@@ -35,12 +37,17 @@ def register(sub: Any) -> None:
     actions.add_parser("list", help="list accounts")
     dis = actions.add_parser("disable", help="disable an account (ends its sessions and token)")
     dis.add_argument("name")
+    ena = actions.add_parser("enable", help="enable a disabled account (it needs a new token)")
+    ena.add_argument("name")
+    role = actions.add_parser("role", help="change an account's role")
+    role.add_argument("name")
+    role.add_argument("role", choices=users.ROLES)
     pw = actions.add_parser("passwd", help="set a new password (ends the account's sessions)")
     pw.add_argument("name")
     pw.add_argument("--password-stdin", action="store_true")
     tok = actions.add_parser("token", help="issue a new API token (replaces the old one)")
     tok.add_argument("name")
-    for action in (add, dis, pw, tok, actions.choices["list"]):
+    for action in (add, dis, ena, role, pw, tok, actions.choices["list"]):
         # `user add NAME --config F` as well as `user --config F add NAME`; SUPPRESS keeps an
         # absent option from overwriting the value given before the action.
         action.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="FILE",
@@ -91,6 +98,12 @@ def run(args: argparse.Namespace) -> int:
         elif action == "disable":
             asyncio.run(_with_session(url, lambda s: users.set_disabled(s, args.name)))
             print(f"user {args.name} disabled")
+        elif action == "enable":
+            asyncio.run(_with_session(url, lambda s: users.set_disabled(s, args.name, False)))
+            print(f"user {args.name} enabled")
+        elif action == "role":
+            asyncio.run(_with_session(url, lambda s: users.set_role(s, args.name, args.role)))
+            print(f"user {args.name} is now {args.role}")
         elif action == "passwd":
             password = _password(args)
             asyncio.run(_with_session(url, lambda s: users.set_password(s, args.name, password)))

@@ -64,3 +64,20 @@ def test_user_commands(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert _run(monkeypatch, ["user", "list", *cfg]) == 0
     listing = capsys.readouterr().out
     assert "zhang" in listing and "disabled" in listing and "supervisor" in listing
+
+
+def test_enable_and_role_commands(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    cfg = ["--config", _config(tmp_path, db_url)]
+    for name, role in (("wang", "admin"), ("zhou", "reviewer")):
+        assert _run(monkeypatch, ["user", "add", name, "--role", role, "--password-stdin",
+                                  *cfg], "a long enough password\n") == 0
+    assert _run(monkeypatch, ["user", "role", "zhou", "supervisor", *cfg]) == 0
+    assert asyncio.run(_user(db_url, "zhou")).role == "supervisor"
+    assert _run(monkeypatch, ["user", "disable", "zhou", *cfg]) == 0
+    assert _run(monkeypatch, ["user", "enable", "zhou", *cfg]) == 0
+    user = asyncio.run(_user(db_url, "zhou"))
+    assert not user.disabled and users.password_ok(user, "a long enough password")
+    # the last enabled admin keeps its role, from the command line as in the browser
+    assert _run(monkeypatch, ["user", "role", "wang", "reviewer", *cfg]) == 1
+    assert asyncio.run(_user(db_url, "wang")).role == "admin"
+    assert _run(monkeypatch, ["user", "role", "nobody", "admin", *cfg]) == 1
