@@ -134,27 +134,18 @@ async def done_in(
 ) -> list[tuple[float, str | None]]:
     """(seconds from receipt, satisfaction) of counted cases whose ``done_col`` is in the window.
 
-    ``done_col`` is "accepted_at" or "resolved_at". Sorted by duration, quickest first: the
-    length is the week's count, the middle is the median (:func:`median`), and the ratings of
-    the resolved ones are the week's satisfaction — one read of only the rows that need it.
+    ``done_col`` is "accepted_at" or "resolved_at". The length is the week's count, the durations
+    give the median, and the ratings of the resolved ones are the week's satisfaction — one read
+    of only the rows that need it.
     """
     done = getattr(Submission, done_col)
     duration = _seconds(session, done, Submission.received_at)
     rows = await session.execute(
         select(duration, Submission.satisfaction, Submission.auto, Submission.category)
-        .where(_between(done, start, end)).order_by(duration)
+        .where(_between(done, start, end))
     )
     return [(float(seconds), rating) for seconds, rating, auto, category in rows.all()
             if is_counted(auto, category)]
-
-
-def median(ordered: Sequence[float]) -> float | None:
-    """The middle value of an ascending sequence (mean of the two middle ones), None if empty."""
-    n = len(ordered)
-    if n == 0:
-        return None
-    middle = ordered[(n - 1) // 2: (n - 1) // 2 + 2 - n % 2]
-    return sum(middle) / len(middle)
 
 
 async def forwarded(session: AsyncSession, start: datetime, end: datetime) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -194,12 +195,16 @@ async def _health(session: AsyncSession, week: Week, tz: ZoneInfo, opts: Options
         received=received, accepted=len(accepted), resolved=len(resolved),
         forwarded=await digests.forwarded(session, start, end),
         overdue_accept=late.accept, overdue_handle=late.handle,
-        median_accept_days=_days(digests.median([s for s, _rating in accepted])),
-        median_resolve_days=_days(digests.median([s for s, _rating in resolved])),
+        median_accept_days=_days(_median([s for s, _rating in accepted])),
+        median_resolve_days=_days(_median([s for s, _rating in resolved])),
         satisfaction_week=_ordered(Counter(r for _s, r in resolved if r is not None)),
         satisfaction_all=_ordered(sat_all),
         satisfied_pct_all=round(good * 100.0 / rated, 1) if rated else None,
     )
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def _ordered(counts: dict[str, int]) -> dict[str, int]:
