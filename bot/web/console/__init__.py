@@ -18,6 +18,7 @@ from bot.web.console import (
     digests,
     entry,
     export,
+    present,
     queue,
     submission,
     users,
@@ -37,5 +38,6 @@ def setup(app: web.Application) -> None:
     audit.setup(app)
     users.setup(app)
     env = aiohttp_jinja2.get_env(app)
+    env.globals.setdefault("role_names", present.ROLE_NAMES)
     env.globals.setdefault("console_nav", (("/console", "来信列表"), ("/console/new", "录入来信"),
                                           ("/console/digests", "每周简报")))

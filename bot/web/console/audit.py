@@ -7,7 +7,6 @@ where things happen (``storage.events``), never from here.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -15,8 +14,16 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.web.console import auth
-from bot.web.console.filters import day_start
-from bot.web.console.present import ACTIONS, CHANNEL, KIND, STATUS, category_name, local
+from bot.web.console.filters import day_end, day_start
+from bot.web.console.present import (
+    ACTIONS,
+    CHANNEL,
+    KIND,
+    ROLE_NAMES,
+    STATUS,
+    category_name,
+    local,
+)
 from bot.web.console.security import sees_reports
 from bot.web.keys import RUNTIME
 from handlers.text import excerpt
@@ -28,13 +35,12 @@ PAGE = 100
 
 def _filter(request: web.Request, tz: ZoneInfo) -> audit.AuditFilter:
     q = request.query
-    until = day_start(q.get("to", ""), tz)
     action = q.get("action", "")
     return audit.AuditFilter(
         actor=q.get("actor", "").strip()[:64],
         action=action if action in ACTIONS else "",
         since=day_start(q.get("from", ""), tz),
-        until=until + timedelta(days=1) if until else None,  # the "to" day is included
+        until=day_end(q.get("to", ""), tz),
     )
 
 
@@ -44,7 +50,6 @@ LABELS = {"channel": "渠道", "category": "类别", "measure": "措施", "kind"
           "user": "账号", "role": "角色", "ip": "IP 地址"}
 WHAT = {"page": "页面", "raw": "原始邮件", "file": "附件", "preview": "附件预览",
         "export": "导出", "api": "接口"}
-ROLES = {"reviewer": "审核员", "supervisor": "主管", "admin": "管理员"}
 ACTORS = {"system": "系统", "citizen": "来信人"}  # the rest are staff account names
 
 
@@ -62,7 +67,7 @@ def _value(key: str, value: Any) -> str:
     if key == "what":
         return WHAT.get(text, text)
     if key in ("from", "to", "role"):
-        return STATUS.get(text) or ROLES.get(text) or category_name(text) or text
+        return STATUS.get(text) or ROLE_NAMES.get(text) or category_name(text)
     return excerpt(text, 80)
 
 

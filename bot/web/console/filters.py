@@ -31,6 +31,12 @@ def day_start(value: str, tz: ZoneInfo) -> datetime | None:
     return day.replace(tzinfo=tz)
 
 
+def day_end(value: str, tz: ZoneInfo) -> datetime | None:
+    """The end (exclusive) of a YYYY-MM-DD day: a "to" date includes that whole day."""
+    start = day_start(value, tz)
+    return start + timedelta(days=1) if start else None
+
+
 def _choice(value: str, allowed: object) -> str | None:
     return value if value and value in allowed else None  # type: ignore[operator]
 
@@ -38,7 +44,6 @@ def _choice(value: str, allowed: object) -> str | None:
 def parse(query: MultiMapping[str], rt: Runtime, user: User) -> QueueFilter:
     s = rt.settings
     tz = ZoneInfo(s.digest.timezone)
-    received_to = day_start(query.get("to", ""), tz)
     assignee_raw = query.get("assignee", "")
     assignee: int | None = None
     if assignee_raw == "me":
@@ -54,7 +59,7 @@ def parse(query: MultiMapping[str], rt: Runtime, user: User) -> QueueFilter:
         status=_choice(query.get("status", ""), STATUS),
         channel=_choice(query.get("channel", ""), CHANNEL),
         received_from=day_start(query.get("from", ""), tz),
-        received_to=received_to + timedelta(days=1) if received_to else None,  # inclusive day
+        received_to=day_end(query.get("to", ""), tz),
         needs_review=query.get("review") == "1",
         overdue=query.get("overdue") == "1",
         assignee_id=assignee,

@@ -21,7 +21,7 @@ from multidict import MultiDictProxy
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.web.console import auth
-from bot.web.console.present import local
+from bot.web.console.present import ROLE_NAMES, local
 from bot.web.console.security import client_ip
 from bot.web.console.sessions import get_session
 from bot.web.keys import RUNTIME
@@ -29,7 +29,6 @@ from storage import events, users
 from storage.models import User
 
 log = logging.getLogger(__name__)
-ROLE_NAMES = {"reviewer": "审核员", "supervisor": "主管", "admin": "管理员"}
 PAGE = "/console/users"
 OWN_PAGE = "/console/password"
 
