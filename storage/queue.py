@@ -134,12 +134,14 @@ def _query(f: QueueFilter) -> str:
     return f.q.replace("\x00", "").strip()
 
 
-async def _search_clause(session: AsyncSession, f: QueueFilter, *,
-                         paging: bool) -> ColumnElement[bool]:
+async def _search_clause(session: AsyncSession, f: QueueFilter, *, paging: bool,
+                         use_index: bool = True) -> ColumnElement[bool]:
+    """The search's WHERE clause; ``use_index=False`` when the caller already knows the word is
+    too common for the index to narrow anything."""
     q = _query(f)
     if _TRACKING_LIKE.match(q):
         return Submission.tracking_no == q.upper()
-    text_match = await _narrowed(session, q, paging=paging)
+    text_match = await _narrowed(session, q, paging=paging) if use_index else _substring(q)
     if f.search_restricted:
         text_match = and_(text_match, or_(Submission.kind.is_(None),
                                           Submission.kind != RESTRICTED_KIND))
@@ -238,11 +240,12 @@ async def list_counts(session: AsyncSession, f: QueueFilter) -> tuple[dict[str, 
     if not terms or await search.count_matching(session, terms, EXACT_COUNT_CAP + 1) \
             <= EXACT_COUNT_CAP:
         return await category_counts(session, f), None
-    others = await conditions(session, replace(f, q=""), with_category=False)
+    # Newest first, so in the form a page uses (``paging``): walked down received_at, not sorted.
+    others = await conditions(session, replace(f, q=""), with_category=False, paging=True)
     newest = (select(Submission.id).where(*others)
               .order_by(Submission.received_at.desc(), Submission.id.desc())
               .limit(SAMPLE_ROWS).subquery())
-    found = await _search_clause(session, f, paging=True)
+    found = await _search_clause(session, f, paging=True, use_index=False)
     stmt = (select(Submission.category, func.count())
             .where(Submission.id.in_(select(newest.c.id)), found)
             .group_by(Submission.category))
