@@ -49,9 +49,9 @@ def _intake_from_row(row: RawIntake) -> Intake:
     )
 
 
-def _same_input(prepared: Intake | None, row: RawIntake) -> bool:
-    return (prepared is not None and prepared.raw_id == row.id and prepared.raw == row.raw
-            and prepared.form == _intake_from_row(row).form)
+def _same_input(prepared: Intake, fresh: Intake) -> bool:
+    return (prepared.raw_id == fresh.raw_id and prepared.raw == fresh.raw
+            and prepared.form == fresh.form)
 
 
 async def process_raw(rt: Runtime, raw_id: int, prepared: Intake | None = None) -> Outcome:
@@ -66,8 +66,8 @@ async def process_raw(rt: Runtime, raw_id: int, prepared: Intake | None = None) 
             if row is None or not claimed:
                 state = "missing" if row is None else row.state
                 return Outcome(raw_id, state, row.submission_id if row else None)
-            intake = prepared if _same_input(prepared, row) else _intake_from_row(row)
-            assert intake is not None
+            fresh = _intake_from_row(row)
+            intake = prepared if prepared is not None and _same_input(prepared, fresh) else fresh
             ctx = rt.context(session)
             try:
                 await pipeline.run(intake, ctx)
@@ -100,6 +100,7 @@ async def drain(rt: Runtime, limit: int = 200, batch: int = 50) -> int:
     then each is filed in its own transaction as before."""
     async with rt.sessions() as session:
         ids = await raw_intake.due_ids(session, limit)
+    handled = 0
     for start in range(0, len(ids), batch):
         chunk = ids[start:start + batch]
         async with rt.sessions() as session:
@@ -111,9 +112,10 @@ async def drain(rt: Runtime, limit: int = 200, batch: int = 50) -> int:
         by_id = {i.raw_id: i for i in intakes}
         for raw_id in chunk:
             if rt.stopping.is_set():
-                return start
+                return handled
             await process_raw(rt, raw_id, by_id.get(raw_id))
-    return len(ids)
+            handled += 1
+    return handled
 
 
 async def run(rt: Runtime, poll_seconds: float = 2.0) -> None:
