@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import utcnow
 from storage.models import RawIntake
-from storage.upsert import insert_ignore
+from storage.upsert import insert_ignore, insert_ignore_many
 
 OPEN_STATES = ("pending", "held")
 RETRY_BASE = timedelta(seconds=30)
@@ -46,6 +46,18 @@ async def add(
         attempts=0,
     )
     return await insert_ignore(session, RawIntake, values)
+
+
+async def add_many(session: AsyncSession, inputs: list[dict[str, Any]]) -> dict[str, int]:
+    """Store many inputs in one statement (a batch of fetched mail, a burst of form posts);
+    each dict holds ``add``'s keyword arguments. Returns the new id by source key; a source key
+    that is missing from the result was stored before."""
+    now = utcnow()
+    blank = dict(raw=None, payload=None, message_id=None, tracking_no=None)
+    rows = [{**blank, **i, "state": "pending", "attempts": 0} for i in inputs]
+    for row in rows:
+        row["received_at"] = row.get("received_at") or now
+    return await insert_ignore_many(session, RawIntake, rows, "source_key")
 
 
 async def claim(session: AsyncSession, raw_id: int) -> bool:

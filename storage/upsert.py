@@ -12,10 +12,28 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
+def _dialect_module(session: AsyncSession) -> Any:
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    return postgresql if dialect == "postgresql" else sqlite
+
+
 async def insert_ignore(session: AsyncSession, model: Any, values: dict[str, Any]) -> int | None:
     """Insert a row unless a unique key already holds one; return the new primary key or None."""
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    mod = postgresql if dialect == "postgresql" else sqlite
-    stmt = mod.insert(model).values(**values).on_conflict_do_nothing().returning(model.id)
-    result = await session.execute(stmt)
+    stmt = _dialect_module(session).insert(model).values(**values)
+    result = await session.execute(stmt.on_conflict_do_nothing().returning(model.id))
     return result.scalar_one_or_none()
+
+
+async def insert_ignore_many(
+    session: AsyncSession, model: Any, rows: list[dict[str, Any]], key: str
+) -> dict[Any, int]:
+    """Insert many rows in one statement (SQLAlchemy's "insertmanyvalues": a few multi-row
+    INSERTs instead of one round trip per row), skipping rows whose unique keys are taken.
+    Returns the new primary key by each inserted row's ``key`` column; a key that is missing
+    from the result was stored before. ``key`` must be unique among ``rows``."""
+    if not rows:
+        return {}
+    column = getattr(model, key)
+    stmt = _dialect_module(session).insert(model).on_conflict_do_nothing()
+    result = await session.execute(stmt.returning(column, model.id), rows)
+    return {k: pk for k, pk in result.all()}
