@@ -22,7 +22,8 @@ from storage.db import utcnow
 CATEGORY_SKIP = {"spam"}
 
 
-async def _skip_reason(intake: Intake, ctx: Context) -> str | None:
+def _skip_reason(intake: Intake, ctx: Context) -> str | None:
+    """Why this input gets no acknowledgement, as far as it alone can tell."""
     if not intake.is_new:
         return "follow-up"
     if not intake.acknowledge:
@@ -33,16 +34,34 @@ async def _skip_reason(intake: Intake, ctx: Context) -> str | None:
         return "no address"
     if intake.classification is not None and intake.classification.category in CATEGORY_SKIP:
         return "spam"
-    addr = intake.from_addr.lower()
-    if addr == ctx.from_addr.lower():
+    if intake.from_addr.lower() == ctx.from_addr.lower():
         return "our own address"
-    suppressed, sent_today = await outbox.standing(ctx.session, addr,
-                                                   utcnow() - timedelta(days=1))
-    if suppressed:
-        return "address suppressed after a bounce"
-    if sent_today >= ctx.acks_per_sender_per_day:
-        return "daily cap for this address"
     return None
+
+
+async def _to_acknowledge(intakes: list[Intake], ctx: Context) -> list[Intake]:
+    """The inputs that get an acknowledgement; the others get ``ack_skipped``. The suppression
+    and the daily cap are read for all addresses at once, and the cap counts the batch's own
+    acknowledgements as it goes, as filing the letters one by one would."""
+    candidates = []
+    for intake in intakes:
+        intake.ack_skipped = _skip_reason(intake, ctx)
+        if intake.ack_skipped is None:
+            candidates.append(intake)
+    addresses = {str(i.from_addr).lower() for i in candidates}
+    standing = await outbox.standing_many(ctx.session, addresses, utcnow() - timedelta(days=1))
+    chosen = []
+    for intake in candidates:
+        addr = str(intake.from_addr).lower()
+        suppressed, sent = standing[addr]
+        if suppressed:
+            intake.ack_skipped = "address suppressed after a bounce"
+        elif sent >= ctx.acks_per_sender_per_day:
+            intake.ack_skipped = "daily cap for this address"
+        else:
+            standing[addr] = (suppressed, sent + 1)
+            chosen.append(intake)
+    return chosen
 
 
 def render_ack(intake: Intake, ctx: Context) -> tuple[str, str, str]:
@@ -67,11 +86,7 @@ def render_ack(intake: Intake, ctx: Context) -> tuple[str, str, str]:
     return subject, text, html
 
 
-async def process(intake: Intake, ctx: Context) -> None:
-    reason = await _skip_reason(intake, ctx)
-    if reason is not None:
-        intake.ack_skipped = reason
-        return
+def _outbox_row(intake: Intake, ctx: Context) -> dict[str, object]:
     assert intake.tracking_no and intake.from_addr
     domain = ctx.from_addr.rpartition("@")[2] or "localhost"
     message_id = tracking.signed_message_id(ctx.secret, "ack", intake.tracking_no, domain)
@@ -92,15 +107,14 @@ async def process(intake: Intake, ctx: Context) -> None:
             references=[r for r in refs if r],
         )
     )
-    await outbox.enqueue(
-        ctx.session,
-        purpose="ack",
-        recipient=intake.from_addr,
-        sender=ctx.from_addr,
-        message_id=message_id,
-        message=data,
-        submission_id=intake.submission_id,
-    )
-    await events.record(ctx.session, intake.submission_id, "system", "ack-queued",
-                        {"message_id": message_id})
     intake.ack_message_id = message_id
+    return {"purpose": "ack", "recipient": intake.from_addr, "sender": ctx.from_addr,
+            "message_id": message_id, "message": data, "submission_id": intake.submission_id}
+
+
+async def process_many(intakes: list[Intake], ctx: Context) -> None:
+    chosen = await _to_acknowledge(intakes, ctx)
+    await outbox.enqueue_many(ctx.session, [_outbox_row(i, ctx) for i in chosen])
+    await events.record_many(ctx.session, [
+        (i.submission_id, "system", "ack-queued", {"message_id": i.ack_message_id})
+        for i in chosen])

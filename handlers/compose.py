@@ -4,15 +4,26 @@ Everything we send is marked as machine mail the way RFC 3834 asks (``Auto-Submi
 our loop header so that a misconfigured auto-responder cannot start a ping-pong, and has a
 Message-ID on our own domain. Values that come from citizens go through
 :func:`handlers.text.one_line` before they reach a header: no input can add a header.
+
+Messages are built with the stdlib's ``email.mime`` classes (the compat32 API), not
+``EmailMessage``: every header set on an ``EmailMessage`` is parsed and refolded by the header
+registry, which made an acknowledgement cost 1.6 ms to build, three times the parse of the
+letter it answers. What we write is simple and known (UTF-8, base64 bodies, RFC 2047 words, RFC
+2231 file names), so the older API writes the same message for a third of the cost.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
+from email import encoders, policy
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr
+from typing import Any
 
 from handlers.text import one_line
 from storage.db import utcnow
@@ -54,17 +65,91 @@ class Outgoing:
     attachments: list[Attached] = field(default_factory=list)
 
 
-def _address(name: str, addr: str) -> Address:
-    local, _, domain = addr.partition("@")
-    return Address(display_name=one_line(name, 80), username=local, domain=domain)
+class _Wire(policy.Compat32):
+    """compat32 with CRLF line ends (as SMTP and .eml files want), writing a short ASCII header
+    as it is. compat32 sends every header through ``email.header.Header`` to fold it, even
+    ``Auto-Submitted: auto-replied``; that was a quarter of an acknowledgement's cost. Anything
+    longer or not ASCII (encoded words are made before) still goes the library's way."""
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if (isinstance(value, str) and value.isascii() and len(name) + len(value) < 76
+                and "\r" not in value and "\n" not in value):
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+WIRE = _Wire(linesep="\r\n")
+
+
+def _boundary() -> str:
+    """A random MIME boundary. Given one, the generator skips its own search of every body
+    for a clash (a regular expression compiled per message); ours cannot clash, because every
+    part we write is base64 and "_" is not in the base64 alphabet."""
+    return f"=_{secrets.token_hex(12)}"
+
+
+def _address(name: str, addr: str) -> str:
+    return formataddr((one_line(name, 80), addr), charset="utf-8")
+
+
+def _words(value: str) -> str | Header:
+    """A header value, its non-ASCII words as RFC 2047 encoded words and its ASCII words
+    (a tracking number, "Re:") left readable, as the modern email API writes them."""
+    if value.isascii():
+        return value
+    header = Header()
+    words = value.split(" ")
+    start = 0
+    for end in range(1, len(words) + 1):
+        if end == len(words) or words[end].isascii() != words[start].isascii():
+            run = " ".join(words[start:end])
+            header.append(run, "us-ascii" if run.isascii() else "utf-8")
+            start = end
+    return header
+
+
+def _part(data: bytes, maintype: str, subtype: str) -> Message:
+    part = MIMENonMultipart(maintype, subtype)
+    part.set_payload(data)
+    encoders.encode_base64(part)
+    return part
+
+
+def _html(out: Outgoing) -> Message:
+    html: Message = MIMEText(out.html or "", "html", "utf-8")
+    if out.inline:
+        images = []
+        for img in out.inline:
+            image = _part(img.data, img.maintype, img.subtype)
+            image["Content-ID"] = f"<{img.cid}>"
+            image["Content-Disposition"] = "inline"
+            images.append(image)
+        html = MIMEMultipart("related", boundary=_boundary(), _subparts=[html, *images])
+    return html
+
+
+def _body(out: Outgoing) -> Message:
+    body: Message = MIMEText(out.text, "plain", "utf-8")
+    if out.html is not None:
+        body = MIMEMultipart("alternative", boundary=_boundary(), _subparts=[body, _html(out)])
+    if out.attachments:
+        files = []
+        for att in out.attachments:
+            part = _part(att.data, att.maintype, att.subtype)
+            part.add_header("Content-Disposition", "attachment",
+                            filename=att.filename if att.filename.isascii()
+                            else ("utf-8", "", att.filename))
+            files.append(part)
+        body = MIMEMultipart("mixed", boundary=_boundary(), _subparts=[body, *files])
+    return body
 
 
 def build(out: Outgoing) -> bytes:
     """The complete message as bytes with CRLF line ends, ready for SMTP or an .eml file."""
-    msg = EmailMessage(policy=SMTP)
+    msg = _body(out)
     msg["From"] = _address(out.from_name, out.from_addr)
-    msg["To"] = [_address(n, a) for n, a in out.to]
-    msg["Subject"] = one_line(out.subject, 250)
+    msg["To"] = ", ".join(_address(n, a) for n, a in out.to)
+    msg["Subject"] = _words(one_line(out.subject, 250))
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = f"<{out.message_id}>"
     if out.in_reply_to:
@@ -76,15 +161,4 @@ def build(out: Outgoing) -> bytes:
     msg["X-Auto-Response-Suppress"] = "All"
     msg[LOOP_HEADER] = out.from_addr
     msg["Content-Language"] = "zh-CN"
-    msg.set_content(out.text, subtype="plain", charset="utf-8", cte="base64")
-    if out.html is not None:
-        msg.add_alternative(out.html, subtype="html", charset="utf-8", cte="base64")
-        if out.inline:
-            html_part = msg.get_payload()[-1]
-            for img in out.inline:
-                html_part.add_related(img.data, maintype=img.maintype, subtype=img.subtype,
-                                      cid=f"<{img.cid}>")
-    for att in out.attachments:
-        msg.add_attachment(att.data, maintype=att.maintype, subtype=att.subtype,
-                           filename=att.filename)
-    return msg.as_bytes()
+    return msg.as_bytes(policy=WIRE)

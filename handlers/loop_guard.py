@@ -219,12 +219,22 @@ def bounced_message_ids(p: ParsedMail) -> tuple[list[str], bool]:
 SUPPRESS_FOR = timedelta(days=30)
 
 
-async def process(intake: Intake, ctx: Context) -> None:
-    if intake.parsed is None:
-        return
-    intake.auto, intake.auto_reason = machine_kind(intake.parsed, ctx.loop_policy)
-    if intake.auto != "bounce":
-        return
+def judge(intake: Intake, policy: LoopPolicy) -> None:
+    """The work of the step that needs no database (``pipeline.prepare`` runs it ahead)."""
+    if intake.parsed is not None:
+        intake.auto, intake.auto_reason = machine_kind(intake.parsed, policy)
+
+
+async def process_many(intakes: list[Intake], ctx: Context) -> None:
+    for intake in intakes:
+        if not intake.prepared:
+            judge(intake, ctx.loop_policy)
+        if intake.auto == "bounce":  # rare: its statements may go one by one
+            await _record_bounce(intake, ctx)
+
+
+async def _record_bounce(intake: Intake, ctx: Context) -> None:
+    assert intake.parsed is not None
     ids, permanent = bounced_message_ids(intake.parsed)
     recipients = await outbox.mark_bounced(ctx.session, ids, intake.auto_reason or "bounce")
     if recipients:

@@ -304,11 +304,12 @@ def _from_form(intake: Intake) -> None:
     intake.new_text = intake.text
 
 
-async def process(intake: Intake, ctx: Context) -> None:
-    """Pipeline step: fill the Intake's sender, subject and text fields (unless the intake worker
-    already did, in its batch preparation)."""
-    if not intake.prepared:
-        fill(intake, ctx.max_message_bytes)
+async def process_many(intakes: list[Intake], ctx: Context) -> None:
+    """Pipeline step: fill each Intake's sender, subject and text fields (unless the intake
+    worker already did, in its batch preparation)."""
+    for intake in intakes:
+        if not intake.prepared:
+            fill(intake, ctx.max_message_bytes)
 
 
 def fill(intake: Intake, max_bytes: int) -> None:

@@ -8,12 +8,18 @@ Order of decisions:
 4. otherwise a new submission with a fresh tracking number.
 Attachments are written to disk under their SHA-256 (content-addressed: a retry writes the same
 file, never a second one) and described in the database.
+
+The step works on a batch: the lookups of every letter in it (earlier copies, referenced
+tracking numbers, taken tracking numbers) are one statement each, and the new submissions one
+multi-row INSERT. That is only the same as filing the letters one by one if none depends on
+another in the batch; :func:`independent` cuts the batch where one would.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from handlers import tracking
@@ -21,12 +27,7 @@ from handlers.pipeline import Context, Discard, Intake
 from storage import events, submissions
 from storage import intake as raw_intake
 
-
-async def _new_tracking_no(ctx: Context) -> str:
-    while True:
-        tn = tracking.new_tracking_no(ctx.tracking_prefix)
-        if not await submissions.tracking_no_exists(ctx.session, tn):
-            return tn
+Known = dict[str, tuple[int, str | None]]  # tracking number → (submission id, sender address)
 
 
 def _write_blob(root: Path, data: bytes) -> str:
@@ -40,34 +41,70 @@ def _write_blob(root: Path, data: bytes) -> str:
     return digest
 
 
-async def _referenced_submission(intake: Intake, ctx: Context) -> int | None:
-    """The submission a reply belongs to, found through our signed Message-IDs."""
+def _signed_references(intake: Intake, ctx: Context) -> list[str]:
+    """Tracking numbers behind our signed Message-IDs that this mail replies to, in order."""
     parsed = intake.parsed
     if parsed is None:
-        return None
+        return []
     refs = [parsed.in_reply_to, *parsed.references]
-    for ref in filter(None, refs):
-        tn = tracking.verify_message_id(ctx.secret, ref, ctx.tracking_prefix)
-        if tn:
-            sub = await submissions.by_tracking_no(ctx.session, tn)
-            if sub is not None:
-                return sub.id
-    return None
+    found = (tracking.verify_message_id(ctx.secret, r, ctx.tracking_prefix) for r in refs if r)
+    return [tn for tn in found if tn]
 
 
-async def _subject_reference(intake: Intake, ctx: Context) -> tuple[int | None, int | None]:
-    """(follow-up of, related to) from a tracking number in the subject."""
-    tn = tracking.find_tracking_no(intake.subject, ctx.tracking_prefix)
-    if not tn:
+def _subject_tracking_no(intake: Intake, ctx: Context) -> str | None:
+    return tracking.find_tracking_no(intake.subject, ctx.tracking_prefix)
+
+
+def _mentioned(intake: Intake, ctx: Context) -> list[str]:
+    """Every tracking number whose submission could make this input a follow-up."""
+    if intake.auto:
+        return []
+    subject_tn = _subject_tracking_no(intake, ctx)
+    return _signed_references(intake, ctx) + ([subject_tn] if subject_tn else [])
+
+
+def _parent(intake: Intake, ctx: Context, known: Known) -> tuple[int | None, int | None]:
+    """(follow-up of, related to): a signed reference wins; a tracking number in the subject
+    makes a follow-up only from the original sender, from anyone else a link (a stranger cannot
+    add to someone's case). Machine mail is never a follow-up."""
+    if intake.auto:
         return None, None
-    sub = await submissions.by_tracking_no(ctx.session, tn)
-    if sub is None:
+    for tn in _signed_references(intake, ctx):
+        if tn in known:
+            return known[tn][0], None
+    tn = _subject_tracking_no(intake, ctx)
+    if not tn or tn not in known:
         return None, None
-    same_sender = bool(intake.from_addr) and intake.from_addr == (sub.from_addr or "").lower()
-    return (sub.id, None) if same_sender else (None, sub.id)
+    sub_id, sub_addr = known[tn]
+    same_sender = bool(intake.from_addr) and intake.from_addr == (sub_addr or "").lower()
+    return (sub_id, None) if same_sender else (None, sub_id)
+
+
+def independent(intakes: list[Intake], ctx: Context) -> Iterator[list[Intake]]:
+    """Split a batch, in order, into runs that :func:`process_many` files exactly as it would
+    file them one by one: a run never holds two copies of one Message-ID, nor a letter and an
+    input that mentions its tracking number. A bounce (it may suppress an address or mark an
+    outbox row) and an input not parsed ahead (its keys are unknown) go alone."""
+    run: list[Intake] = []
+    keys: set[str] = set()
+    for intake in intakes:
+        alone = not intake.prepared or intake.auto == "bounce"
+        mine = {f"m:{intake.message_id}"} if intake.message_id else set()
+        mine |= {f"t:{tn}" for tn in [intake.tracking_no, *_mentioned(intake, ctx)] if tn}
+        if run and (alone or mine & keys):
+            yield run
+            run, keys = [], set()
+        run.append(intake)
+        keys |= mine
+        if alone:
+            yield run
+            run, keys = [], set()
+    if run:
+        yield run
 
 
 async def _store_followup(intake: Intake, ctx: Context, submission_id: int) -> None:
+    """Rare next to new letters, so its statements go one by one."""
     fu = await submissions.add_followup(
         ctx.session,
         submission_id=submission_id,
@@ -88,40 +125,19 @@ async def _store_followup(intake: Intake, ctx: Context, submission_id: int) -> N
 async def _store_attachments(
     intake: Intake, ctx: Context, submission_id: int, followup_id: int | None = None
 ) -> None:
-    if intake.parsed is None:
-        await _store_form_attachments(intake, ctx, submission_id, followup_id)
-        return
-    for att in intake.parsed.attachments:
-        digest = _write_blob(ctx.attachments_dir, att.data)
-        await submissions.add_attachment(
-            ctx.session,
-            submission_id=submission_id,
-            followup_id=followup_id,
-            filename=att.filename,
-            content_type=att.content_type,
-            size=len(att.data),
-            sha256=digest,
-            inline=att.inline,
-        )
-
-
-async def _store_form_attachments(
-    intake: Intake, ctx: Context, submission_id: int, followup_id: int | None
-) -> None:
-    """Web uploads: written to the store at POST time, listed in the raw payload."""
-    row = await raw_intake.get(ctx.session, intake.raw_id)
-    listed = ((row.payload or {}).get("attachments") or []) if row is not None else []
+    """Mail attachments are written to the store here; web uploads were written at POST time
+    and are listed in the raw payload."""
+    if intake.parsed is not None:
+        listed = [{"filename": a.filename, "content_type": a.content_type, "size": len(a.data),
+                   "sha256": _write_blob(ctx.attachments_dir, a.data), "inline": a.inline}
+                  for a in intake.parsed.attachments]
+    else:
+        listed = [{"filename": str(a["filename"]), "content_type": str(a["content_type"]),
+                   "size": int(a["size"]), "sha256": str(a["sha256"]), "inline": False}
+                  for a in intake.form_attachments]
     for att in listed:
-        await submissions.add_attachment(
-            ctx.session,
-            submission_id=submission_id,
-            followup_id=followup_id,
-            filename=str(att["filename"]),
-            content_type=str(att["content_type"]),
-            size=int(att["size"]),
-            sha256=str(att["sha256"]),
-            inline=False,
-        )
+        await submissions.add_attachment(ctx.session, submission_id=submission_id,
+                                         followup_id=followup_id, **att)
 
 
 def _classification_fields(intake: Intake, ctx: Context) -> dict[str, object]:
@@ -141,49 +157,79 @@ def _classification_fields(intake: Intake, ctx: Context) -> dict[str, object]:
     }
 
 
-async def process(intake: Intake, ctx: Context) -> None:
-    if intake.message_id:
-        earlier = await raw_intake.message_id_done(ctx.session, intake.message_id, intake.raw_id)
-        if earlier is not None:
-            raise Discard("duplicate message-id", submission_id=earlier)
-    if not intake.auto:
-        parent = await _referenced_submission(intake, ctx)
-        related = None
-        if parent is None:
-            parent, related = await _subject_reference(intake, ctx)
-        if parent is not None:
-            await _store_followup(intake, ctx, parent)
-            return
-        intake.related_id = related
-    tn = intake.tracking_no or await _new_tracking_no(ctx)
-    intake.tracking_no = tn
-    intake.query_code = tracking.query_code_for(ctx.secret, tn)
-    code_hash = tracking.hash_query_code(ctx.secret, tn, intake.query_code)
-    sub = await submissions.add(
-        ctx.session,
-        tracking_no=tn,
-        query_code_hash=code_hash,
-        channel=intake.channel,
-        from_name=intake.from_name,
-        from_addr=intake.from_addr,
-        phone=intake.phone,
-        subject=intake.subject,
-        text=intake.text,
-        new_text=intake.new_text if intake.new_text != intake.text else None,
-        message_id=intake.message_id,
-        auto=intake.auto,
-        flags=intake.flags or None,
-        related_id=intake.related_id,
-        received_at=intake.received_at,
-        status="new",
+async def _assign_tracking_nos(intakes: list[Intake], ctx: Context) -> None:
+    """A fresh number for each input that came without one (the web form draws its own),
+    checked against the taken ones a batch at a time."""
+    todo = [i for i in intakes if not i.tracking_no]
+    while todo:
+        for intake in todo:
+            intake.tracking_no = tracking.new_tracking_no(ctx.tracking_prefix)
+        taken = await submissions.taken_tracking_nos(ctx.session,
+                                                     [i.tracking_no for i in todo if i.tracking_no])
+        todo = [i for i in todo if i.tracking_no in taken]
+
+
+def _submission_row(intake: Intake, ctx: Context) -> dict[str, object]:
+    assert intake.tracking_no
+    intake.query_code = tracking.query_code_for(ctx.secret, intake.tracking_no)
+    return {
+        "tracking_no": intake.tracking_no,
+        "query_code_hash": tracking.hash_query_code(ctx.secret, intake.tracking_no,
+                                                    intake.query_code),
+        "channel": intake.channel,
+        "from_name": intake.from_name,
+        "from_addr": intake.from_addr,
+        "phone": intake.phone,
+        "subject": intake.subject,
+        "text": intake.text,
+        "new_text": intake.new_text if intake.new_text != intake.text else None,
+        "message_id": intake.message_id,
+        "auto": intake.auto,
+        "flags": intake.flags or None,
+        "related_id": intake.related_id,
+        "received_at": intake.received_at,
+        "status": "new",
         **_classification_fields(intake, ctx),
-    )
-    await _store_attachments(intake, ctx, sub.id)
+    }
+
+
+def _received_detail(intake: Intake) -> dict[str, object]:
     detail: dict[str, object] = {"channel": intake.channel}
     if intake.auto:
         detail["auto"] = intake.auto_reason
     if intake.classification is not None:
         detail["category"] = intake.classification.category
-    await events.record(ctx.session, sub.id, intake.actor, "received", detail)
-    intake.submission_id = sub.id
-    intake.is_new = True
+    return detail
+
+
+async def _store_new(intakes: list[Intake], ctx: Context) -> None:
+    await _assign_tracking_nos(intakes, ctx)
+    ids = await submissions.add_many(ctx.session, [_submission_row(i, ctx) for i in intakes])
+    for intake, sub_id in zip(intakes, ids, strict=True):
+        intake.submission_id = sub_id
+        intake.is_new = True
+        if intake.form_attachments or (intake.parsed and intake.parsed.attachments):
+            await _store_attachments(intake, ctx, sub_id)
+    await events.record_many(ctx.session, [(i.submission_id, i.actor, "received",
+                                            _received_detail(i)) for i in intakes])
+
+
+async def process_many(intakes: list[Intake], ctx: Context) -> None:
+    earlier = await raw_intake.message_ids_done(
+        ctx.session, [i.message_id for i in intakes if i.message_id])
+    fresh = []
+    for intake in intakes:
+        if intake.message_id in earlier:
+            intake.discard = Discard("duplicate message-id", earlier[intake.message_id])
+        else:
+            fresh.append(intake)
+    known = await submissions.by_tracking_nos(
+        ctx.session, [tn for i in fresh for tn in _mentioned(i, ctx)])
+    new = []
+    for intake in fresh:
+        parent, intake.related_id = _parent(intake, ctx, known)
+        if parent is not None:
+            await _store_followup(intake, ctx, parent)
+        else:
+            new.append(intake)
+    await _store_new(new, ctx)

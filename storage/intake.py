@@ -76,6 +76,19 @@ async def claim(session: AsyncSession, raw_id: int) -> bool:
     return result.rowcount == 1
 
 
+async def claim_many(session: AsyncSession, raw_ids: list[int]) -> set[int]:
+    """:func:`claim` for a batch, in one statement; returns the ids that were still open."""
+    if not raw_ids:
+        return set()
+    result = await session.execute(
+        update(RawIntake)
+        .where(RawIntake.id.in_(raw_ids), RawIntake.state.in_(OPEN_STATES))
+        .values(processed_at=utcnow())
+        .returning(RawIntake.id)
+    )
+    return set(result.scalars())
+
+
 async def get(session: AsyncSession, raw_id: int) -> RawIntake | None:
     return await session.get(RawIntake, raw_id)
 
@@ -127,6 +140,23 @@ async def message_id_done(session: AsyncSession, message_id: str, exclude_id: in
     return next((sid for sid, state in rows.all() if state == "done"), None)
 
 
+async def message_ids_done(session: AsyncSession, message_ids: list[str]) -> dict[str, int]:
+    """:func:`message_id_done` for a batch: the submission of the earliest processed copy of
+    each Message-ID that has one. Rows still being processed are not ``done``, so the batch's
+    own rows never match themselves."""
+    if not message_ids:
+        return {}
+    rows = await session.execute(
+        select(RawIntake.message_id, RawIntake.submission_id, RawIntake.state)
+        .where(RawIntake.message_id.in_(set(message_ids))).order_by(RawIntake.id)
+    )
+    found: dict[str, int] = {}
+    for mid, sid, state in rows.all():
+        if state == "done" and sid is not None:
+            found.setdefault(mid, sid)
+    return found
+
+
 async def message_id_known(session: AsyncSession, message_id: str) -> bool:
     """Whether a mail with this Message-ID was stored before (any state)."""
     found = await session.scalar(
@@ -157,6 +187,14 @@ async def mark_done(
             processed_at=utcnow(),
         )
     )
+
+
+async def mark_done_many(session: AsyncSession, outcomes: list[dict[str, Any]]) -> None:
+    """:func:`mark_done` for a batch, one executemany: each dict holds ``id``, ``state``,
+    ``submission_id``, ``auto``, ``auto_reason`` and ``error``."""
+    if outcomes:
+        now = utcnow()
+        await session.execute(update(RawIntake), [{**o, "processed_at": now} for o in outcomes])
 
 
 async def mark_failed(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import utcnow
@@ -118,17 +118,31 @@ async def counts_by_state(session: AsyncSession) -> dict[str, int]:
     return {state: n for state, n in rows.all()}
 
 
-async def standing(session: AsyncSession, address: str, since: datetime,
-                   purpose: str = "ack") -> tuple[bool, int]:
-    """(suppressed after a bounce, messages of this kind queued since ``since``) for an address.
+async def enqueue_many(session: AsyncSession, messages: list[dict[str, object]]) -> None:
+    """:func:`enqueue` for a batch, one executemany; each dict holds ``purpose``, ``recipient``,
+    ``sender``, ``message_id``, ``message`` and ``submission_id``."""
+    if messages:
+        now = utcnow()
+        await session.execute(insert(Outbox), [
+            {**m, "state": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
+            for m in messages])
 
-    One statement for both: the acknowledgement step asks them for every letter it files."""
-    until = select(Suppression.until).where(Suppression.address == address).scalar_subquery()
-    sent = (select(func.count()).select_from(Outbox)
-            .where(Outbox.recipient == address, Outbox.purpose == purpose,
-                   Outbox.created_at >= since).scalar_subquery())
-    suppressed_until, count = (await session.execute(select(until, sent))).one()
-    return suppressed_until is not None and suppressed_until > utcnow(), int(count or 0)
+
+async def standing_many(session: AsyncSession, addresses: set[str], since: datetime,
+                        purpose: str = "ack") -> dict[str, tuple[bool, int]]:
+    """:func:`standing` for a batch: two statements whatever the number of addresses."""
+    if not addresses:
+        return {}
+    now = utcnow()
+    suppressed = set(await session.scalars(
+        select(Suppression.address).where(Suppression.address.in_(addresses),
+                                          Suppression.until > now)))
+    counts = dict((await session.execute(
+        select(Outbox.recipient, func.count())
+        .where(Outbox.recipient.in_(addresses), Outbox.purpose == purpose,
+               Outbox.created_at >= since)
+        .group_by(Outbox.recipient))).all())
+    return {a: (a in suppressed, int(counts.get(a, 0))) for a in addresses}
 
 
 async def suppress(session: AsyncSession, address: str, reason: str, until: datetime) -> None:

@@ -100,13 +100,22 @@ def query_terms(q: str) -> list[str]:
 async def index(session: AsyncSession, submission_id: int, subject: str | None,
                 text: str | None) -> None:
     """(Re)write the terms of one submission, in the caller's transaction."""
-    values = {"submission_id": submission_id, "terms": terms_for(subject, text)}
+    await index_many(session, [(submission_id, subject, text)])
+
+
+async def index_many(session: AsyncSession,
+                     items: list[tuple[int, str | None, str | None]]) -> None:
+    """(Re)write the terms of many submissions, (id, subject, text) each, in one executemany."""
+    if not items:
+        return
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     mod = postgresql if dialect == "postgresql" else sqlite
-    stmt = mod.insert(SubmissionTerms).values(**values)
+    stmt = mod.insert(SubmissionTerms)
     stmt = stmt.on_conflict_do_update(index_elements=[SubmissionTerms.submission_id],
                                       set_={"terms": stmt.excluded.terms})
-    await session.execute(stmt)
+    rows = [{"submission_id": sid, "terms": terms_for(subject, text)}
+            for sid, subject, text in items]
+    await session.execute(stmt, rows)
 
 
 def matching_ids(dialect: str, terms: list[str], limit: int | None = None) -> Select[tuple[int]]:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import search
@@ -22,6 +22,21 @@ async def add(session: AsyncSession, **fields: Any) -> Submission:
     await session.flush()
     await search.index(session, sub.id, sub.subject, sub.text)
     return sub
+
+
+async def add_many(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
+    """:func:`add` for a batch: one multi-row INSERT (and one for the search terms); returns the
+    new ids in the order of ``rows``."""
+    if not rows:
+        return []
+    now = utcnow()
+    values = [{"received_at": now, **r, "created_at": now, "updated_at": now} for r in rows]
+    result = await session.execute(
+        insert(Submission).returning(Submission.id, sort_by_parameter_order=True), values)
+    ids = list(result.scalars())
+    await search.index_many(session, [(i, r.get("subject"), r.get("text"))
+                                      for i, r in zip(ids, rows, strict=True)])
+    return ids
 
 
 async def tracking_no_exists(session: AsyncSession, tracking_no: str) -> bool:
@@ -42,6 +57,17 @@ async def taken_tracking_nos(session: AsyncSession, tracking_nos: list[str]) -> 
 
 async def by_tracking_no(session: AsyncSession, tracking_no: str) -> Submission | None:
     return await session.scalar(select(Submission).where(Submission.tracking_no == tracking_no))
+
+
+async def by_tracking_nos(session: AsyncSession,
+                          tracking_nos: list[str]) -> dict[str, tuple[int, str | None]]:
+    """(id, sender address) of the submissions holding these tracking numbers, by number."""
+    if not tracking_nos:
+        return {}
+    rows = await session.execute(
+        select(Submission.tracking_no, Submission.id, Submission.from_addr)
+        .where(Submission.tracking_no.in_(set(tracking_nos))))
+    return {tn: (sid, addr) for tn, sid, addr in rows.all()}
 
 
 async def by_message_id(session: AsyncSession, message_id: str) -> Submission | None:

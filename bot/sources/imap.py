@@ -37,7 +37,8 @@ from typing import Any, TypeVar
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.sources.imap_client import ImapConfigError, MailboxClient
-from bot.sources.mailstore import message_id_of, store_mail
+from bot.sources.mailstore import mail_row, message_id_of
+from storage import intake as raw_intake
 from storage import mailbox
 from storage.db import utcnow
 
@@ -183,7 +184,7 @@ class ImapPoller:
 
     async def _store(self, chunk: list[int], fetched: dict[int, tuple[bytes, Any]]) -> list[int]:
         """One transaction: the raw rows and the cursor, together."""
-        ids: list[int] = []
+        rows = []
         async with self.rt.sessions.begin() as session:
             for uid in sorted(fetched):
                 raw, when = fetched[uid]
@@ -192,12 +193,11 @@ class ImapPoller:
                     session, mid, self._key_prefix(), self._validity_prefix()
                 ):
                     continue
-                raw_id = await store_mail(session, source_key=self._source_key(uid), raw=raw,
-                                          received_at=when, message_id=mid)
-                if raw_id is not None:
-                    ids.append(raw_id)
+                rows.append(mail_row(source_key=self._source_key(uid), raw=raw,
+                                     received_at=when, message_id=mid))
+            ids = await raw_intake.add_many(session, rows)
             await mailbox.advance(session, self.s.folder, self.mail.uidvalidity, max(chunk))
-        return ids
+        return list(ids.values())
 
     async def wait(self) -> None:
         """Wait until new mail is announced (IDLE) or the poll interval passed."""

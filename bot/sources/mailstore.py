@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from email import policy
 from email.parser import BytesHeaderParser
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,6 +58,28 @@ def date_of(raw: bytes) -> datetime | None:
     return when
 
 
+def mail_row(
+    *,
+    source_key: str,
+    raw: bytes,
+    received_at: datetime | None = None,
+    message_id: str | None = None,
+    acknowledge: bool = True,
+) -> dict[str, Any]:
+    """The raw row of one mail, for ``raw_intake.add`` or ``add_many``.
+
+    ``acknowledge=False`` files the mail without an acknowledgement (importing old archives).
+    """
+    return dict(
+        channel=CHANNEL,
+        source_key=source_key,
+        raw=raw,
+        payload=None if acknowledge else {"no_ack": True},
+        message_id=message_id if message_id is not None else message_id_of(raw),
+        received_at=received_at,
+    )
+
+
 async def store_mail(
     session: AsyncSession,
     *,
@@ -66,16 +89,7 @@ async def store_mail(
     message_id: str | None = None,
     acknowledge: bool = True,
 ) -> int | None:
-    """Add the raw row (the caller commits); None when this source key was stored before.
-
-    ``acknowledge=False`` files the mail without an acknowledgement (importing old archives).
-    """
-    return await raw_intake.add(
-        session,
-        channel=CHANNEL,
-        source_key=source_key,
-        raw=raw,
-        payload=None if acknowledge else {"no_ack": True},
-        message_id=message_id if message_id is not None else message_id_of(raw),
-        received_at=received_at,
-    )
+    """Add the raw row (the caller commits); None when this source key was stored before."""
+    return await raw_intake.add(session, **mail_row(
+        source_key=source_key, raw=raw, received_at=received_at, message_id=message_id,
+        acknowledge=acknowledge))

@@ -10,12 +10,17 @@ from __future__ import annotations
 from handlers.pipeline import Context, Intake
 
 
-async def process(intake: Intake, ctx: Context) -> None:
-    if ctx.classifier is None or intake.auto:
-        intake.classification = None  # a batch may have classified it before loop_guard ran
-        return
-    if intake.classification is None:  # not classified ahead in a batch (pipeline.prepare)
-        intake.classification = ctx.classifier.classify(*classify_input(intake))
+async def process_many(intakes: list[Intake], ctx: Context) -> None:
+    todo = []
+    for intake in intakes:
+        if ctx.classifier is None or intake.auto:
+            intake.classification = None  # it may have been classified before loop_guard ran
+        elif intake.classification is None:  # not classified ahead (pipeline.prepare)
+            todo.append(intake)
+    if todo and ctx.classifier is not None:
+        results = ctx.classifier.classify_many([classify_input(i) for i in todo])
+        for intake, result in zip(todo, results, strict=True):
+            intake.classification = result
 
 
 def classify_input(intake: Intake) -> tuple[str, str]:

@@ -1,0 +1,116 @@
+"""The intake worker files many letters per transaction; what it files must be what filing them
+one by one would file: letters that depend on each other in one batch, a failure in a batch."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.config import Settings
+from bot.runtime import Runtime
+from bot.sources.mailstore import store_mail
+from bot.workers.intake import drain
+from handlers import tracking
+from storage import intake as raw_intake
+from storage.db import upgrade_async
+from storage.models import Followup, Outbox, RawIntake, Submission
+
+LETTER = "派出所办事窗口态度很差，排队两个小时没人管。"
+
+
+def mail(sender: str, message_id: str, subject: str = "=?utf-8?b?5Y+N5pig6Zeu6aKY?=",
+         attachment: bool = False) -> bytes:
+    head = (f"From: 市民 <{sender}>\r\nTo: feedback@zfw.example.gov.cn\r\nSubject: {subject}\r\n"
+            f"Message-ID: <{message_id}>\r\nMIME-Version: 1.0\r\n")
+    if not attachment:
+        return (head + "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+                + LETTER + "\r\n").encode()
+    return (head + 'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+            "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + LETTER + "\r\n"
+            "--b\r\nContent-Type: image/png\r\nContent-Disposition: attachment; "
+            'filename="photo.png"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+            "iVBORw0KGgo=\r\n--b--\r\n").encode()
+
+
+@pytest.fixture
+async def rt(settings: Settings) -> AsyncIterator[Runtime]:
+    await upgrade_async(settings.database.url)
+    runtime = Runtime.create(settings, with_classifier=False)
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
+async def count(rt: Runtime, model: type) -> int:
+    async with rt.sessions() as s:
+        return int(await s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def rows(rt: Runtime) -> dict[str, RawIntake]:
+    async with rt.sessions() as s:
+        return {r.source_key: r for r in await s.scalars(select(RawIntake))}
+
+
+async def test_two_copies_of_one_mail_in_one_batch_are_filed_once(rt: Runtime):
+    """A mail sent to two of our addresses arrives twice; the copies land in the same batch."""
+    async with rt.sessions.begin() as s:
+        for key in ("imap:1", "imap:2"):
+            await store_mail(s, source_key=key, raw=mail("twice@example.com", "same.1@example.com"))
+    assert await drain(rt) == 2
+    assert await count(rt, Submission) == 1
+    by_key = await rows(rt)
+    assert by_key["imap:1"].state == "done"
+    assert by_key["imap:2"].state == "discarded"
+    assert by_key["imap:2"].submission_id == by_key["imap:1"].submission_id
+    assert await count(rt, Outbox) == 1  # one acknowledgement, not two
+
+
+async def test_a_reply_filed_in_the_same_batch_as_its_letter_is_a_followup(rt: Runtime):
+    """The web form gives its number at once; a mail quoting it may be stored before the
+    worker files the letter, and both then come in one batch."""
+    tn = tracking.new_tracking_no("FK")
+    fields = {"name": "", "email": "same@example.com", "phone": "", "subject": "",
+              "body": LETTER}
+    async with rt.sessions.begin() as s:
+        await raw_intake.add(s, channel="web", source_key="web:first", tracking_no=tn,
+                             payload={"fields": fields})
+        await store_mail(s, source_key="imap:reply",
+                         raw=mail("same@example.com", "reply.1@example.com", f"补充 {tn}"))
+        await store_mail(s, source_key="imap:other",
+                         raw=mail("other@example.com", "other.1@example.com", f"关于 {tn}"))
+    await drain(rt)
+    async with rt.sessions() as s:
+        first = await s.scalar(select(Submission).where(Submission.tracking_no == tn))
+        followups = list(await s.scalars(select(Followup)))
+        linked = list(await s.scalars(select(Submission).where(Submission.related_id.is_not(None))))
+    assert first is not None
+    # the same sender adds to the case; a stranger quoting the number gets a case of their own,
+    # linked to it
+    assert [f.submission_id for f in followups] == [first.id]
+    assert [x.related_id for x in linked] == [first.id]
+    assert await count(rt, Submission) == 2
+
+
+async def test_one_letter_that_fails_holds_up_nobody_else(rt: Runtime, tmp_path: Path):
+    """The attachment store is broken (a file where its folder should be): the letter with an
+    attachment cannot be filed and waits for a retry with its error; the others in its batch
+    are filed and acknowledged."""
+    store = Path(rt.settings.intake.attachments_dir)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text("not a folder")
+    async with rt.sessions.begin() as s:
+        for n in range(5):
+            await store_mail(s, source_key=f"imap:{n}",
+                             raw=mail(f"c{n}@example.com", f"m.{n}@example.com",
+                                      attachment=n == 2))
+    assert await drain(rt) == 5
+    by_key = await rows(rt)
+    assert by_key["imap:2"].state == "held"
+    assert "Traceback" in (by_key["imap:2"].error or "")
+    assert all(by_key[f"imap:{n}"].state == "done" for n in (0, 1, 3, 4))
+    assert await count(rt, Submission) == 4
+    assert await count(rt, Outbox) == 4

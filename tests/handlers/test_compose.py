@@ -1,0 +1,74 @@
+"""Outgoing mail as a citizen's mail program reads it back."""
+
+from __future__ import annotations
+
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+
+from handlers import compose
+
+
+def outgoing(**kw: object) -> compose.Outgoing:
+    values: dict = dict(
+        from_addr="feedback@zfw.example.gov.cn", from_name="市委政法委",
+        to=[("张 三", "zhang@example.com")],
+        subject="【已收到】您的来信已登记，编号 FK-ABCD-EFGH",
+        text="您好：\n您的来信已收到。", html="<p>您好：</p><p>您的来信已收到。</p>",
+        message_id="ack.FKABCDEFGH.0a1b2c3d.0123456789abcdef@zfw.example.gov.cn",
+        in_reply_to="orig.1@example.com", references=["orig.0@example.com", "orig.1@example.com"])
+    values.update(kw)
+    return compose.Outgoing(**values)
+
+
+def read(data: bytes) -> EmailMessage:
+    msg = BytesParser(policy=policy.default).parsebytes(data)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def test_an_acknowledgement_reads_back_as_written():
+    data = compose.build(outgoing())
+    msg = read(data)
+    assert msg["Subject"] == "【已收到】您的来信已登记，编号 FK-ABCD-EFGH"
+    assert msg["From"].addresses[0].display_name == "市委政法委"
+    assert msg["To"].addresses[0].addr_spec == "zhang@example.com"
+    assert msg["Message-ID"] == "<ack.FKABCDEFGH.0a1b2c3d.0123456789abcdef@zfw.example.gov.cn>"
+    assert msg["In-Reply-To"] == "<orig.1@example.com>"
+    assert msg["Auto-Submitted"] == "auto-replied"
+    assert msg[compose.LOOP_HEADER] == "feedback@zfw.example.gov.cn"
+    assert msg.get_body(("plain",)).get_content() == "您好：\n您的来信已收到。"
+    assert "您的来信已收到" in msg.get_body(("html",)).get_content()
+    assert not msg.defects
+    # SMTP line ends, lines within the limit, and the tracking number readable in the raw
+    # subject (a staff member grepping .eml files, a mail log)
+    assert b"\n" not in data.replace(b"\r\n", b"")
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    assert b"FK-ABCD-EFGH" in data.split(b"\r\n\r\n", 1)[0]
+
+
+def test_citizen_text_cannot_add_a_header():
+    data = compose.build(outgoing(subject="问题\r\nBcc: everyone@example.com",
+                                  to=[("x\r\nBcc: b@example.com", "zhang@example.com")]))
+    msg = read(data)
+    assert msg["Bcc"] is None
+    assert "Bcc" in msg["Subject"]  # kept as text on the one line
+
+
+def test_chart_inline_and_workbook_attached():
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    sheet = b"PK\x03\x04" + bytes(300)
+    data = compose.build(outgoing(
+        html='<p>图表</p><img src="cid:chart.1@zfw">',
+        inline=[compose.Inline(cid="chart.1@zfw", data=png)],
+        attachments=[compose.Attached(filename="每周摘要 2026-W48.xlsx", data=sheet,
+                                      subtype="vnd.openxmlformats-officedocument"
+                                              ".spreadsheetml.sheet")]))
+    msg = read(data)
+    parts = {p.get_content_type(): p for p in msg.walk()}
+    assert parts["image/png"]["Content-ID"] == "<chart.1@zfw>"
+    assert parts["image/png"].get_content() == png
+    files = list(msg.iter_attachments())
+    assert [f.get_filename() for f in files] == ["每周摘要 2026-W48.xlsx"]
+    assert files[0].get_content() == sheet
+    assert msg.get_body(("plain",)).get_content() == "您好：\n您的来信已收到。"
