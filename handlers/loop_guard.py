@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from email.message import Message
 from email.parser import BytesParser
-from email.policy import default as default_policy
 
 from handlers.mailheaders import (
     header_text,
@@ -26,6 +25,7 @@ from handlers.mailheaders import (
     raw_headers,
     unicode_raw,
 )
+from handlers.mailpolicy import POLICY
 from handlers.parse import ParsedMail
 from handlers.pipeline import Context, Intake
 from storage import outbox
@@ -185,7 +185,7 @@ def _report_parts(msg: Message) -> tuple[list[str], list[str]]:
             ids += message_ids(raw_header(payload[0], "Message-ID"))
         elif ctype in ("text/rfc822-headers", "message/rfc822-headers", "message/global-headers"):
             data = part.get_payload(decode=True) or b""
-            head = BytesParser(policy=default_policy).parsebytes(data, headersonly=True)
+            head = BytesParser(policy=POLICY).parsebytes(data, headersonly=True)
             ids += message_ids(raw_header(head, "Message-ID"))
         elif ctype in ("message/delivery-status", "message/global-delivery-status"):
             blocks = payload if isinstance(payload, list) else []

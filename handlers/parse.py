@@ -29,6 +29,7 @@ from handlers.mailheaders import (
     raw_headers,
 )
 from handlers.mailparts import param, payload_bytes, raw_filename, safe_filename
+from handlers.mailpolicy import POLICY
 from handlers.mailtext import clean_text, extract_uuencoded, html_to_text, split_reply
 from handlers.pipeline import Context, Intake
 from handlers.text import one_line
@@ -231,7 +232,7 @@ def parse_message(raw: bytes, *, max_bytes: int = MAX_BYTES) -> ParsedMail:
 
 
 def _parse(raw: bytes, max_bytes: int) -> ParsedMail:
-    msg = BytesParser(policy=email.policy.default).parsebytes(raw)
+    msg = BytesParser(policy=POLICY).parsebytes(raw)
     st = _State(extract=len(raw) <= max_bytes)
     texts: list[str] = []
     _walk(msg, 0, texts, st)
@@ -266,7 +267,7 @@ def _fallback(raw: bytes, reason: str) -> ParsedMail:
     head, _, body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
     text = clean_text(decode_bytes(body[:MAX_BYTES], None)[0]) if body else ""
     try:
-        msg = BytesParser(policy=email.policy.default).parsebytes(head + b"\n\n", headersonly=True)
+        msg = BytesParser(policy=POLICY).parsebytes(head + b"\n\n", headersonly=True)
         return _assemble(msg, text, [], [reason], len(raw) > MAX_BYTES)
     except (Exception, RecursionError):
         return ParsedMail(None, None, None, "", None, text, text, [], None, [], [],
