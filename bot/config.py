@@ -148,6 +148,9 @@ class IntakeSettings(Section):
     accept_days: int = Field(15, ge=1)
     handle_days: int = Field(60, ge=1)
     tracking_prefix: str = Field("FK", pattern=r"^[A-Z]{0,4}$")
+    # Processes that parse, classify and draft acknowledgements for the intake worker
+    # (bot/workers/preparer.py); 0 does it in a thread of the service's own process.
+    prepare_processes: int = Field(1, ge=0, le=32)
     # `feedback-bot purge` blanks the personal data of submissions closed longer ago than this
     # (three years by default); anonymous statistics stay.
     retention_days: int = Field(1095, ge=1)

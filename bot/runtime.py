@@ -106,36 +106,48 @@ class Runtime:
         return self.workers.setdefault(name, WorkerState())
 
     def loop_policy(self) -> LoopPolicy:
-        s = self.settings
-        own = {s.smtp.from_addr.lower()}
-        if s.imap.user and "@" in s.imap.user:
-            own.add(s.imap.user.lower())
-        return LoopPolicy(own_addresses=frozenset(own), own_domains=frozenset({s.own_domain}))
+        return loop_policy_for(self.settings)
 
     def context(self, session: AsyncSession) -> Context:
-        s = self.settings
         classifier = self.classifier_holder.get() if self.classifier_holder else None
-        return Context(
-            session=session,
-            secret=self.secret,
-            public_url=s.web.public_url,
-            from_addr=s.smtp.from_addr,
-            from_name=s.smtp.from_name,
-            loop_policy=self.loop_policy(),
-            classifier=classifier,
-            review_threshold=s.classifier.review_threshold,
-            tracking_prefix=s.intake.tracking_prefix,
-            acks_per_sender_per_day=s.intake.acks_per_sender_per_day,
-            accept_days=s.intake.accept_days,
-            handle_days=s.intake.handle_days,
-            timezone=s.digest.timezone,
-            attachments_dir=Path(s.intake.attachments_dir),
-            max_message_bytes=s.intake.max_message_bytes,
-            templates=self.templates,
-        )
+        return pipeline_context(self.settings, session, secret=self.secret,
+                                templates=self.templates, classifier=classifier)
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def loop_policy_for(settings: Settings) -> LoopPolicy:
+    """Which mail is our own: the sender address, the mailbox's login, our domain."""
+    own = {settings.smtp.from_addr.lower()}
+    if settings.imap.user and "@" in settings.imap.user:
+        own.add(settings.imap.user.lower())
+    return LoopPolicy(own_addresses=frozenset(own), own_domains=frozenset({settings.own_domain}))
+
+
+def pipeline_context(settings: Settings, session: AsyncSession | None, *, secret: bytes,
+                     templates: jinja2.Environment, classifier: Any) -> Context:
+    """What the pipeline steps need. ``session`` is None only for ``pipeline.prepare``, which
+    runs outside any transaction (in a thread or a worker process)."""
+    s = settings
+    return Context(
+        session=session,  # type: ignore[arg-type]
+        secret=secret,
+        public_url=s.web.public_url,
+        from_addr=s.smtp.from_addr,
+        from_name=s.smtp.from_name,
+        loop_policy=loop_policy_for(s),
+        classifier=classifier,
+        review_threshold=s.classifier.review_threshold,
+        tracking_prefix=s.intake.tracking_prefix,
+        acks_per_sender_per_day=s.intake.acks_per_sender_per_day,
+        accept_days=s.intake.accept_days,
+        handle_days=s.intake.handle_days,
+        timezone=s.digest.timezone,
+        attachments_dir=Path(s.intake.attachments_dir),
+        max_message_bytes=s.intake.max_message_bytes,
+        templates=templates,
+    )
 
 
 def load_classifier_holder(settings: Settings) -> Any:

@@ -26,6 +26,11 @@ def _skip_reason(intake: Intake, ctx: Context) -> str | None:
     """Why this input gets no acknowledgement, as far as it alone can tell."""
     if not intake.is_new:
         return "follow-up"
+    return _static_skip_reason(intake, ctx)
+
+
+def _static_skip_reason(intake: Intake, ctx: Context) -> str | None:
+    """The reasons known before the letter is filed (``draft`` asks them ahead)."""
     if not intake.acknowledge:
         return "imported without acknowledgement"
     if intake.auto:
@@ -86,7 +91,29 @@ def render_ack(intake: Intake, ctx: Context) -> tuple[str, str, str]:
     return subject, text, html
 
 
+def draft(intake: Intake, ctx: Context) -> None:
+    """Write the acknowledgement ahead, outside the transaction (``pipeline.prepare``), for a
+    letter that will get one unless the database says otherwise (a follow-up, the daily cap,
+    a suppressed address); :func:`process_many` uses it if the tracking number still holds."""
+    if intake.tracking_no and _static_skip_reason(intake, ctx) is None:
+        intake.query_code = tracking.query_code_for(ctx.secret, intake.tracking_no)
+        intake.ack_draft = (intake.tracking_no, *_compose(intake, ctx))
+
+
 def _outbox_row(intake: Intake, ctx: Context) -> dict[str, object]:
+    assert intake.tracking_no and intake.from_addr
+    draft = intake.ack_draft
+    if draft is not None and draft[0] == intake.tracking_no:
+        message_id, data = draft[1], draft[2]
+    else:
+        message_id, data = _compose(intake, ctx)
+    intake.ack_message_id = message_id
+    return {"purpose": "ack", "recipient": intake.from_addr, "sender": ctx.from_addr,
+            "message_id": message_id, "message": data, "submission_id": intake.submission_id}
+
+
+def _compose(intake: Intake, ctx: Context) -> tuple[str, bytes]:
+    """(Message-ID, message) of this letter's acknowledgement."""
     assert intake.tracking_no and intake.from_addr
     domain = ctx.from_addr.rpartition("@")[2] or "localhost"
     message_id = tracking.signed_message_id(ctx.secret, "ack", intake.tracking_no, domain)
@@ -107,9 +134,7 @@ def _outbox_row(intake: Intake, ctx: Context) -> dict[str, object]:
             references=[r for r in refs if r],
         )
     )
-    intake.ack_message_id = message_id
-    return {"purpose": "ack", "recipient": intake.from_addr, "sender": ctx.from_addr,
-            "message_id": message_id, "message": data, "submission_id": intake.submission_id}
+    return message_id, data
 
 
 async def process_many(intakes: list[Intake], ctx: Context) -> None:

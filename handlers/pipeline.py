@@ -68,6 +68,7 @@ class Intake:
     raw: bytes | None = None
     form: dict[str, Any] | None = None
     tracking_no: str | None = None
+    tracking_drawn: bool = False  # tracking_no was drawn ahead by prepare(), not yet checked
     query_code: str | None = None  # derived by store, shown in the acknowledgement
     actor: str = "system"
     acknowledge: bool = True  # False: file it, send nothing (an import of old mail)
@@ -93,7 +94,8 @@ class Intake:
     followup_of: int | None = None
     related_id: int | None = None
     is_new: bool = False
-    # filled by acknowledge
+    # filled by acknowledge (drafted ahead by prepare(): tracking number, Message-ID, bytes)
+    ack_draft: tuple[str, str, bytes] | None = None
     ack_message_id: str | None = None
     ack_skipped: str | None = None
     # set by the step that stops the chain for this input
@@ -129,31 +131,39 @@ async def run(intakes: list[Intake], ctx: Context,
         await step(live(intakes), ctx)
 
 
-def prepare(intakes: Sequence[Intake], classifier: Classifier | None, policy: LoopPolicy,
-            max_message_bytes: int) -> None:
-    """Run the steps' work that needs no database ahead, for a whole batch: parse and judge
-    (machine mail or not) each input, then classify the citizens' letters in one call. One
-    message alone costs the classifier about 2 ms (input checks, sparse-matrix set-up); in a
-    batch about 0.07 ms each. The pipeline then skips what is done. An input that fails here is
-    left unprepared and takes the normal path, errors included."""
-    from handlers import loop_guard, parse
+def prepare(intakes: Sequence[Intake], ctx: Context) -> None:
+    """Do the steps' work that needs no database ahead, for a whole batch, so that the
+    transaction that files it only talks to the database: parse and judge (machine mail or
+    not) each input, classify the citizens' letters in one call, and draw each new letter's
+    tracking number and draft its acknowledgement. ``ctx.session`` is not used: this may run in
+    a thread or in another process. One message alone costs the classifier about 2 ms (input
+    checks, sparse-matrix set-up); in a batch about 0.07 ms each. The steps then skip what is
+    done; a drawn number the database already holds is drawn again there and the draft
+    rewritten. An input that fails here is left unprepared and takes the normal path, errors
+    included."""
+    from handlers import acknowledge, loop_guard, parse, store
     from handlers.classify.step import classify_input
 
     ready = []
     for intake in intakes:
         try:
-            parse.fill(intake, max_message_bytes)
-            loop_guard.judge(intake, policy)
+            parse.fill(intake, ctx.max_message_bytes)
+            loop_guard.judge(intake, ctx.loop_policy)
         except Exception:  # noqa: BLE001 - the pipeline meets it again and records it
             continue
         intake.prepared = True
         if not intake.auto:
             ready.append(intake)
-    if classifier is None or not ready:
-        return
-    try:
-        results = classifier.classify_many([classify_input(i) for i in ready])
-    except Exception:  # noqa: BLE001 - the classify step tries them again
-        return
-    for intake, result in zip(ready, results, strict=True):
-        intake.classification = result
+    if ctx.classifier is not None and ready:
+        try:
+            results = ctx.classifier.classify_many([classify_input(i) for i in ready])
+        except Exception:  # noqa: BLE001 - the classify step tries them again
+            results = [None] * len(ready)
+        for intake, result in zip(ready, results, strict=True):
+            intake.classification = result
+    for intake in ready:
+        try:
+            store.draw_tracking_no(intake, ctx)
+            acknowledge.draft(intake, ctx)
+        except Exception:  # noqa: BLE001 - acknowledge composes it in the transaction
+            intake.ack_draft = None

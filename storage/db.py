@@ -9,6 +9,8 @@ PostgreSQL (asyncpg) needs nothing special.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -73,8 +75,49 @@ async def refresh_statistics(engine: AsyncEngine) -> bool:
     return True
 
 
+class _Sessions(async_sessionmaker[AsyncSession]):
+    """On SQLite, write transactions of this process take turns on an asyncio lock.
+
+    SQLite lets one transaction write at a time. Without the lock, a second writer in the same
+    process (the IMAP poller storing a batch while the intake worker files one) finds the
+    database locked and SQLite's busy handler makes it sleep and retry, in steps of up to 100
+    ms: on a burst of mail the writers spent more time asleep than working. With the lock they
+    queue in order, and each starts the moment the previous one commits. Other processes
+    still meet the busy handler, as before. Waiting longer than the busy timeout raises
+    TimeoutError (the web form answers 503, a worker retries). A nested ``begin()`` in the
+    same task would wait for itself: it raises at once instead.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine, expire_on_commit=False)
+        self._writing: asyncio.Lock | None = asyncio.Lock() if engine.dialect.name == "sqlite" \
+            else None
+        self._writer: asyncio.Task[object] | None = None
+
+    def begin(self) -> AbstractAsyncContextManager[AsyncSession]:  # type: ignore[override]
+        if self._writing is None:
+            return super().begin()
+        return self._serialised()
+
+    @asynccontextmanager
+    async def _serialised(self) -> AsyncIterator[AsyncSession]:
+        assert self._writing is not None
+        me = asyncio.current_task()
+        if me is not None and self._writer is me:
+            raise RuntimeError("a write transaction was opened inside another one")
+        async with asyncio.timeout(SQLITE_BUSY_MS / 1000):
+            await self._writing.acquire()
+        self._writer = me
+        try:
+            async with super().begin() as session:
+                yield session
+        finally:
+            self._writer = None
+            self._writing.release()
+
+
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return _Sessions(engine)
 
 
 def alembic_config(url: str) -> Config:

@@ -17,9 +17,10 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.runtime import Runtime, wait_event
+from bot.runtime import Runtime, WorkerState, wait_event
+from bot.workers.preparer import Preparer
 from handlers import pipeline, store
-from handlers.pipeline import Intake
+from handlers.pipeline import Context, Intake
 from storage import intake as raw_intake
 from storage.db import utcnow
 from storage.models import RawIntake
@@ -125,35 +126,61 @@ async def file_batch(rt: Runtime, intakes: list[Intake]) -> int:
     return len(intakes)
 
 
-async def drain(rt: Runtime, limit: int = 200, batch: int = 50) -> int:
+async def drain(rt: Runtime, limit: int = 1000, batch: int = 50,
+                preparer: Preparer | None = None) -> int:
     """Process what is due now; return how many rows were handled.
 
     Rows are read a batch at a time and prepared together (parsed, judged, classified in one
-    call, in a thread so that a batch of large letters does not hold up the web pages), then
-    filed in as few transactions as their dependencies allow (``store.independent``)."""
+    call, tracking numbers drawn, acknowledgements drafted: in worker processes or a thread, so
+    that a batch of large letters does not hold up the web pages), then filed in as few
+    transactions as their dependencies allow (``store.independent``). The next batch is
+    prepared while this one is filed."""
+    preparer = preparer or Preparer(rt.settings, processes=0)
     async with rt.sessions() as session:
         ids = await raw_intake.due_ids(session, limit)
+    chunks = [ids[start:start + batch] for start in range(0, len(ids), batch)]
     handled = 0
-    for start in range(0, len(ids), batch):
-        async with rt.sessions() as session:
-            rows = await raw_intake.get_many(session, ids[start:start + batch])
-            ctx = rt.context(session)
-        intakes = [_intake_from_row(row) for row in rows]
-        await asyncio.to_thread(pipeline.prepare, intakes, ctx.classifier, ctx.loop_policy,
-                                ctx.max_message_bytes)
-        for run_ in store.independent(intakes, ctx):
-            if rt.stopping.is_set():
-                return handled
-            handled += await file_batch(rt, run_)
+    ahead = asyncio.ensure_future(_read_and_prepare(rt, preparer, chunks[0])) if chunks else None
+    try:
+        for n in range(len(chunks)):
+            assert ahead is not None
+            intakes, ctx = await ahead
+            ahead = (asyncio.ensure_future(_read_and_prepare(rt, preparer, chunks[n + 1]))
+                     if n + 1 < len(chunks) else None)
+            for run_ in store.independent(intakes, ctx):
+                if rt.stopping.is_set():
+                    return handled
+                handled += await file_batch(rt, run_)
+    finally:
+        if ahead is not None and not ahead.done():  # stopped: nothing was claimed for it
+            ahead.cancel()
+            await asyncio.gather(ahead, return_exceptions=True)
     return handled
 
 
-async def run(rt: Runtime, poll_seconds: float = 2.0) -> None:
+async def _read_and_prepare(rt: Runtime, preparer: Preparer,
+                            ids: list[int]) -> tuple[list[Intake], Context]:
+    async with rt.sessions() as session:
+        rows = await raw_intake.get_many(session, ids)
+        ctx = rt.context(session)
+    return await preparer.prepare([_intake_from_row(row) for row in rows], ctx), ctx
+
+
+async def run(rt: Runtime, poll_seconds: float = 2.0, preparer: Preparer | None = None) -> None:
     """Forever: process due rows, then sleep until woken or the poll interval passes."""
     state = rt.worker("intake")
+    preparer = preparer or Preparer(rt.settings)
+    preparer.start()
+    try:
+        await _loop(rt, state, preparer, poll_seconds)
+    finally:
+        await asyncio.to_thread(preparer.close)
+
+
+async def _loop(rt: Runtime, state: WorkerState, preparer: Preparer, poll_seconds: float) -> None:
     while not rt.stopping.is_set():
         try:
-            handled = await drain(rt)
+            handled = await drain(rt, preparer=preparer)
             state.state, state.last_success = "running", utcnow()
             if handled:
                 continue

@@ -1,0 +1,116 @@
+"""Preparing letters for the intake worker, in worker processes when configured.
+
+``pipeline.prepare`` does the intake's work that needs no database: parse, judge machine mail,
+classify, draw the tracking number and draft the acknowledgement. In the service's process it
+runs in a thread, which still competes for the GIL with the event loop that serves the web
+pages and talks to the database; measured on a burst of mail it was a third of the process's
+CPU. With ``[intake] prepare_processes = N`` a pool of N processes does it instead (the
+standard library's ``ProcessPoolExecutor``, started with "spawn": forking a process that runs
+threads can copy a held lock). Each process loads its own classifier and follows retraining
+the way the service does (``ClassifierHolder`` rereads the model file when it changes).
+
+Preparation is an optimisation, never a condition: a pool that breaks (a process killed, a
+letter that crashes the parser outright) is logged and replaced, and the batch is prepared in
+a thread; what cannot be prepared at all is done by the pipeline in the transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from bot.config import Settings
+from handlers import pipeline
+from handlers.pipeline import Context, Intake
+
+log = logging.getLogger(__name__)
+
+
+class Preparer:
+    """Prepares batches in a thread (``processes == 0``) or in a pool of processes."""
+
+    def __init__(self, settings: Settings, processes: int | None = None) -> None:
+        self._settings = settings
+        self._processes = settings.intake.prepare_processes if processes is None else processes
+        self._pool: ProcessPoolExecutor | None = None
+        self._warming: list[Future[None]] = []
+
+    def start(self) -> None:
+        """Start the pool and load the classifier in each process now, not on the first
+        letter (which would otherwise wait for it)."""
+        if self._processes > 0 and self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                self._processes, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_process, initargs=(self._settings,))
+            self._warming = [self._pool.submit(_warm) for _ in range(self._processes)]
+
+    async def ready(self) -> None:
+        """Wait until the processes are started and hold their classifier."""
+        self.start()
+        await asyncio.gather(*(asyncio.wrap_future(f) for f in self._warming))
+
+    async def prepare(self, intakes: list[Intake], ctx: Context) -> list[Intake]:
+        """The batch prepared, in order (in a pool: new objects, the stored input kept)."""
+        if self._processes > 0 and intakes:
+            self.start()
+            assert self._pool is not None
+            loop = asyncio.get_running_loop()
+            try:
+                done = await loop.run_in_executor(self._pool, _prepare_here, intakes)
+            except (BrokenProcessPool, OSError) as exc:
+                log.warning("prepare pool failed (%s); preparing in a thread and starting a "
+                            "new pool", exc.__class__.__name__)
+                self.close(wait=False)
+            else:
+                for fresh, old in zip(done, intakes, strict=True):
+                    fresh.raw = old.raw
+                return list(done)
+        await asyncio.to_thread(pipeline.prepare, intakes, ctx)
+        return intakes
+
+    def close(self, wait: bool = True) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=True)
+            self._pool = None
+
+
+# -- in the worker process -------------------------------------------------------------------
+
+_state: dict[str, Any] = {}
+
+
+def _start_process(settings: Settings) -> None:
+    from bot.runtime import load_classifier_holder, mail_templates
+
+    _state["settings"] = settings
+    _state["templates"] = mail_templates()
+    _state["holder"] = load_classifier_holder(settings)
+
+
+def _warm() -> None:
+    holder = _state.get("holder")
+    if holder is not None:
+        holder.get()
+
+
+def _prepare_here(intakes: list[Intake]) -> list[Intake]:
+    """Runs in the worker process. What goes back is what the transaction needs: not the
+    stored bytes (the service has them) nor, except for bounces (whose report parts are read
+    in the transaction), the parsed header tree."""
+    from bot.runtime import pipeline_context
+
+    settings: Settings = _state["settings"]
+    holder = _state.get("holder")
+    ctx = pipeline_context(settings, None, secret=settings.secret(),
+                           templates=_state["templates"],
+                           classifier=holder.get() if holder is not None else None)
+    pipeline.prepare(intakes, ctx)
+    for intake in intakes:
+        intake.raw = None
+        if intake.parsed is not None and intake.auto != "bounce":
+            intake.parsed.headers = None  # type: ignore[assignment]
+    return intakes

@@ -1,0 +1,95 @@
+"""Letters prepared in a worker process (``[intake] prepare_processes``), as ``serve`` runs by
+default: filed, classified and acknowledged as in a thread, and nothing lost when the process
+dies."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+from bot.app import Service, start
+from tests.bot.helpers import wait_mail
+from tests.bot.sources.mailtools import letter, submissions, until
+from tests.conftest import make_settings
+from tests.servers import SmtpSink
+
+AUTO_REPLY = {"Auto-Submitted": "auto-replied"}
+
+
+def drop(maildir: Path, name: str, raw: bytes) -> None:
+    target = maildir / "new" / name
+    target.write_bytes(raw)
+    os.utime(target, (0, 0))  # written long ago: complete
+
+
+async def pool_process() -> multiprocessing.Process:
+    async def found() -> multiprocessing.Process | None:
+        children = multiprocessing.active_children()
+        return children[0] if children else None
+    return await until(found, timeout=30, what="a prepare process")
+
+
+async def started(db_url: str, tmp_path: Path, sink: SmtpSink) -> tuple[Service, Path]:
+    maildir = tmp_path / "drop"
+    settings = make_settings(db_url, tmp_path, sink, maildir={"path": str(maildir)},
+                             intake={"prepare_processes": 1})
+    service = await start(settings)
+    await until(lambda: _is_dir(maildir / "new"), what="maildir created")
+    return service, maildir
+
+
+async def test_letters_prepared_in_a_worker_process(db_url, tmp_path: Path, smtp_sink: SmtpSink):
+    service, maildir = await started(db_url, tmp_path, smtp_sink)
+    try:
+        await pool_process()
+        drop(maildir, "1.M1.host", letter(sender="a@example.com"))
+        drop(maildir, "2.M2.host", letter(sender="b@example.com", subject="派出所窗口服务态度差",
+                                          body="派出所办事窗口态度很差，排队两个小时没人管。"))
+        drop(maildir, "3.M3.host", letter(sender="away@example.com", subject="Out of office",
+                                          body="I am away.", headers=AUTO_REPLY))
+        acks = await wait_mail(smtp_sink, 2, timeout=30)
+        assert sorted(a.rcpt_tos[0] for a in acks) == ["a@example.com", "b@example.com"]
+        subs = {s.from_addr: s for s in await submissions(service.runtime)}
+        assert set(subs) == {"a@example.com", "b@example.com", "away@example.com"}
+        assert subs["away@example.com"].auto == "auto-reply"
+        assert subs["a@example.com"].category not in (None, "unclassified")
+        for ack in acks:  # the acknowledgement drafted in the process names the filed number
+            msg = BytesParser(policy=policy.default).parsebytes(ack.content)
+            assert subs[ack.rcpt_tos[0]].tracking_no in msg["Subject"]
+            assert subs[ack.rcpt_tos[0]].tracking_no in msg.get_body(("plain",)).get_content()
+    finally:
+        await service.stop()
+    assert not multiprocessing.active_children()  # the pool stops with the service
+
+
+async def test_a_killed_worker_process_loses_nothing(db_url, tmp_path: Path,
+                                                     smtp_sink: SmtpSink):
+    service, maildir = await started(db_url, tmp_path, smtp_sink)
+    try:
+        victim = await pool_process()
+        os.kill(victim.pid, signal.SIGKILL)
+        await until(lambda: _dead(victim), what="the process gone")
+        for n in range(3):
+            drop(maildir, f"{n}.K{n}.host", letter(sender=f"k{n}@example.com"))
+        acks = await wait_mail(smtp_sink, 3, timeout=30)
+        assert sorted(a.rcpt_tos[0] for a in acks) == [f"k{n}@example.com" for n in range(3)]
+        assert len(await submissions(service.runtime)) == 3
+        # a new process takes over for the next letters
+        drop(maildir, "9.K9.host", letter(sender="later@example.com"))
+        await wait_mail(smtp_sink, 4, timeout=30)
+        replacement = await pool_process()
+        assert replacement.pid != victim.pid
+    finally:
+        await service.stop()
+
+
+async def _is_dir(path: Path) -> bool:
+    return path.is_dir()
+
+
+async def _dead(process: multiprocessing.Process) -> bool:
+    return not process.is_alive()
