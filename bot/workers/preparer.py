@@ -19,6 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import multiprocessing.connection
+import os
+import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -86,9 +89,20 @@ _state: dict[str, Any] = {}
 def _start_process(settings: Settings) -> None:
     from bot.runtime import load_classifier_holder, mail_templates
 
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
     _state["settings"] = settings
     _state["templates"] = mail_templates()
     _state["holder"] = load_classifier_holder(settings)
+
+
+def _exit_with(parent_sentinel: int) -> None:
+    """Exit when the service's process is gone. A pool's processes outlive a parent that was
+    killed (``kill -9``, the OOM killer), each holding a classifier's memory, blocked forever
+    on a queue nobody will write to."""
+    multiprocessing.connection.wait([parent_sentinel])
+    os._exit(0)
 
 
 def _warm() -> None:

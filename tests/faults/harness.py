@@ -153,6 +153,17 @@ path = "{var}/maildir"
     return path
 
 
+def children_of(pid: int) -> set[int]:
+    """Processes whose parent is ``pid``, from /proc."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.add(int(stat.parent.name))
+    return found
+
+
 class Serve:
     """One ``feedback-bot serve`` process that can be killed and started again."""
 
@@ -167,6 +178,7 @@ class Serve:
         self.log = workdir / "serve.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.kills = 0
+        self.orphaned: set[int] = set()  # children of killed processes (the prepare pool)
 
     @property
     def pid(self) -> int | None:
@@ -198,10 +210,21 @@ class Serve:
     def kill9(self) -> None:
         """SIGKILL, as a crash or the OOM killer would: no cleanup, no lease release."""
         assert self.proc is not None
+        self.orphaned |= children_of(self.proc.pid)
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
         self.kills += 1
+
+    async def orphans_left(self, timeout: float = 15) -> set[int]:
+        """The children of killed processes still alive after ``timeout`` (should be none:
+        they exit when their parent is gone)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            alive = {pid for pid in self.orphaned if Path(f"/proc/{pid}").exists()}
+            if not alive or time.monotonic() > deadline:
+                return alive
+            await asyncio.sleep(0.2)
 
     def stop(self) -> int | None:
         """SIGTERM and wait; the exit code (None if it was not running)."""

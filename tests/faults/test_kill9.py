@@ -22,9 +22,12 @@ async def test_kill9_while_ingesting(db_url: str, tmp_path: Path, imap_account: 
     db = Db(db_url)
     try:
         run = await kill_loop(serve, imap_account, smtp_sink, db, letters, kills=KILLS, rng=rng)
+        orphans = await serve.orphans_left()
     finally:
         serve.stop()
         await db.close()
+    assert serve.orphaned  # the prepare processes of the killed services were seen
+    assert orphans == set()  # and each exited with its service
     print(f"{run.kills} kills in {run.seconds:.1f} s (after {[round(d, 2) for d in run.kill_delays]})")
     for line in run.report.lines():
         print(line)
