@@ -80,9 +80,10 @@ async def ours(settings: Settings) -> tuple[int, float, int, float]:
     """The poller and the intake worker running together, as ``serve`` runs them: the worker
     files what the poller has stored while the poller fetches the next batch."""
     rt = Runtime.create(settings)
-    rt.classifier_holder.get()  # loaded before the clock starts, as in a running service
     preparer = Preparer(rt.settings)
-    await preparer.ready()  # the worker processes too
+    await preparer.ready()  # the prepare processes hold their classifier, as in a running
+    if not settings.intake.prepare_processes:  # service; without them this process does
+        rt.classifier_holder.get()
     poller = ImapPoller(rt)
     try:
         assert await poller.hold_lease()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -109,9 +110,8 @@ class Runtime:
         return loop_policy_for(self.settings)
 
     def context(self, session: AsyncSession) -> Context:
-        classifier = self.classifier_holder.get() if self.classifier_holder else None
         return pipeline_context(self.settings, session, secret=self.secret,
-                                templates=self.templates, classifier=classifier)
+                                templates=self.templates, classifier_holder=self.classifier_holder)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -126,7 +126,7 @@ def loop_policy_for(settings: Settings) -> LoopPolicy:
 
 
 def pipeline_context(settings: Settings, session: AsyncSession | None, *, secret: bytes,
-                     templates: jinja2.Environment, classifier: Any) -> Context:
+                     templates: jinja2.Environment, classifier_holder: Any) -> Context:
     """What the pipeline steps need. ``session`` is None only for ``pipeline.prepare``, which
     runs outside any transaction (in a thread or a worker process)."""
     s = settings
@@ -137,7 +137,7 @@ def pipeline_context(settings: Settings, session: AsyncSession | None, *, secret
         from_addr=s.smtp.from_addr,
         from_name=s.smtp.from_name,
         loop_policy=loop_policy_for(s),
-        classifier=classifier,
+        classifier_holder=classifier_holder,
         review_threshold=s.classifier.review_threshold,
         tracking_prefix=s.intake.tracking_prefix,
         acks_per_sender_per_day=s.intake.acks_per_sender_per_day,
@@ -150,11 +150,31 @@ def pipeline_context(settings: Settings, session: AsyncSession | None, *, secret
     )
 
 
+class _LazyHolder:
+    """The classifier holder, imported and created when a letter first needs the classifier
+    in this process: with preparation in worker processes (``[intake] prepare_processes``)
+    that is never, and the service does not carry scikit-learn's 120 MB."""
+
+    def __init__(self, model_dir: Path) -> None:
+        self._model_dir = model_dir
+        self._holder: Any = None
+        self._missing = False
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        if self._holder is None and not self._missing:
+            with self._lock:
+                if self._holder is None and not self._missing:
+                    try:
+                        from handlers.classify import ClassifierHolder
+                    except ImportError:
+                        log.warning("classifier not available; submissions stay unclassified")
+                        self._missing = True
+                        return None
+                    self._holder = ClassifierHolder(self._model_dir)
+        return None if self._holder is None else self._holder.get()
+
+
 def load_classifier_holder(settings: Settings) -> Any:
     """The classifier, if that part is installed; otherwise submissions stay unclassified."""
-    try:
-        from handlers.classify import ClassifierHolder
-    except ImportError:
-        log.warning("classifier not available; submissions stay unclassified")
-        return None
-    return ClassifierHolder(Path(settings.classifier.model_dir))
+    return _LazyHolder(Path(settings.classifier.model_dir))

@@ -46,7 +46,10 @@ class Context:
     from_addr: str
     from_name: str
     loop_policy: LoopPolicy
-    classifier: Classifier | None = None
+    # Something with ``get() -> Classifier`` (a ClassifierHolder), asked only when a letter
+    # needs classifying here: with the work done in prepare processes, the service itself
+    # never loads the model (about 100 MB).
+    classifier_holder: Any = None
     review_threshold: float = 0.55
     tracking_prefix: str = "FK"
     acks_per_sender_per_day: int = 3
@@ -56,6 +59,10 @@ class Context:
     attachments_dir: Path = Path("var/attachments")
     max_message_bytes: int = 25 * 1024 * 1024
     templates: Any = None  # a jinja2.Environment for mail templates
+
+    @property
+    def classifier(self) -> Classifier | None:
+        return self.classifier_holder.get() if self.classifier_holder is not None else None
 
 
 @dataclass
@@ -154,9 +161,10 @@ def prepare(intakes: Sequence[Intake], ctx: Context) -> None:
         intake.prepared = True
         if not intake.auto:
             ready.append(intake)
-    if ctx.classifier is not None and ready:
+    classifier = ctx.classifier if ready else None
+    if classifier is not None:
         try:
-            results = ctx.classifier.classify_many([classify_input(i) for i in ready])
+            results = classifier.classify_many([classify_input(i) for i in ready])
         except Exception:  # noqa: BLE001 - the classify step tries them again
             results = [None] * len(ready)
         for intake, result in zip(ready, results, strict=True):

@@ -118,10 +118,8 @@ def _prepare_here(intakes: list[Intake]) -> list[Intake]:
     from bot.runtime import pipeline_context
 
     settings: Settings = _state["settings"]
-    holder = _state.get("holder")
     ctx = pipeline_context(settings, None, secret=settings.secret(),
-                           templates=_state["templates"],
-                           classifier=holder.get() if holder is not None else None)
+                           templates=_state["templates"], classifier_holder=_state.get("holder"))
     pipeline.prepare(intakes, ctx)
     for intake in intakes:
         intake.raw = None

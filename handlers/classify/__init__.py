@@ -4,11 +4,38 @@ The taxonomy comes from the published report (``taxonomy.py``); the model is a s
 scikit-learn classifiers over jieba words and character n-grams (``model.py``); trained models
 live in a model directory and are hot-swapped by ``ClassifierHolder`` (``store.py``);
 ``evaluate.py`` scores a model on labelled data.
+
+Names are imported on first use (PEP 562): the taxonomy and the pipeline step are wanted
+everywhere, scikit-learn (about 120 MB) only where a model is trained or run. With the intake's
+preparation in worker processes, the service itself then never imports it.
 """
 
-from .model import Classification, Classifier, train
-from .store import ClassifierHolder, save_model, shipped_classifier
-from .taxonomy import Category, Measure, Taxonomy, TaxonomyError, load_taxonomy
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .model import Classifier, train
+    from .result import Classification
+    from .store import ClassifierHolder, save_model, shipped_classifier
+    from .taxonomy import Category, Measure, Taxonomy, TaxonomyError, load_taxonomy
+
+_HOME = {
+    "Classification": ".result", "Classifier": ".model", "train": ".model",
+    "ClassifierHolder": ".store", "save_model": ".store", "shipped_classifier": ".store",
+    "Category": ".taxonomy", "Measure": ".taxonomy", "Taxonomy": ".taxonomy",
+    "TaxonomyError": ".taxonomy", "load_taxonomy": ".taxonomy",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOME[name], __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Category",

@@ -30,13 +30,14 @@ from tqdm import tqdm
 
 from .explain import explain
 from .features import Featuriser
+from .result import Classification
 from .seeds import KIND_SEEDS, OTHER_SEEDS, SPAM_SEEDS
 from .taxonomy import Taxonomy
 from .text import normaliser_for
 
 # The code that defines a model is part of its content hash, so editing it invalidates
 # cached shipped models.
-_SOURCES = ("model.py", "features.py", "text.py", "seeds.py", "explain.py")
+_SOURCES = ("model.py", "result.py", "features.py", "text.py", "seeds.py", "explain.py")
 SPAM_BAR = 0.7  # spam only when at least this sure; otherwise the next label
 TAXONOMY_WEIGHT = 2.0  # weight of a title/measure pseudo-document relative to a message
 SEED_WEIGHT = 0.5  # weight of the built-in other/spam/kind cue lists
@@ -48,22 +49,6 @@ CALIBRATION_FOLDS = 3
 CALIBRATION = "temperature"  # multi-class temperature scaling keeps the ranking
 SOLVER = "newton-cg"  # deterministic like lbfgs, and 3x faster on these wide sparse problems
 KINDS = ("complaint", "suggestion", "report", "inquiry", "praise")
-
-
-@dataclass(frozen=True)
-class Classification:
-    category: str
-    measure: str | None
-    kind: str
-    confidence: float
-    top: list[tuple[str, float]]  # 3 best categories, scores sum ≤ 1
-    explanation: str  # Chinese, one or two lines, for staff
-    model_version: str
-    taxonomy_version: str
-
-    def needs_review(self, threshold: float) -> bool:
-        """True when staff should check the label (confidence below the deployment's bar)."""
-        return self.confidence < threshold
 
 
 @dataclass

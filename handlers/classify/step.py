@@ -13,12 +13,13 @@ from handlers.pipeline import Context, Intake
 async def process_many(intakes: list[Intake], ctx: Context) -> None:
     todo = []
     for intake in intakes:
-        if ctx.classifier is None or intake.auto:
+        if intake.auto:
             intake.classification = None  # it may have been classified before loop_guard ran
         elif intake.classification is None:  # not classified ahead (pipeline.prepare)
             todo.append(intake)
-    if todo and ctx.classifier is not None:
-        results = ctx.classifier.classify_many([classify_input(i) for i in todo])
+    classifier = ctx.classifier if todo else None  # loads the model only when needed
+    if classifier is not None:
+        results = classifier.classify_many([classify_input(i) for i in todo])
         for intake, result in zip(todo, results, strict=True):
             intake.classification = result
 
