@@ -126,7 +126,7 @@ async def file_batch(rt: Runtime, intakes: list[Intake]) -> int:
     return len(intakes)
 
 
-async def drain(rt: Runtime, limit: int = 1000, batch: int = 50,
+async def drain(rt: Runtime, limit: int = 1000, batch: int = 100,
                 preparer: Preparer | None = None) -> int:
     """Process what is due now; return how many rows were handled.
 
