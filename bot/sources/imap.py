@@ -34,6 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.sources.imap_client import ImapConfigError, MailboxClient
@@ -184,20 +186,22 @@ class ImapPoller:
 
     async def _store(self, chunk: list[int], fetched: dict[int, tuple[bytes, Any]]) -> list[int]:
         """One transaction: the raw rows and the cursor, together."""
-        rows = []
+        # Read the Message-IDs before the transaction: SQLite has one writer at a time, and
+        # the intake worker should not wait while this parses 200 header blocks.
+        rows = [mail_row(source_key=self._source_key(uid), raw=fetched[uid][0],
+                         received_at=fetched[uid][1], message_id=message_id_of(fetched[uid][0]))
+                for uid in sorted(fetched)]
         async with self.rt.sessions.begin() as session:
-            for uid in sorted(fetched):
-                raw, when = fetched[uid]
-                mid = message_id_of(raw)
-                if self._renumbered and mid and await mailbox.known_under_other_validity(
-                    session, mid, self._key_prefix(), self._validity_prefix()
-                ):
-                    continue
-                rows.append(mail_row(source_key=self._source_key(uid), raw=raw,
-                                     received_at=when, message_id=mid))
+            if self._renumbered:
+                rows = [r for r in rows if not await self._stored_before(session, r)]
             ids = await raw_intake.add_many(session, rows)
             await mailbox.advance(session, self.s.folder, self.mail.uidvalidity, max(chunk))
         return list(ids.values())
+
+    async def _stored_before(self, session: AsyncSession, row: dict[str, Any]) -> bool:
+        """After a UIDVALIDITY change: whether this mail was stored under the old numbering."""
+        return bool(row["message_id"]) and await mailbox.known_under_other_validity(
+            session, row["message_id"], self._key_prefix(), self._validity_prefix())
 
     async def wait(self) -> None:
         """Wait until new mail is announced (IDLE) or the poll interval passed."""
