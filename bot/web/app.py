@@ -8,7 +8,7 @@ from aiohttp import web
 
 from bot import parts
 from bot.runtime import TEMPLATES, Runtime
-from bot.web import form, health
+from bot.web import form, health, intake_writer
 from bot.web.keys import RUNTIME
 from bot.web.middlewares import errors, security_headers
 
@@ -22,10 +22,15 @@ def make_app(rt: Runtime) -> web.Application:
         client_max_size=rt.settings.web.max_body_bytes,
     )
     app[RUNTIME] = rt
+    app[intake_writer.WRITER] = intake_writer.IntakeWriter(rt)
+    app.cleanup_ctx.append(intake_writer.running)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(["html"]),
+        # Templates ship with the code and change only with a deploy (a restart): no stat() of
+        # the template file on every page, which Jinja's default makes to notice edits.
+        auto_reload=False,
     )
     app.router.add_get("/", form.show_form)
     app.router.add_get("/feedback", form.show_form)

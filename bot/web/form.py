@@ -2,13 +2,14 @@
 
 POST order of work: read the body within size limits (bot/web/uploads.py; 413 when over) → check
 the form token (CSRF, idempotency) → honeypot → validate text and attachments → write accepted
-attachments to the store → store the raw payload with its tracking number (committed) → wake the
-intake worker and show the tracking number.
+attachments to the store → hand the raw payload to the intake writer (bot/web/intake_writer.py),
+which stores it with a fresh tracking number in one transaction with the other letters waiting at
+that moment, and wakes the intake worker → show the tracking number once it is committed.
 The worker files the letter (classification, acknowledgement) moments later, in batches when many
-come at once. A request costs one committed insert whatever the pipeline costs, so a rush of
-letters is answered at once and filed at the pipeline's pace, and nothing is lost if the process
-dies in between. The number is true from the moment the page shows it; the status page waits
-briefly for a letter that is still being filed.
+come at once. A request costs a share of one committed insert whatever the pipeline costs, so a
+rush of letters is answered at once and filed at the pipeline's pace, and nothing is lost if the
+process dies in between. The number is true from the moment the page shows it; the status page
+waits briefly for a letter that is still being filed.
 """
 
 from __future__ import annotations
@@ -20,13 +21,12 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from bot.web import tokens, uploads
+from bot.web.intake_writer import WRITER, Entry
 from bot.web.keys import RUNTIME
 from bot.web.middlewares import same_origin
 from bot.web.uploads import TooLarge
 from bot.web.validate import FIELDS, FormInput, validate
 from handlers import tracking
-from storage import intake as raw_intake
-from storage import submissions
 
 log = logging.getLogger(__name__)
 HONEYPOT = "website"
@@ -85,15 +85,6 @@ def _render_done(request: web.Request, tracking_no: str, email: str | None) -> w
     return aiohttp_jinja2.render_template("web/done.html", request, context)
 
 
-async def _unique_tracking_no(request: web.Request) -> str:
-    rt = request.app[RUNTIME]
-    async with rt.sessions() as session:
-        while True:
-            tn = tracking.new_tracking_no(rt.settings.intake.tracking_prefix)
-            if not await submissions.tracking_no_exists(session, tn):
-                return tn
-
-
 async def submit(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     if not same_origin(request):
@@ -116,33 +107,20 @@ async def submit(request: web.Request) -> web.Response:
     _check_files(form, body.files, rt.settings.web.max_uploads)
     if not form.ok:
         return _render_form(request, form, status=400)
-    source_key = f"web:{nonce}"
-    tn = await _unique_tracking_no(request)
     payload: dict[str, Any] = {"fields": form.values}
     if body.files:
         root = rt.settings.path(rt.settings.intake.attachments_dir)
         payload["attachments"] = await uploads.store_files(root, body.files)
-    async with rt.sessions.begin() as session:
-        raw_id = await raw_intake.add(session, channel="web", source_key=source_key,
-                                      payload=payload, tracking_no=tn)
-    if raw_id is None:  # the same form sent twice: show what the first one got
-        async with rt.sessions() as session:
-            row = await raw_intake.by_source_key(session, source_key)
-        if row is None or not row.tracking_no:  # the first use of this form filled the bots'
-            return aiohttp_jinja2.render_template("web/received.html", request, {})  # field
-        return _render_done(request, row.tracking_no, form.values["email"] or None)
-    rt.intake_wakeup.set()
+    # Committed when this returns. The same form sent twice gets the first one's number.
+    tn = await request.app[WRITER].store(Entry(f"web:{nonce}", payload))
+    if tn is None:  # the first use of this form filled the bots' field
+        return aiohttp_jinja2.render_template("web/received.html", request, {})
     return _render_done(request, tn, form.values["email"] or None)
 
 
 async def _store_honeypot(request: web.Request, nonce: str, form: FormInput) -> web.Response:
     """Bots fill the hidden field. Keep what they sent (nothing is dropped unseen), file nothing."""
-    rt = request.app[RUNTIME]
-    async with rt.sessions.begin() as session:
-        raw_id = await raw_intake.add(session, channel="web", source_key=f"web:{nonce}",
-                                      payload={"fields": form.values, "honeypot": True})
-        if raw_id is not None:
-            await raw_intake.mark_done(session, raw_id, submission_id=None, state="discarded",
-                                       note="honeypot field filled")
+    await request.app[WRITER].store(Entry(f"web:{nonce}", {"fields": form.values, "honeypot": True},
+                                          discard_note="honeypot field filled"))
     log.info("web form: honeypot filled, not filed")
     return aiohttp_jinja2.render_template("web/received.html", request, {})
