@@ -39,13 +39,6 @@ async def add_many(session: AsyncSession, rows: list[dict[str, Any]]) -> list[in
     return ids
 
 
-async def tracking_no_exists(session: AsyncSession, tracking_no: str) -> bool:
-    found = await session.scalar(
-        select(Submission.id).where(Submission.tracking_no == tracking_no)
-    )
-    return found is not None
-
-
 async def taken_tracking_nos(session: AsyncSession, tracking_nos: list[str]) -> set[str]:
     """Which of these tracking numbers a submission already holds (one query for a batch)."""
     if not tracking_nos:
