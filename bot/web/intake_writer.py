@@ -77,6 +77,7 @@ class IntakeWriter:
         self._sessions = rt.sessions
         self._prefix = rt.settings.intake.tracking_prefix
         self._wakeup = rt.intake_wakeup  # set after each commit: the worker files the letters
+        self._foreground = rt.foreground  # ...after a quiet moment
         self._queue: list[_Waiting] = []
         self._ready = asyncio.Event()
         self._closing = False
@@ -107,6 +108,7 @@ class IntakeWriter:
         when the same form was sent before; None when that row has none (a bot's, see Entry)."""
         if self._closing or self._task is None or self._task.done():
             raise WriterClosed("the intake writer is not running")
+        self._foreground.touch()
         waiting = _Waiting(entry, asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
         self._ready.set()

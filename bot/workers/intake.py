@@ -180,6 +180,7 @@ async def run(rt: Runtime, poll_seconds: float = 2.0, preparer: Preparer | None 
 async def _loop(rt: Runtime, state: WorkerState, preparer: Preparer, poll_seconds: float) -> None:
     while not rt.stopping.is_set():
         try:
+            await rt.foreground.wait_quiet()  # citizens posting letters go first
             handled = await drain(rt, preparer=preparer)
             state.state, state.last_success = "running", utcnow()
             if handled:
