@@ -3,7 +3,6 @@ the same form goes through once the lock is gone."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from sqlalchemy import func, select, text
 from bot.app import start
 from storage.db import make_engine
 from storage.models import RawIntake, Submission
-from tests.bot.helpers import form_token, tracking_no
+from tests.bot.helpers import filed, form_token, tracking_no
 from tests.conftest import make_settings
 from tests.servers import Postgres
 
@@ -44,7 +43,7 @@ async def test_locked_postgres_gives_503_then_accepts(postgres: Postgres, pg_tem
                                  data={"token": token, "body": LETTER}) as resp:
                 assert resp.status == 200
                 tracking_no(await resp.text())
-        await asyncio.sleep(0.2)
+        await filed(service)
         async with service.runtime.sessions() as s:
             assert await s.scalar(select(func.count()).select_from(Submission)) == 1
     finally:
