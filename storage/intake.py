@@ -125,25 +125,14 @@ async def get_many(session: AsyncSession, ids: list[int]) -> list[RawIntake]:
                                        .order_by(RawIntake.id)))
 
 
-async def message_id_done(session: AsyncSession, message_id: str, exclude_id: int) -> int | None:
-    """The submission of an earlier, processed copy of the same mail, if any.
+async def message_ids_done(session: AsyncSession, message_ids: list[str]) -> dict[str, int]:
+    """The submission of the earliest processed copy of each Message-ID that has one. Rows
+    still being processed are not ``done``, so the batch's own rows never match themselves.
 
     Looked up by Message-ID alone, the state checked here: given ``state = 'done'`` as well,
     SQLite without statistics walked the state index, i.e. every letter ever filed, for each new
     one (intake slowed down as the mailbox's history grew). A Message-ID has a handful of copies
     at most."""
-    rows = await session.execute(
-        select(RawIntake.submission_id, RawIntake.state)
-        .where(RawIntake.message_id == message_id, RawIntake.id != exclude_id)
-        .order_by(RawIntake.id).limit(50)
-    )
-    return next((sid for sid, state in rows.all() if state == "done"), None)
-
-
-async def message_ids_done(session: AsyncSession, message_ids: list[str]) -> dict[str, int]:
-    """:func:`message_id_done` for a batch: the submission of the earliest processed copy of
-    each Message-ID that has one. Rows still being processed are not ``done``, so the batch's
-    own rows never match themselves."""
     if not message_ids:
         return {}
     rows = await session.execute(
@@ -155,14 +144,6 @@ async def message_ids_done(session: AsyncSession, message_ids: list[str]) -> dic
         if state == "done" and sid is not None:
             found.setdefault(mid, sid)
     return found
-
-
-async def message_id_known(session: AsyncSession, message_id: str) -> bool:
-    """Whether a mail with this Message-ID was stored before (any state)."""
-    found = await session.scalar(
-        select(RawIntake.id).where(RawIntake.message_id == message_id).limit(1)
-    )
-    return found is not None
 
 
 async def mark_done(
