@@ -48,7 +48,7 @@ class Preparer:
         if self._processes > 0 and self._pool is None:
             self._pool = ProcessPoolExecutor(
                 self._processes, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_process, initargs=(self._settings,))
+                initializer=_start_process, initargs=(self._settings, self._settings.secret()))
             self._warming = [self._pool.submit(_warm) for _ in range(self._processes)]
 
     async def ready(self) -> None:
@@ -86,13 +86,14 @@ class Preparer:
 _state: dict[str, Any] = {}
 
 
-def _start_process(settings: Settings) -> None:
+def _start_process(settings: Settings, secret: bytes) -> None:
     from bot.runtime import load_classifier_holder, mail_templates
 
     parent = multiprocessing.parent_process()
     if parent is not None:
         threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
     _state["settings"] = settings
+    _state["secret"] = secret  # the service's: the signed Message-IDs must verify there
     _state["templates"] = mail_templates()
     _state["holder"] = load_classifier_holder(settings)
 
@@ -118,7 +119,7 @@ def _prepare_here(intakes: list[Intake]) -> list[Intake]:
     from bot.runtime import pipeline_context
 
     settings: Settings = _state["settings"]
-    ctx = pipeline_context(settings, None, secret=settings.secret(),
+    ctx = pipeline_context(settings, None, secret=_state["secret"],
                            templates=_state["templates"], classifier_holder=_state.get("holder"))
     pipeline.prepare(intakes, ctx)
     for intake in intakes:
