@@ -172,9 +172,20 @@ async def run(rt: Runtime, poll_seconds: float = 2.0, preparer: Preparer | None 
     preparer = preparer or Preparer(rt.settings)
     preparer.start()
     try:
+        if not preparer.in_processes and rt.classifier_holder is not None:
+            await _load_classifier(rt)
         await _loop(rt, state, preparer, poll_seconds)
     finally:
         await asyncio.to_thread(preparer.close)
+
+
+async def _load_classifier(rt: Runtime) -> None:
+    """Letters are prepared in this process: load the model now, not on the first letter. A
+    model that fails to load is the loop's to report (it meets the same error, and retries)."""
+    try:
+        await asyncio.to_thread(rt.classifier_holder.get)
+    except Exception as exc:  # noqa: BLE001 - reported by the loop, which meets it again
+        log.warning("classifier not loaded at start: %s", exc.__class__.__name__)
 
 
 async def _loop(rt: Runtime, state: WorkerState, preparer: Preparer, poll_seconds: float) -> None:

@@ -42,6 +42,10 @@ class Preparer:
         self._pool: ProcessPoolExecutor | None = None
         self._warming: list[Future[None]] = []
 
+    @property
+    def in_processes(self) -> bool:
+        return self._processes > 0
+
     def start(self) -> None:
         """Start the pool and load the classifier in each process now, not on the first
         letter (which would otherwise wait for it)."""
