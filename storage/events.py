@@ -28,7 +28,7 @@ async def record_many(session: AsyncSession,
     instead of an ORM object per event."""
     if items:
         now = utcnow()
-        await session.execute(insert(Event), [
+        await session.execute(insert(Event.__table__), [  # Core: no ORM bulk layer
             {"submission_id": sid, "at": now, "actor": actor, "action": action, "detail": detail}
             for sid, actor, action, detail in items])
 

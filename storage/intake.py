@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import utcnow
@@ -175,7 +175,12 @@ async def mark_done_many(session: AsyncSession, outcomes: list[dict[str, Any]]) 
     ``submission_id``, ``auto``, ``auto_reason`` and ``error``."""
     if outcomes:
         now = utcnow()
-        await session.execute(update(RawIntake), [{**o, "processed_at": now} for o in outcomes])
+        table = RawIntake.__table__  # Core executemany, not the ORM's bulk update by key
+        stmt = update(table).where(table.c.id == bindparam("row_id")).values(
+            {c: bindparam(c) for c in ("state", "submission_id", "auto", "auto_reason", "error",
+                                       "processed_at")})
+        await session.execute(stmt, [{**{k: v for k, v in o.items() if k != "id"},
+                                      "row_id": o["id"], "processed_at": now} for o in outcomes])
 
 
 async def mark_failed(

@@ -123,7 +123,7 @@ async def enqueue_many(session: AsyncSession, messages: list[dict[str, object]])
     ``sender``, ``message_id``, ``message`` and ``submission_id``."""
     if messages:
         now = utcnow()
-        await session.execute(insert(Outbox), [
+        await session.execute(insert(Outbox.__table__), [  # Core: no ORM bulk layer
             {**m, "state": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
             for m in messages])
 

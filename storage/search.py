@@ -110,7 +110,7 @@ async def index_many(session: AsyncSession,
         return
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     mod = postgresql if dialect == "postgresql" else sqlite
-    stmt = mod.insert(SubmissionTerms)
+    stmt = mod.insert(SubmissionTerms.__table__)
     stmt = stmt.on_conflict_do_update(index_elements=[SubmissionTerms.submission_id],
                                       set_={"terms": stmt.excluded.terms})
     rows = [{"submission_id": sid, "terms": terms_for(subject, text)}

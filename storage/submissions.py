@@ -32,7 +32,8 @@ async def add_many(session: AsyncSession, rows: list[dict[str, Any]]) -> list[in
     now = utcnow()
     values = [{"received_at": now, **r, "created_at": now, "updated_at": now} for r in rows]
     result = await session.execute(
-        insert(Submission).returning(Submission.id, sort_by_parameter_order=True), values)
+        insert(Submission.__table__)  # Core: no ORM bulk layer
+        .returning(Submission.__table__.c.id, sort_by_parameter_order=True), values)
     ids = list(result.scalars())
     await search.index_many(session, [(i, r.get("subject"), r.get("text"))
                                       for i, r in zip(ids, rows, strict=True)])
