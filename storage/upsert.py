@@ -33,7 +33,7 @@ async def insert_ignore_many(
     from the result was stored before. ``key`` must be unique among ``rows``."""
     if not rows:
         return {}
-    column = getattr(model, key)
-    stmt = _dialect_module(session).insert(model).on_conflict_do_nothing()
-    result = await session.execute(stmt.returning(column, model.id), rows)
+    table = model.__table__  # Core executemany: the ORM's bulk layer cost more than the SQL
+    stmt = _dialect_module(session).insert(table).on_conflict_do_nothing()
+    result = await session.execute(stmt.returning(table.c[key], table.c.id), rows)
     return {k: pk for k, pk in result.all()}
