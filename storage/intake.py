@@ -60,24 +60,14 @@ async def add_many(session: AsyncSession, inputs: list[dict[str, Any]]) -> dict[
     return await insert_ignore_many(session, RawIntake, rows, "source_key")
 
 
-async def claim(session: AsyncSession, raw_id: int) -> bool:
-    """Take a row for processing in the caller's transaction; False if it is not open any more.
+async def claim(session: AsyncSession, raw_ids: list[int]) -> set[int]:
+    """Take rows for processing in the caller's transaction, in one statement; returns the ids
+    that were still open (the others were processed meanwhile, and are left alone).
 
-    This must be the transaction's first statement: the UPDATE takes the row's write lock (on
-    SQLite the database's), so a second process working on the same row waits here until the
-    first commits, then finds the row done and leaves it alone. Without it, the web form and
-    the intake worker could both file the same letter.
+    This must be the transaction's first statement: the UPDATE takes the rows' write locks (on
+    SQLite the database's), so a second process working on the same rows waits here until the
+    first commits, then finds them done. Without it, two processes could file the same letter.
     """
-    result = await session.execute(
-        update(RawIntake)
-        .where(RawIntake.id == raw_id, RawIntake.state.in_(OPEN_STATES))
-        .values(processed_at=utcnow())
-    )
-    return result.rowcount == 1
-
-
-async def claim_many(session: AsyncSession, raw_ids: list[int]) -> set[int]:
-    """:func:`claim` for a batch, in one statement; returns the ids that were still open."""
     if not raw_ids:
         return set()
     result = await session.execute(
@@ -156,22 +146,13 @@ async def mark_done(
     state: str = "done",
     note: str | None = None,
 ) -> None:
-    await session.execute(
-        update(RawIntake)
-        .where(RawIntake.id == raw_id)
-        .values(
-            state=state,
-            submission_id=submission_id,
-            auto=auto,
-            auto_reason=auto_reason,
-            error=note,
-            processed_at=utcnow(),
-        )
-    )
+    """One row's end state (``note`` is kept in its error column)."""
+    await mark_done_many(session, [{"id": raw_id, "state": state, "submission_id": submission_id,
+                                    "auto": auto, "auto_reason": auto_reason, "error": note}])
 
 
 async def mark_done_many(session: AsyncSession, outcomes: list[dict[str, Any]]) -> None:
-    """:func:`mark_done` for a batch, one executemany: each dict holds ``id``, ``state``,
+    """Many rows' end states in one executemany: each dict holds ``id``, ``state``,
     ``submission_id``, ``auto``, ``auto_reason`` and ``error``."""
     if outcomes:
         now = utcnow()

@@ -2,9 +2,10 @@
 
 Sources only store raw rows; this worker turns them into submissions. A batch of rows is
 processed in one transaction (submissions, history, outbox rows, raw rows marked done), so a
-crash leaves them pending and they are simply processed again. An unexpected error is ours, not the sender's: the row is parked
-as ``held`` with the error and retried, and after ``max_attempts`` it is quarantined for staff
-(Mailman's shunt queue) instead of being retried forever.
+crash leaves them pending and they are simply processed again. An unexpected error is ours, not
+the sender's: the row is parked as ``held`` with the error and retried, and after
+``max_attempts`` it is quarantined for staff (Mailman's shunt queue) instead of being retried
+forever.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ async def process_raw(rt: Runtime, raw_id: int) -> Outcome:
     the input. An unexpected error parks the row for a retry with the error kept."""
     try:
         async with rt.sessions.begin() as session:
-            claimed = await raw_intake.claim(session, raw_id)
+            claimed = raw_id in await raw_intake.claim(session, [raw_id])
             row = await raw_intake.get(session, raw_id)
             if row is None or not claimed:
                 state = "missing" if row is None else row.state
@@ -113,7 +114,7 @@ async def file_batch(rt: Runtime, intakes: list[Intake]) -> int:
     input), so one bad letter holds up nobody else and gets its error recorded."""
     try:
         async with rt.sessions.begin() as session:
-            claimed = await raw_intake.claim_many(session, [i.raw_id for i in intakes])
+            claimed = await raw_intake.claim(session, [i.raw_id for i in intakes])
             todo = [i for i in intakes if i.raw_id in claimed]
             await _run_and_mark(session, rt, todo)
     except Exception as exc:
