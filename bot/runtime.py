@@ -131,9 +131,6 @@ class Runtime:
     def worker(self, name: str) -> WorkerState:
         return self.workers.setdefault(name, WorkerState())
 
-    def loop_policy(self) -> LoopPolicy:
-        return loop_policy_for(self.settings)
-
     def context(self, session: AsyncSession) -> Context:
         return pipeline_context(self.settings, session, secret=self.secret,
                                 templates=self.templates, classifier_holder=self.classifier_holder)

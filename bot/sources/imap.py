@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.sources.imap_client import ImapConfigError, MailboxClient
-from bot.sources.mailstore import mail_row, message_id_of
+from bot.sources.mailstore import mail_row
 from storage import intake as raw_intake
 from storage import mailbox
 from storage.db import utcnow
@@ -189,7 +189,7 @@ class ImapPoller:
         # Read the Message-IDs before the transaction: SQLite has one writer at a time, and
         # the intake worker should not wait while this parses 200 header blocks.
         rows = [mail_row(source_key=self._source_key(uid), raw=fetched[uid][0],
-                         received_at=fetched[uid][1], message_id=message_id_of(fetched[uid][0]))
+                         received_at=fetched[uid][1])
                 for uid in sorted(fetched)]
         async with self.rt.sessions.begin() as session:
             if self._renumbered:
