@@ -203,24 +203,33 @@ async def test_a_row_the_database_refuses_fails_alone(service: Service):
             assert rows[source_key(token)].tracking_no == tracking_no(html)
 
 
+async def post_then_stop(service: Service, n: int,
+                         stopped: Callable[[], bool]) -> tuple[list[str], list]:
+    """Post ``n`` letters while their commit is held back, stop the service once all of them
+    wait, and keep the database locked until ``stopped``; (tokens, answers or exceptions)."""
+    stopping: asyncio.Future[None] | None = None
+    try:
+        async with aiohttp.ClientSession() as http:
+            tokens = [await form_token(http, service.base_url) for _ in range(n)]
+            async with writes_blocked(service):
+                posts = asyncio.gather(*(post(http, service.base_url, t) for t in tokens),
+                                       return_exceptions=True)
+                await until(lambda: writer(service).waiting == n)
+                stopping = asyncio.ensure_future(service.stop())
+                await until(stopped)
+            answers = await posts
+    finally:
+        await (stopping if stopping is not None else service.stop())
+    return tokens, answers
+
+
 async def test_shutdown_answers_every_waiting_letter(db_url: str, tmp_path: Path,
                                                   smtp_sink: SmtpSink):
     """Letters waiting for their commit when the service stops are committed and answered;
     none is stored without its answer, none is answered without being stored."""
     service = await start(make_settings(db_url, tmp_path, smtp_sink, web=LIMITS))
-    stopping: asyncio.Future[None] | None = None
-    try:
-        async with aiohttp.ClientSession() as http:
-            tokens = [await form_token(http, service.base_url) for _ in range(12)]
-            async with writes_blocked(service):
-                posts = asyncio.gather(*(post(http, service.base_url, t) for t in tokens),
-                                       return_exceptions=True)
-                await until(lambda: writer(service).waiting == 12)
-                stopping = asyncio.ensure_future(service.stop())
-                await until(lambda: not service.runner.sites)  # no new connections now
-            answers = await posts
-    finally:
-        await (stopping if stopping is not None else service.stop())
+    tokens, answers = await post_then_stop(
+        service, 12, lambda: not service.runner.sites)  # no new connections now
     rows = await rows_by_key(db_url)
     for token, answer in zip(tokens, answers, strict=True):
         assert not isinstance(answer, BaseException), answer
@@ -237,19 +246,8 @@ async def test_shutdown_past_the_grace_period_loses_no_letter(db_url: str, tmp_p
     still stores every letter it held. Sending the same form again shows the stored number."""
     settings = make_settings(db_url, tmp_path, smtp_sink, web=LIMITS)
     service = await start(settings)
-    stopping: asyncio.Future[None] | None = None
-    try:
-        async with aiohttp.ClientSession() as http:
-            tokens = [await form_token(http, service.base_url) for _ in range(6)]
-            async with writes_blocked(service):
-                posts = asyncio.gather(*(post(http, service.base_url, t) for t in tokens),
-                                       return_exceptions=True)
-                await until(lambda: writer(service).waiting == 6)
-                stopping = asyncio.ensure_future(service.stop())
-                await until(lambda: writer(service).waiting == 0)  # every request cancelled
-            answers = await posts
-    finally:
-        await (stopping if stopping is not None else service.stop())
+    tokens, answers = await post_then_stop(
+        service, 6, lambda: writer(service).waiting == 0)  # every request cancelled
     for answer in answers:
         assert isinstance(answer, aiohttp.ClientError) or "tracking-number" not in answer[1]
     rows = await rows_by_key(db_url)
