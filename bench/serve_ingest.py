@@ -50,10 +50,16 @@ def memory_mb(pid: int) -> dict[str, float]:
     return out
 
 
-def family_mb(pid: int) -> tuple[float, float]:
-    """(RSS of the process, RSS of its children: the prepare processes), in MB. RSS counts
-    shared pages in each process, so the sum is an upper bound."""
-    return memory_mb(pid)["VmRSS"], sum(memory_mb(c)["VmRSS"] for c in children_of(pid))
+def family_mb(pid: int) -> tuple[float, dict[str, float]]:
+    """(RSS of the process, RSS of each child by its command line: the prepare processes and
+    multiprocessing's resource tracker), in MB. RSS counts shared pages in each process, so
+    the sum is an upper bound."""
+    children = {}
+    for child in sorted(children_of(pid)):
+        argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        name = "resource tracker" if b"resource_tracker" in b" ".join(argv) else "prepare"
+        children[f"{name} {child}"] = memory_mb(child)["VmRSS"]
+    return memory_mb(pid)["VmRSS"], children
 
 
 async def wait_acks(sink: SmtpSink, n: int, timeout: float) -> float:
@@ -107,7 +113,8 @@ async def run(n: int, samples: int, tmp: Path) -> None:
                   f" all {n} acknowledgements at the SMTP server after {acked:.1f} s")
             print(f"serve memory: RSS {idle['VmRSS']:.0f} MB when started, "
                   f"{mem['VmRSS']:.0f} MB after the run (peak {mem['VmHWM']:.0f} MB); "
-                  f"with its prepare processes {own + children:.0f} MB (target < 300)")
+                  f"with its children {own + sum(children.values()):.0f} MB (target < 300): "
+                  + ", ".join(f"{k} {v:.0f} MB" for k, v in children.items()))
             lat = sorted(await latency(acct, sink, samples))
             p95 = lat[min(len(lat) - 1, round(0.95 * (len(lat) - 1)))]
             print(f"ack latency, IDLE on, {samples} letters one at a time: "

@@ -16,7 +16,10 @@ the server has renumbered the folder: mail whose Message-ID was stored from this
 is moved, not stored again.
 
 Between cycles the poller waits in IDLE when the server offers it, else polls every
-``imap.poll_seconds``. Every error is logged, shown on /healthz and retried with backoff; the
+``imap.poll_seconds``. A cycle that stored mail is followed by another at once: mail that
+arrived while it fetched and moved was announced in the answers to those commands, and IDLE
+would not announce it again. In IDLE the folder is still searched every ``imap.poll_seconds``,
+in case an announcement is lost some other way. Every error is logged, shown on /healthz and retried with backoff; the
 poller never gives up. With several instances on one database only the holder of the lease
 ``imap:<folder>`` polls; the others stand by and take over when it stops renewing.
 """
@@ -210,7 +213,9 @@ class ImapPoller:
             await self._renew_if_due()
             if self.mail.can_idle:
                 self.state.state = "idle"
-                news = await self._call(self.mail.idle_wait, self.lease_renew, IDLE_REISSUE)
+                remaining = max(0.05, deadline - asyncio.get_running_loop().time())
+                news = await self._call(self.mail.idle_wait, min(self.lease_renew, remaining),
+                                        IDLE_REISSUE)
                 self.state.last_success = utcnow()
                 if news or asyncio.get_running_loop().time() >= deadline:  # lost EXISTS
                     await self._call(self.mail.idle_end)
@@ -228,11 +233,12 @@ class ImapPoller:
         try:
             while True:
                 self.state.state = "running"
-                await self.cycle()
+                stored = await self.cycle()
                 if self._failures:
                     log.info("imap: working again after %d failed attempts", self._failures)
                     self._failures = 0
-                await self.wait()
+                if not stored:  # after a busy cycle, look again before waiting (see above)
+                    await self.wait()
         finally:
             await self.close()
 

@@ -253,3 +253,26 @@ async def test_without_idle_the_mailbox_is_polled(db_url, tmp_path: Path, imap_a
         assert await until(lambda: _inbox_empty(imap_account), what="INBOX emptied")
     finally:
         await service.stop()
+
+
+async def test_mail_arriving_during_a_cycle_is_taken_in_without_waiting(
+        db_url, tmp_path: Path, imap_account, smtp_sink: SmtpSink):
+    """Letters appended while the poller works through a full mailbox are announced to its
+    FETCH and MOVE, not to the IDLE that follows: it must look again before it idles (here the
+    safety-net search is 5 minutes away)."""
+    early = [letter(subject=f"来信 {i}", sender=f"e{i}@example.com") for i in range(150)]
+    await append(imap_account, *early)
+    section = imap_section(imap_account, poll_seconds=300, batch_size=2)
+    service = await start(make_settings(db_url, tmp_path, smtp_sink, imap=section))
+    try:
+        rt = service.runtime
+        await until(lambda: _stored(rt, 1), what="the first batch stored")
+        late = [letter(subject=f"迟到 {i}", sender=f"l{i}@example.com") for i in range(3)]
+        await append(imap_account, *late)
+        t0 = time.monotonic()
+        stored = await until(lambda: _stored(rt, len(early) + len(late)), timeout=30,
+                             what="every letter stored")
+        assert time.monotonic() - t0 < 10
+        assert sorted(r.raw for r in stored) == sorted([*early, *late])
+    finally:
+        await service.stop()
