@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from handlers.classify import Classification, Classifier
+    from handlers.classify import Classification, Scorer
     from handlers.loop_guard import LoopPolicy
     from handlers.parse import ParsedMail
 
@@ -46,9 +46,9 @@ class Context:
     from_addr: str
     from_name: str
     loop_policy: LoopPolicy
-    # Something with ``get() -> Classifier`` (a ClassifierHolder), asked only when a letter
-    # needs classifying here: with the work done in prepare processes, the service itself
-    # never loads the model (about 100 MB).
+    # Something with ``get() -> Scorer`` (a ClassifierHolder), asked only when a letter needs
+    # classifying here: with the work done in prepare processes, the service itself never
+    # loads the model (numpy, the jieba dictionary and the model's arrays: about 100 MB).
     classifier_holder: Any = None
     review_threshold: float = 0.55
     tracking_prefix: str = "FK"
@@ -61,7 +61,7 @@ class Context:
     templates: Any = None  # a jinja2.Environment for mail templates
 
     @property
-    def classifier(self) -> Classifier | None:
+    def classifier(self) -> Scorer | None:
         return self.classifier_holder.get() if self.classifier_holder is not None else None
 
 

@@ -142,8 +142,10 @@ async def _store_attachments(
 
 def _classification_fields(intake: Intake, ctx: Context) -> dict[str, object]:
     c = intake.classification
-    if c is None:
-        return {"category": "unclassified", "needs_review": not intake.auto}
+    if c is None:  # every key all the same: one multi-row INSERT needs the same columns
+        return {"category": "unclassified", "measure": None, "kind": None, "confidence": None,
+                "top": None, "explanation": None, "model_version": None,
+                "taxonomy_version": None, "needs_review": not intake.auto}
     return {
         "category": c.category,
         "measure": c.measure,

@@ -25,6 +25,7 @@ from handlers.classify import (
 )
 from handlers.classify.evaluate import cross_validate, predict, score
 from handlers.classify.model import Classification, Classifier
+from handlers.classify.scorer import Scorer
 from handlers.classify.store import build_shipped, read_jsonl, shipped_examples
 
 BATCH = 256  # lines classified together: vectorised prediction, bounded memory
@@ -36,7 +37,7 @@ def _settings(args: argparse.Namespace):
     return load_settings(args.config)
 
 
-def _classifier(args: argparse.Namespace) -> tuple[Classifier, float]:
+def _classifier(args: argparse.Namespace) -> tuple[Classifier | Scorer, float]:
     if getattr(args, "config", None) is None:
         return shipped_classifier(), 0.55
     settings = _settings(args)

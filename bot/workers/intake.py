@@ -184,7 +184,9 @@ async def _load_classifier(rt: Runtime) -> None:
     """Letters are prepared in this process: load the model now, not on the first letter. A
     model that fails to load is the loop's to report (it meets the same error, and retries)."""
     try:
-        await asyncio.to_thread(rt.classifier_holder.get)
+        scorer = await asyncio.to_thread(rt.classifier_holder.get)
+        if scorer is not None:  # the word segmenter's dictionary is built on first use
+            await asyncio.to_thread(scorer.classify, "", "派出所民警办事拖拉")
     except Exception as exc:  # noqa: BLE001 - reported by the loop, which meets it again
         log.warning("classifier not loaded at start: %s", exc.__class__.__name__)
 

@@ -111,9 +111,12 @@ def _exit_with(parent_sentinel: int) -> None:
 
 
 def _warm() -> None:
+    """Load the model and classify one line, which also builds the word segmenter's
+    dictionary: the first letter should not wait for either."""
     holder = _state.get("holder")
-    if holder is not None:
-        holder.get()
+    scorer = holder.get() if holder is not None else None
+    if scorer is not None:
+        scorer.classify("", "派出所民警办事拖拉")
 
 
 def _prepare_here(intakes: list[Intake]) -> list[Intake]:

@@ -16,6 +16,7 @@ from sklearn.metrics import classification_report, confusion_matrix, f1_score
 from sklearn.model_selection import KFold
 
 from .model import Classification, Classifier, train
+from .scorer import Scorer
 from .taxonomy import Taxonomy
 
 
@@ -107,7 +108,7 @@ def score(items: list[dict], preds: list[Classification], labels: list[str]) -> 
     )
 
 
-def predict(clf: Classifier, items: list[dict]) -> list[Classification]:
+def predict(clf: Classifier | Scorer, items: list[dict]) -> list[Classification]:
     return clf.classify_many([(it.get("subject") or "", it.get("body") or "") for it in items])
 
 

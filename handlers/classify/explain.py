@@ -3,53 +3,56 @@
 It names the words in the message that pushed the model hardest toward the chosen category
 (the largest coefficient × TF-IDF products among the word features) and, for categories 1..10,
 the measure the message was matched to, quoted briefly from the report.
+
+Plain arrays in, so that the Classifier (scikit-learn) and the service's Scorer (numpy only)
+explain alike.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 if TYPE_CHECKING:
-    from .model import Classifier
+    from .taxonomy import Taxonomy
 
 _NAMES = {"other": "其他（非整改类别）", "spam": "垃圾信息"}
 
 
-def top_words(clf: Classifier, row, category: str, n: int = 3) -> list[str]:
-    """Words (not word bigrams or character n-grams) in ``row`` that most support ``category``.
+def top_words(word_names: Sequence[str], coef: np.ndarray | None, row, n: int = 3) -> list[str]:
+    """Words (not word bigrams or character n-grams) in ``row`` that most support a category.
 
-    ``row`` is one CSR row as (column indices, values)."""
-    feats = clf.features
-    # The calibrated model knows the label names; the linear model inside it was fitted on
-    # their integer codes, in the same order.
-    classes = list(clf.category_model.classes_)
-    if category not in classes:
+    ``word_names`` are the word features (the first columns); ``coef`` is the category's row
+    of the linear model's coefficients over all features (None: the model has no such
+    category); ``row`` is one CSR row as (column indices, values)."""
+    if coef is None:
         return []
     cols, vals = row
-    keep = cols < feats.n_words
+    keep = cols < len(word_names)
     cols, vals = cols[keep], vals[keep]
-    contrib = vals * clf.category_linear.coef_[classes.index(category), cols]
+    contrib = vals * coef[cols]
     out: list[str] = []
     for j in np.argsort(-contrib, kind="stable"):
         if contrib[j] <= 0 or len(out) == n:
             break
-        word = feats.word_names[cols[j]]
+        word = word_names[cols[j]]
         if len(word) >= 2 and " " not in word and word not in out:  # words, not bigrams
             out.append(word)
     return out
 
 
-def explain(clf: Classifier, row, category: str, measure: str | None, conf: float) -> str:
-    words = top_words(clf, row, category)
+def explain(
+    taxonomy: Taxonomy, words: list[str], category: str, measure: str | None, conf: float
+) -> str:
     basis = "、".join(f"“{w}”" for w in words) if words else "整体用语"
     if category in _NAMES:
         return f"判为{_NAMES[category]}，依据{basis}；置信度{conf:.0%}。"
-    cat = clf.taxonomy.category(category)
+    cat = taxonomy.category(category)
     title = cat.title if cat else category
     line = f"判为第{category}类“{title}”，依据{basis}；置信度{conf:.0%}。"
-    m = clf.taxonomy.measure(measure) if measure else None
+    m = taxonomy.measure(measure) if measure else None
     if m is not None:
         text = m.text if len(m.text) <= 30 else m.text[:29] + "…"
         line += f"\n最接近措施{m.id}：{text}"

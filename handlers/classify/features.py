@@ -5,10 +5,12 @@ mixed scripts. Both are weighted by scikit-learn's TfidfTransformer and stacked 
 
 Character n-grams are counted by ``CharNgramCounter``, which does what
 ``CountVectorizer(analyzer="char", ngram_range=(1, 3))`` does (a test checks they agree) but in
-numpy for the whole batch at once: scikit-learn builds every n-gram as a Python string, about
-270 µs for a 300-character message, more than half of the 500 µs a message may take at the
-required 2,000 messages/s. Here each n-gram is packed into one integer (21 bits per code
-point) and looked up in the sorted vocabulary with ``searchsorted``.
+numpy for the whole batch at once (``ngrams.py``): scikit-learn builds every n-gram as a Python
+string, about 270 µs for a 300-character message, more than half of the 500 µs a message may
+take at the required 2,000 messages/s.
+
+This is the training side; the running service predicts with ``scorer.Scorer``, which
+reproduces ``Featuriser.transform`` with numpy alone.
 """
 
 from __future__ import annotations
@@ -20,27 +22,12 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer, TfidfVectorizer
 
+from .ngrams import gram_key, ngram_hits
+
 # With labelled data, n-grams and words seen in only one training document are dropped
 # (4x fewer features, same accuracy); with the taxonomy alone every one of them counts.
 MIN_DF = 2
 MIN_DF_FROM = 200  # labelled examples needed before MIN_DF applies
-_BITS = 21  # every Unicode code point fits in 21 bits, so a 3-gram fits in 63
-
-
-def _pack(codes: np.ndarray, n: int) -> np.ndarray:
-    """Integer key of every n-gram starting at each position of ``codes`` (uint64)."""
-    length = len(codes) - n + 1
-    key = np.zeros(max(length, 0), dtype=np.uint64)
-    for k in range(n):
-        key = (key << np.uint64(_BITS)) | codes[k : k + length]
-    return key
-
-
-def _key(gram: str) -> int:
-    key = 0
-    for ch in gram:
-        key = (key << _BITS) | ord(ch)
-    return key
 
 
 class CharNgramCounter:
@@ -58,30 +45,13 @@ class CharNgramCounter:
             .fit(docs)
             .vocabulary_
         )
-        grams = sorted(vocab, key=_key)
-        self.keys_ = np.array([_key(g) for g in grams], dtype=np.uint64)
+        grams = sorted(vocab, key=gram_key)
+        self.keys_ = np.array([gram_key(g) for g in grams], dtype=np.uint64)
         self.grams_ = grams
         return self
 
     def transform(self, docs: Sequence[str]) -> sparse.csr_matrix:
-        # One pass over the batch: documents joined by NUL, and n-grams that touch a NUL
-        # (i.e. span two documents) are dropped. NUL never occurs in cleaned text.
-        joined = "\0".join(docs) + "\0"
-        codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-        row_of = np.repeat(np.arange(len(docs)), [len(d) + 1 for d in docs])
-        rows_all, cols_all = [], []
-        for n in range(1, self.max_n + 1):
-            keys = _pack(codes, n)
-            ok = np.ones(len(keys), dtype=bool)
-            for k in range(n):
-                ok &= codes[k : k + len(keys)] != 0
-            pos = np.flatnonzero(ok)
-            idx = np.searchsorted(self.keys_, keys[pos])
-            idx[idx == len(self.keys_)] = 0
-            hit = self.keys_[idx] == keys[pos]
-            rows_all.append(row_of[pos[hit]])
-            cols_all.append(idx[hit])
-        rows, cols = np.concatenate(rows_all), np.concatenate(cols_all)
+        rows, cols = ngram_hits(self.keys_, docs, self.max_n)
         m = sparse.csr_matrix(
             (np.ones(len(rows)), (rows, cols)), shape=(len(docs), len(self.keys_))
         )

@@ -9,35 +9,35 @@ labelled data) plus any labelled examples (the project's corpus, the development
 corrections), which dominate once present. The category probabilities are calibrated by
 temperature scaling and serve as the confidence. Spam gets a higher bar than the other
 labels: an unsure spam call falls back to the next label.
+
+This is the model for training and evaluation. The running service predicts with the
+``Scorer`` exported from it (``scorer.py``), which gives the same results with numpy alone.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import warnings
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import sklearn
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from tqdm import tqdm
 
-from .explain import explain
+from .decide import classification, pick_category
+from .explain import top_words
 from .features import Featuriser
 from .result import Classification
 from .seeds import KIND_SEEDS, OTHER_SEEDS, SPAM_SEEDS
 from .taxonomy import Taxonomy
 from .text import normaliser_for
+from .version import data_version
 
-# The code that defines a model is part of its content hash, so editing it invalidates
-# cached shipped models.
-_SOURCES = ("model.py", "result.py", "features.py", "text.py", "seeds.py", "explain.py")
 SPAM_BAR = 0.7  # spam only when at least this sure; otherwise the next label
 TAXONOMY_WEIGHT = 2.0  # weight of a title/measure pseudo-document relative to a message
 SEED_WEIGHT = 0.5  # weight of the built-in other/spam/kind cue lists
@@ -144,22 +144,14 @@ def _select(docs: list[_Doc], attr: str) -> tuple[list[int], list[str], list[flo
     return idx, [getattr(docs[i], attr) for i in idx], [docs[i].weight for i in idx]
 
 
-def data_version(examples: list[dict], tax: Taxonomy) -> str:
-    """Content hash of everything that determines a trained model."""
-    h = hashlib.sha256()
-    h.update(f"{sklearn.__version__}|{tax.version}".encode())
-    for name in _SOURCES:
-        h.update((Path(__file__).parent / name).read_bytes())
-    for ex in examples:
-        key = {k: ex.get(k) for k in ("subject", "body", "category", "measure", "kind", "weight")}
-        h.update(json.dumps(key, ensure_ascii=False, sort_keys=True).encode("utf-8"))
-    return f"m-{h.hexdigest()[:12]}"
-
-
 class Classifier:
     """A trained model; thread-safe for prediction (read-only after training)."""
 
     version: str
+    # scikit-learn's English stop words, sorted (a frozenset would pickle in hash-seed order).
+    # A class attribute, so models pickled before it existed have it too; the Scorer copies
+    # it into its file.
+    stop_words: tuple[str, ...] = tuple(sorted(ENGLISH_STOP_WORDS))
 
     def __init__(self, taxonomy: Taxonomy, version: str, *, c: float | None = None) -> None:
         self.taxonomy = taxonomy
@@ -170,7 +162,7 @@ class Classifier:
 
     @property
     def norm(self):
-        return normaliser_for(self.taxonomy.terms)
+        return normaliser_for(self.taxonomy.terms, self.stop_words)
 
     def fit(self, examples: list[dict], *, progress: bool = False) -> Classifier:
         norm = self.norm
@@ -240,38 +232,29 @@ class Classifier:
         norm = self.norm
         pairs = [norm(s or "", b or "") for s, b in items]
         x = self.features.transform([p[0] for p in pairs], [p[1] for p in pairs])
-        picks = [self._pick_category(p) for p in self.category_model.predict_proba(x)]
+        labels = self.category_model.classes_
+        probs = self.category_model.predict_proba(x)
+        picks = [pick_category(labels, p, self.spam_bar) for p in probs]
         kinds = self.kind_model.classes_[np.argmax(self.kind_model.predict_proba(x), axis=1)]
         measures = self._measures(x, [p[0] for p in picks])
+        coef = {str(c): self.category_linear.coef_[j] for j, c in enumerate(labels)}
         out = []
-        for i, (category, conf, top) in enumerate(picks):
-            spam = category == "spam"
+        for i, pick in enumerate(picks):
             # A CSR row as (columns, values): slicing the matrix per row costs more than
             # the whole prediction.
             row = (x.indices[x.indptr[i] : x.indptr[i + 1]], x.data[x.indptr[i] : x.indptr[i + 1]])
+            words = top_words(self.features.word_names, coef.get(pick[0]), row)
             out.append(
-                Classification(
-                    category=category,
-                    measure=None if spam else measures[i],
-                    kind="spam" if spam else str(kinds[i]),
-                    confidence=round(conf, 4),
-                    top=top,
-                    explanation=explain(self, row, category, measures[i], conf),
-                    model_version=self.version,
-                    taxonomy_version=self.taxonomy.version,
+                classification(
+                    pick,
+                    str(kinds[i]),
+                    measures[i],
+                    words,
+                    taxonomy=self.taxonomy,
+                    version=self.version,
                 )
             )
         return out
-
-    def _pick_category(self, probs: np.ndarray) -> tuple[str, float, list[tuple[str, float]]]:
-        labels = self.category_model.classes_
-        order = np.argsort(-probs, kind="stable")
-        ranked = [(str(labels[j]), float(probs[j])) for j in order]
-        best, conf = ranked[0]
-        if best == "spam" and conf < self.spam_bar and len(ranked) > 1:
-            best, conf = ranked[1]
-            ranked = [ranked[1], ranked[0], *ranked[2:]]
-        return best, conf, [(c, round(s, 4)) for c, s in ranked[:3]]
 
 
 def train(examples: Iterable[dict], taxonomy: Taxonomy, *, progress: bool = False) -> Classifier:

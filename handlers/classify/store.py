@@ -1,17 +1,21 @@
 """Saving, loading and hot-swapping trained classifiers.
 
-A model directory holds, per version, ``<version>.joblib`` (the fitted model),
-``<version>.json`` (metadata: scikit-learn version, taxonomy) and
+A model directory holds, per version, ``<version>.joblib`` (the fitted Classifier),
+``<version>.scorer.npz`` (the same model exported for prediction with numpy alone, see
+``scorer.py``), ``<version>.json`` (metadata: scikit-learn version, taxonomy) and
 ``<version>.examples.jsonl`` (its training data), plus a one-line ``current`` file naming the
 version in use. ``feedback-bot train`` writes a new version and then replaces ``current``
 atomically; ``ClassifierHolder`` in the running service notices the new mtime (checked at most
-every 10 s) and loads it, so no restart is needed. A pickle is only trusted under the
+every 10 s) and loads its scorer, so no restart is needed and the service never imports
+scikit-learn or scipy. A version saved by an older release has no scorer file: the holder
+loads the Classifier once, exports it and writes the file. A pickle is only trusted under the
 scikit-learn version that wrote it; under another one the model is retrained from the saved
 examples, which gives the same model because training is deterministic.
 
 The shipped model (taxonomy + the project's corpus + the development set) is not committed as
 a binary: it is trained on first use and cached under a content hash, so
-``feedback-bot train`` without ``--config`` rebuilds exactly the same thing.
+``feedback-bot train`` without ``--config`` rebuilds exactly the same thing; its scorer is
+cached beside it and found by the same hash without importing scikit-learn.
 """
 
 from __future__ import annotations
@@ -24,12 +28,17 @@ import threading
 import time
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import joblib
-import sklearn
-
-from .model import Classifier, data_version, train
+from .scorer import Scorer
 from .taxonomy import Taxonomy, load_taxonomy
+from .version import data_version
+
+if TYPE_CHECKING:
+    from .model import Classifier
+
+# The Classifier (scikit-learn, joblib) is imported inside the functions that need it: the
+# service only loads scorers, and this module must not pull scikit-learn into its process.
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +46,8 @@ DATA_DIR = Path(__file__).parent / "data"
 CORPUS = DATA_DIR / "corpus.jsonl"
 DEV_COPY = DATA_DIR / "dev.jsonl"
 CHECK_INTERVAL = 10.0  # seconds between looks at the model dir's ``current`` file
-KEEP_VERSIONS = 3  # a model is ~4 MB; older versions than this are deleted on save
+KEEP_VERSIONS = 3  # a model is ~4 MB and its scorer ~5 MB; older versions are deleted on save
+SUFFIXES = (".joblib", ".scorer.npz", ".examples.jsonl", ".json")  # the files of a version
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -66,12 +76,24 @@ def _prune(model_dir: Path, keep: str) -> None:
         version = meta.name.removesuffix(".json")
         if version == keep:
             continue
-        for suffix in (".joblib", ".examples.jsonl", ".json"):
+        for suffix in SUFFIXES:
             (model_dir / f"{version}{suffix}").unlink(missing_ok=True)
 
 
+def scorer_path(model_dir: Path, version: str) -> Path:
+    return model_dir / f"{version}.scorer.npz"
+
+
+def _write_scorer(scorer: Scorer, path: Path) -> None:
+    _atomic_write(path, scorer.to_bytes())
+
+
 def save_model(clf: Classifier, model_dir: Path) -> str:
-    """Write ``clf`` into ``model_dir`` and make it current; returns its version."""
+    """Write ``clf`` and its scorer into ``model_dir`` and make it current; returns its
+    version."""
+    import joblib
+    import sklearn
+
     model_dir.mkdir(parents=True, exist_ok=True)
     v = clf.version
     examples = getattr(clf, "examples", [])
@@ -82,6 +104,7 @@ def save_model(clf: Classifier, model_dir: Path) -> str:
     tmp = model_dir / f".{v}.{os.getpid()}.joblib.tmp"  # two processes may save at once
     joblib.dump(clf, tmp, compress=3)  # ~4x smaller; decompression costs ~0.1 s at load
     os.replace(tmp, model_dir / f"{v}.joblib")
+    _write_scorer(Scorer.from_classifier(clf), scorer_path(model_dir, v))
     _atomic_write(model_dir / "current", f"{v}\n".encode())
     _prune(model_dir, v)
     return v
@@ -89,6 +112,11 @@ def save_model(clf: Classifier, model_dir: Path) -> str:
 
 def load_version(model_dir: Path, version: str) -> Classifier:
     """Load one saved version, retraining it if scikit-learn changed since it was saved."""
+    import joblib
+    import sklearn
+
+    from .model import train
+
     meta = json.loads((model_dir / f"{version}.json").read_text(encoding="utf-8"))
     if meta.get("sklearn") == sklearn.__version__:
         return joblib.load(model_dir / f"{version}.joblib")
@@ -99,6 +127,25 @@ def load_version(model_dir: Path, version: str) -> Classifier:
     clf = train(examples, Taxonomy.from_dict(meta["taxonomy"]))
     clf.version = version  # same data, same model: keep the name staff have seen
     return clf
+
+
+def load_scorer(model_dir: Path, version: str) -> Scorer:
+    """The scorer of one saved version. A version saved before scorers existed (or by a
+    release with another scorer format) has its Classifier loaded and exported once, and the
+    file written for next time; that one load imports scikit-learn."""
+    path = scorer_path(model_dir, version)
+    try:
+        return Scorer.load(path)
+    except FileNotFoundError:
+        log.info("model %s has no scorer file yet; exporting it", version)
+    except Exception as exc:  # a damaged or older file is rebuilt from the model
+        log.warning("scorer file %s unusable (%s); exporting it again", path, exc)
+    scorer = Scorer.from_classifier(load_version(model_dir, version))
+    try:
+        _write_scorer(scorer, path)
+    except OSError as exc:  # a read-only model dir: the scorer just lives in memory
+        log.info("cannot write %s: %s", path, exc)
+    return scorer
 
 
 def current_version(model_dir: Path) -> str | None:
@@ -116,6 +163,8 @@ def _cache_dir() -> Path:
 
 def build_shipped(*, progress: bool = False, cache: bool = True) -> Classifier:
     """Train the shipped model from repository data; cache it if the cache is writable."""
+    from .model import train
+
     clf = train(shipped_examples(), load_taxonomy(), progress=progress)
     if cache:
         try:
@@ -138,15 +187,35 @@ def shipped_classifier() -> Classifier:
     return build_shipped()
 
 
+@lru_cache(maxsize=1)
+def shipped_scorer() -> Scorer:
+    """The shipped model's scorer, from the cache by content hash: only the first run ever
+    (or one after the model's code or data changed) trains, and imports scikit-learn."""
+    cache = _cache_dir()
+    path = scorer_path(cache, data_version(shipped_examples(), load_taxonomy()))
+    try:
+        return Scorer.load(path)
+    except FileNotFoundError:
+        pass
+    except Exception as exc:  # a damaged cache file is rebuilt, not fatal
+        log.warning("shipped scorer cache unreadable (%s); rebuilding", exc)
+    scorer = Scorer.from_classifier(shipped_classifier())
+    try:
+        _write_scorer(scorer, path)  # again if build_shipped just wrote it: a few ms
+    except OSError as exc:
+        log.info("cannot cache the shipped scorer: %s", exc)
+    return scorer
+
+
 class ClassifierHolder:
-    """Gives the service the newest trained model without a restart."""
+    """Gives the service the newest trained model, as a ``Scorer``, without a restart."""
 
     def __init__(self, model_dir: Path) -> None:
         self.model_dir = Path(model_dir)
         self._lock = threading.Lock()
         self._checked = 0.0
         self._mtime: float | None = None
-        self._clf: Classifier | None = None
+        self._scorer: Scorer | None = None
 
     def _stat(self) -> float | None:
         try:
@@ -157,24 +226,24 @@ class ClassifierHolder:
     def _reload(self, mtime: float | None) -> None:
         version = current_version(self.model_dir) if mtime is not None else None
         if version is None:
-            self._clf = shipped_classifier()  # empty or missing dir: the shipped model
-        elif self._clf is None or self._clf.version != version:
+            self._scorer = shipped_scorer()  # empty or missing dir: the shipped model
+        elif self._scorer is None or self._scorer.version != version:
             try:
-                self._clf = load_version(self.model_dir, version)
+                self._scorer = load_scorer(self.model_dir, version)
             except Exception:  # keep serving the old model; staff see the error in the log
                 log.exception("cannot load model %s from %s", version, self.model_dir)
-                self._clf = self._clf or shipped_classifier()
+                self._scorer = self._scorer or shipped_scorer()
         self._mtime = mtime
 
-    def get(self) -> Classifier:
+    def get(self) -> Scorer:
         now = time.monotonic()
-        if self._clf is not None and now - self._checked < CHECK_INTERVAL:
-            return self._clf
+        if self._scorer is not None and now - self._checked < CHECK_INTERVAL:
+            return self._scorer
         with self._lock:
-            if self._clf is None or now - self._checked >= CHECK_INTERVAL:
+            if self._scorer is None or now - self._checked >= CHECK_INTERVAL:
                 self._checked = now
                 mtime = self._stat()
-                if self._clf is None or mtime != self._mtime:
+                if self._scorer is None or mtime != self._mtime:
                     self._reload(mtime)
-        assert self._clf is not None
-        return self._clf
+        assert self._scorer is not None
+        return self._scorer

@@ -8,6 +8,11 @@ pure-Python jieba needs ~0.4 ms for a 300-character message, which alone would u
 2,000 messages/s budget; rjieba needs ~0.02 ms. Pure-Python jieba is the fallback where no
 rjieba wheel exists. The output is a pair (normalised text for character n-grams, space-joined words for
 word n-grams), so the feature extractors in ``model.py`` stay plain scikit-learn vectorisers.
+
+The English stop words are scikit-learn's list, but they are handed in (by the Classifier,
+which has scikit-learn loaded, or by the Scorer, which saved them in its file) rather than
+imported here: importing that list loads all of scikit-learn, which the service's scoring
+process must not carry.
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ from functools import lru_cache
 from importlib import resources
 
 from opencc import OpenCC
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 try:
     import rjieba
@@ -161,10 +165,11 @@ def to_simplified(text: str) -> str:
 class Normaliser:
     """Turns raw text into (char-level text, word tokens) for the vectorisers."""
 
-    def __init__(self, words: tuple[str, ...] = ()) -> None:
+    def __init__(self, words: tuple[str, ...] = (), stop_words: tuple[str, ...] = ()) -> None:
         # A private tokenizer so the taxonomy's own names do not leak into other users of
         # jieba's global dictionary.
         self.words = tuple(words)
+        self.stop_words = frozenset(stop_words)  # English words dropped from the word tokens
         if rjieba is not None:
             self._jieba = rjieba.Jieba()
             for word in self.words:
@@ -195,7 +200,7 @@ class Normaliser:
         in a small training set they would only say "this is English"."""
         words = self._cut(_PUNCT.sub(" ", clean_text), False)
         if _LATIN.search(clean_text):
-            words = [w for w in words if w not in ENGLISH_STOP_WORDS]
+            words = [w for w in words if w not in self.stop_words]
         return " ".join(words)
 
     def __call__(self, subject: str, body: str) -> tuple[str, str]:
@@ -207,13 +212,15 @@ class Normaliser:
         return chars, self.tokens(clean)
 
     def __getstate__(self) -> dict:
-        return {"words": self.words}  # the jieba dictionary is rebuilt, not pickled
+        # The jieba dictionary is rebuilt, not pickled; the stop words are sorted so that
+        # the pickle does not depend on the string hash seed.
+        return {"words": self.words, "stop_words": tuple(sorted(self.stop_words))}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["words"])
+        self.__init__(state["words"], state.get("stop_words", ()))
 
 
 @lru_cache(maxsize=4)
-def normaliser_for(words: tuple[str, ...]) -> Normaliser:
+def normaliser_for(words: tuple[str, ...], stop_words: tuple[str, ...] = ()) -> Normaliser:
     """Shared Normaliser per word list: building one costs a jieba dictionary load."""
-    return Normaliser(words)
+    return Normaliser(words, stop_words)

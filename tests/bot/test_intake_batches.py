@@ -114,3 +114,28 @@ async def test_one_letter_that_fails_holds_up_nobody_else(rt: Runtime, tmp_path:
     assert all(by_key[f"imap:{n}"].state == "done" for n in (0, 1, 3, 4))
     assert await count(rt, Submission) == 4
     assert await count(rt, Outbox) == 4
+
+
+async def test_machine_mail_and_letters_are_filed_in_one_batch(settings: Settings, caplog):
+    """An auto-reply is stored unclassified next to classified letters. The rows of one batch
+    must have the same columns, or the whole batch falls back to filing row by row."""
+    await upgrade_async(settings.database.url)
+    runtime = Runtime.create(settings)  # with the classifier: the letters get categories
+    try:
+        auto = mail("robot@example.com", "auto.1@example.com").replace(
+            b"MIME-Version", b"Auto-Submitted: auto-replied\r\nMIME-Version")
+        async with runtime.sessions.begin() as s:
+            await store_mail(s, source_key="imap:1", raw=mail("a@example.com", "a.1@example.com"))
+            await store_mail(s, source_key="imap:2", raw=auto)
+            await store_mail(s, source_key="imap:3", raw=mail("b@example.com", "b.1@example.com"))
+        assert await drain(runtime) == 3
+        assert "one by one" not in caplog.text
+        async with runtime.sessions() as s:
+            subs = {x.from_addr: x for x in await s.scalars(select(Submission))}
+        assert subs["robot@example.com"].category == "unclassified"
+        assert subs["robot@example.com"].confidence is None
+        assert subs["a@example.com"].category not in ("unclassified", None)
+        assert subs["a@example.com"].confidence is not None
+        assert await count(runtime, Outbox) == 2  # the robot gets no acknowledgement
+    finally:
+        await runtime.close()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from handlers.classify import Classifier, load_taxonomy, shipped_classifier, train
+from handlers.classify import Classifier, load_taxonomy, shipped_classifier, shipped_scorer, train
 from handlers.classify.store import shipped_examples
 
 
@@ -17,8 +17,10 @@ def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     old = os.environ.get("FEEDBACK_BOT_CACHE")
     os.environ["FEEDBACK_BOT_CACHE"] = str(tmp_path_factory.mktemp("model-cache"))
     shipped_classifier.cache_clear()
+    shipped_scorer.cache_clear()
     yield
     shipped_classifier.cache_clear()
+    shipped_scorer.cache_clear()
     if old is None:
         os.environ.pop("FEEDBACK_BOT_CACHE", None)
     else:

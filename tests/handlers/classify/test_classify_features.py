@@ -23,6 +23,14 @@ def test_english_words_gain_chinese_keywords_and_noise_is_dropped() -> None:
     assert "example" not in clean and "13912345678" not in clean
 
 
+def test_english_stop_words_handed_in_are_dropped() -> None:
+    message = ("", "The police never called back about the case")
+    _, kept = Normaliser()(*message)
+    _, dropped = Normaliser(stop_words=("the", "about", "back"))(*message)
+    assert "the" in kept.split() and "the" not in dropped.split()
+    assert {"police", "never", "called", "case"} <= set(dropped.split())
+
+
 def test_full_width_question_mark_survives_as_a_word() -> None:
     _, words = Normaliser()("", "请问怎么申请？")
     assert "?" in words.split()

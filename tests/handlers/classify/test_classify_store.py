@@ -1,4 +1,5 @@
-"""Saving models and swapping them into a running service without a restart."""
+"""Saving models and swapping them into a running service without a restart. The holder
+hands out the numpy-only Scorer; the Classifier is what training saves."""
 
 from __future__ import annotations
 
@@ -8,8 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from handlers.classify import ClassifierHolder, load_taxonomy, save_model, store, train
-from handlers.classify.store import current_version, load_version
+from handlers.classify import (
+    ClassifierHolder,
+    Scorer,
+    load_taxonomy,
+    save_model,
+    store,
+    train,
+)
+from handlers.classify.store import current_version, load_version, scorer_path
+
+MSG = ("", "派出所窗口排队两个小时，工作人员还在聊天")
 
 
 @pytest.fixture()
@@ -27,8 +37,9 @@ def test_saved_model_round_trips(tmp_path: Path, small_examples: list[dict]) -> 
     version = save_model(clf, tmp_path)
     assert version == clf.version == current_version(tmp_path)
     loaded = load_version(tmp_path, version)
-    msg = ("", "派出所窗口排队两个小时，工作人员还在聊天")
-    assert loaded.classify(*msg) == clf.classify(*msg)
+    assert loaded.classify(*MSG) == clf.classify(*MSG)
+    served = ClassifierHolder(tmp_path).get()
+    assert isinstance(served, Scorer) and served.classify(*MSG) == clf.classify(*MSG)
 
 
 def test_holder_picks_up_a_newer_model(tmp_path: Path, small_examples, shipped, no_wait) -> None:
@@ -71,3 +82,33 @@ def test_broken_new_model_keeps_the_old_one_serving(tmp_path, small_examples, no
     (tmp_path / "current").write_text("m-doesnotexist\n")
     os.utime(tmp_path / "current", (1, 1))  # a different mtime, as after a new train run
     assert holder.get().version == good.version
+
+
+def test_model_dir_from_before_scorers_still_serves_and_gains_the_file(
+    tmp_path: Path, small_examples
+) -> None:
+    clf = train(small_examples, load_taxonomy())
+    version = save_model(clf, tmp_path)
+    scorer_path(tmp_path, version).unlink()  # as an older release saved it
+    served = ClassifierHolder(tmp_path).get()
+    assert served.version == version and served.classify(*MSG) == clf.classify(*MSG)
+    assert Scorer.load(scorer_path(tmp_path, version)).classify(*MSG) == clf.classify(*MSG)
+
+
+def test_damaged_scorer_file_is_rebuilt_from_the_model(tmp_path: Path, small_examples) -> None:
+    clf = train(small_examples, load_taxonomy())
+    version = save_model(clf, tmp_path)
+    scorer_path(tmp_path, version).write_bytes(b"PK\x03\x04 cut short")
+    assert ClassifierHolder(tmp_path).get().classify(*MSG) == clf.classify(*MSG)
+    assert Scorer.load(scorer_path(tmp_path, version)).version == version
+
+
+def test_old_versions_are_pruned_with_their_scorers(
+    tmp_path: Path, small_examples, taxonomy_only, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "KEEP_VERSIONS", 1)
+    old = save_model(taxonomy_only, tmp_path)
+    os.utime(tmp_path / f"{old}.json", (1, 1))  # clearly older than the next one
+    new = save_model(train(small_examples, load_taxonomy()), tmp_path)
+    assert not list(tmp_path.glob(f"{old}*"))
+    assert scorer_path(tmp_path, new).exists()
