@@ -19,12 +19,20 @@ _BODY = f"[{ALPHABET}]{{4}}-[{ALPHABET}]{{4}}"
 
 
 def new_tracking_no(prefix: str = "FK") -> str:
-    # 40 random bits, 5 per character of the 32-letter alphabet: one call for the randomness
-    # (eight secrets.choice calls made eight system calls).
-    bits = int.from_bytes(secrets.token_bytes(5), "big")
-    chars = "".join(ALPHABET[(bits >> (5 * i)) & 31] for i in range(8))
-    core = f"{chars[:4]}-{chars[4:]}"
-    return f"{prefix}-{core}" if prefix else core
+    return new_tracking_nos(1, prefix)[0]
+
+
+def new_tracking_nos(n: int, prefix: str = "FK") -> list[str]:
+    """``n`` random numbers: 40 bits each, 5 per character of the 32-letter alphabet, all from
+    one call for randomness (a system call each was a tenth of the web form's batch write)."""
+    pool = secrets.token_bytes(5 * n)
+    out = []
+    for k in range(n):
+        bits = int.from_bytes(pool[5 * k : 5 * k + 5], "big")
+        chars = "".join(ALPHABET[(bits >> (5 * i)) & 31] for i in range(8))
+        core = f"{chars[:4]}-{chars[4:]}"
+        out.append(f"{prefix}-{core}" if prefix else core)
+    return out
 
 
 def tracking_pattern(prefix: str = "FK") -> re.Pattern[str]:

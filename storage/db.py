@@ -9,14 +9,14 @@ PostgreSQL (asyncpg) needs nothing special.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -25,6 +25,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_MS = 10_000  # also PostgreSQL's lock_timeout
 
@@ -75,7 +79,7 @@ async def refresh_statistics(engine: AsyncEngine) -> bool:
     return True
 
 
-class _Sessions(async_sessionmaker[AsyncSession]):
+class Sessions(async_sessionmaker[AsyncSession]):
     """On SQLite, write transactions of this process take turns on an asyncio lock.
 
     SQLite lets one transaction write at a time. Without the lock, a second writer in the same
@@ -90,9 +94,12 @@ class _Sessions(async_sessionmaker[AsyncSession]):
 
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__(engine, expire_on_commit=False)
+        self._engine = engine
         self._writing: asyncio.Lock | None = asyncio.Lock() if engine.dialect.name == "sqlite" \
             else None
         self._writer: asyncio.Task[object] | None = None
+        self._sync: Engine | None = None
+        self._thread: ThreadPoolExecutor | None = None
 
     def begin(self) -> AbstractAsyncContextManager[AsyncSession]:  # type: ignore[override]
         if self._writing is None:
@@ -100,7 +107,8 @@ class _Sessions(async_sessionmaker[AsyncSession]):
         return self._serialised()
 
     @asynccontextmanager
-    async def _serialised(self) -> AsyncIterator[AsyncSession]:
+    async def _turn(self) -> AsyncIterator[None]:
+        """This process's turn to write (SQLite)."""
         assert self._writing is not None
         me = asyncio.current_task()
         if me is not None and self._writer is me:
@@ -109,18 +117,64 @@ class _Sessions(async_sessionmaker[AsyncSession]):
             await self._writing.acquire()
         self._writer = me
         try:
-            async with super().begin() as session:
-                yield session
+            yield
         finally:
             self._writer = None
             self._writing.release()
 
+    @asynccontextmanager
+    async def _serialised(self) -> AsyncIterator[AsyncSession]:
+        async with self._turn(), super().begin() as session:
+            yield session
 
-def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return _Sessions(engine)
+    async def run_write(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(connection, *args)`` in one write transaction, committed when it returns.
+
+        For a hot write made of a few statements (the web form's batch). Through aiosqlite each
+        statement and each fetch is a hand-off to aiosqlite's thread and back; on a SQLite file
+        ``fn`` instead runs whole in one thread of ours on a plain pysqlite connection, which
+        measured 1.5 ms of CPU for a batch of 20 form letters against 2.5-2.9 ms. Elsewhere
+        (PostgreSQL, an in-memory SQLite) it runs through ``run_sync`` on the async driver."""
+        db = self._engine.url.database
+        if self._writing is None or not db or db == ":memory:":
+            async with self._engine.begin() as conn:
+                return await conn.run_sync(fn, *args)
+        async with self._turn():
+            if self._thread is None:
+                self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
+            done = asyncio.get_running_loop().run_in_executor(
+                self._thread, self._in_thread, fn, args)
+            try:
+                return await asyncio.shield(done)
+            finally:
+                if not done.done():  # cancelled: the turn lasts until the thread has finished
+                    await asyncio.wait([done])
+
+    def _in_thread(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        if self._sync is None:
+            self._sync = create_engine(self._engine.url.set(drivername="sqlite"))
+            event.listen(self._sync, "connect", _sqlite_pragmas)
+        with self._sync.begin() as conn:
+            return fn(conn, *args)
+
+    async def close(self) -> None:
+        """Release the synchronous engine and its thread, if ``run_write`` made them."""
+        if self._thread is not None:
+            thread, self._thread = self._thread, None
+            if self._sync is not None:
+                await asyncio.get_running_loop().run_in_executor(thread, self._sync.dispose)
+            thread.shutdown(wait=False)
+
+
+def sessionmaker(engine: AsyncEngine) -> Sessions:
+    return Sessions(engine)
 
 
 def alembic_config(url: str) -> Config:
+    # Imported here, not at the top: Alembic and its Mako templates are 11 MB that a process
+    # which never migrates (the intake's prepare processes) should not carry.
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -133,6 +187,8 @@ def upgrade(url: str, revision: str = "head") -> None:
         db = make_url(url).database
         if db and db != ":memory:":
             Path(db).parent.mkdir(parents=True, exist_ok=True)
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)
 
 

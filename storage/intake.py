@@ -52,12 +52,18 @@ async def add_many(session: AsyncSession, inputs: list[dict[str, Any]]) -> dict[
     """Store many inputs in one statement (a batch of fetched mail, a burst of form posts);
     each dict holds ``add``'s keyword arguments. Returns the new id by source key; a source key
     that is missing from the result was stored before."""
+    return await insert_ignore_many(session, RawIntake, new_rows(inputs), "source_key")
+
+
+def new_rows(inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Complete rows for ``add_many``'s inputs: every column an INSERT of many rows names."""
     now = utcnow()
-    blank = dict(raw=None, payload=None, message_id=None, tracking_no=None)
-    rows = [{**blank, **i, "state": "pending", "attempts": 0} for i in inputs]
+    blank = dict(raw=None, payload=None, message_id=None, tracking_no=None, error=None,
+                 processed_at=None)
+    rows = [{**blank, "state": "pending", "attempts": 0, **i} for i in inputs]
     for row in rows:
         row["received_at"] = row.get("received_at") or now
-    return await insert_ignore_many(session, RawIntake, rows, "source_key")
+    return rows
 
 
 async def claim(session: AsyncSession, raw_ids: list[int]) -> set[int]:

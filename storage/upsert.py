@@ -8,18 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-def _dialect_module(session: AsyncSession) -> Any:
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
+def dialect_module(session: AsyncSession | Connection) -> Any:
+    dialect = session.dialect.name if isinstance(session, Connection) else (
+        session.bind.dialect.name if session.bind else "sqlite")
     return postgresql if dialect == "postgresql" else sqlite
 
 
 async def insert_ignore(session: AsyncSession, model: Any, values: dict[str, Any]) -> int | None:
     """Insert a row unless a unique key already holds one; return the new primary key or None."""
-    stmt = _dialect_module(session).insert(model).values(**values)
+    stmt = dialect_module(session).insert(model).values(**values)
     result = await session.execute(stmt.on_conflict_do_nothing().returning(model.id))
     return result.scalar_one_or_none()
 
@@ -34,6 +36,6 @@ async def insert_ignore_many(
     if not rows:
         return {}
     table = model.__table__  # Core executemany: the ORM's bulk layer cost more than the SQL
-    stmt = _dialect_module(session).insert(table).on_conflict_do_nothing()
+    stmt = dialect_module(session).insert(table).on_conflict_do_nothing()
     result = await session.execute(stmt.returning(table.c[key], table.c.id), rows)
     return {k: pk for k, pk in result.all()}

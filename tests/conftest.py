@@ -70,9 +70,11 @@ def make_settings(db_url: str, tmp_path: Path, smtp: SmtpSink | None = None,
 async def db(db_url: str):  # type: ignore[no-untyped-def]
     """Sessions on the migrated test database, for storage-level tests (no service running)."""
     engine = make_engine(db_url)
+    sessions = sessionmaker(engine)
     try:
-        yield sessionmaker(engine)
+        yield sessions
     finally:
+        await sessions.close()
         await engine.dispose()
 
 

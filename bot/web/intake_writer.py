@@ -4,8 +4,8 @@ Each POST used to store its raw row in its own transaction. On SQLite every tran
 database's one write lock, so fifty concurrent posts queued on that lock and on the busy handler's
 sleeps (p99 over a second), and PostgreSQL paid a commit per letter. Here a POST hands its row to
 :class:`IntakeWriter` and waits; the writer takes every row waiting at that moment, stores them in
-ONE transaction (one multi-row INSERT … ON CONFLICT DO NOTHING, one query for the tracking numbers)
-and only after the commit tells each waiting request its tracking number. While a batch commits,
+ONE transaction (one multi-row INSERT … ON CONFLICT DO NOTHING, one query for the tracking numbers;
+on SQLite run whole in one thread hand-off, see ``Sessions.run_write``) and only after the commit tells each waiting request its tracking number. While a batch commits,
 the next one gathers, so a rush costs a few commits, not one per letter. The rule "the raw input is
 committed before anything is answered" still holds for every single request.
 
@@ -25,6 +25,7 @@ closing stores what it still holds, so no request is left hanging and no row is 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -34,12 +35,9 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from handlers import tracking
-from storage import intake as raw_intake
-from storage import submissions
+from storage import form_intake
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -75,7 +73,8 @@ class IntakeWriter:
 
     def __init__(self, rt: Runtime) -> None:
         self._sessions = rt.sessions
-        self._prefix = rt.settings.intake.tracking_prefix
+        self._draw = functools.partial(tracking.new_tracking_nos,
+                                       prefix=rt.settings.intake.tracking_prefix)
         self._wakeup = rt.intake_wakeup  # set after each commit: the worker files the letters
         self._foreground = rt.foreground  # ...after a quiet moment
         self._queue: list[_Waiting] = []
@@ -166,40 +165,11 @@ class IntakeWriter:
                 self._resolve([waiting], results)
 
     async def _store(self, entries: list[Entry]) -> dict[str, str | None]:
-        """One transaction: fresh tracking numbers, one INSERT for all, the honeypots closed,
-        and the numbers of keys stored before."""
-        unique: dict[str, Entry] = {}
-        for e in entries:
-            unique.setdefault(e.source_key, e)  # one row per key; the first post's payload
-        async with self._sessions.begin() as session:
-            numbered = [k for k, e in unique.items() if e.discard_note is None]
-            numbers = dict(zip(numbered, await self._fresh_numbers(session, len(numbered)),
-                               strict=True))
-            rows = [{"channel": "web", "source_key": key, "payload": e.payload,
-                     "tracking_no": numbers.get(key)} for key, e in unique.items()]
-            ids = await raw_intake.add_many(session, rows)
-            results: dict[str, str | None] = {}
-            for key, e in unique.items():
-                if key not in ids:  # stored before: answer with what the first post got
-                    earlier = await raw_intake.by_source_key(session, key)
-                    results[key] = earlier.tracking_no if earlier else None
-                    continue
-                if e.discard_note is not None:
-                    await raw_intake.mark_done(session, ids[key], submission_id=None,
-                                               state="discarded", note=e.discard_note)
-                results[key] = numbers.get(key)
-        return results
-
-    async def _fresh_numbers(self, session: AsyncSession, n: int) -> list[str]:
-        """``n`` distinct tracking numbers that no submission holds (one query per round; a
-        40-bit random number is taken so rarely that a second round is a curiosity)."""
-        numbers: list[str] = []
-        while len(numbers) < n:
-            drawn = {tracking.new_tracking_no(self._prefix) for _ in range(n - len(numbers))}
-            drawn -= set(numbers)
-            taken = await submissions.taken_tracking_nos(session, list(drawn))
-            numbers += [tn for tn in drawn if tn not in taken]
-        return numbers
+        """One transaction (``storage.form_intake``): fresh tracking numbers, one INSERT for
+        all, the honeypots closed, and the numbers of keys stored before."""
+        letters = [{"source_key": e.source_key, "payload": e.payload,
+                    "discard_note": e.discard_note} for e in entries]
+        return await self._sessions.run_write(form_intake.store_letters, letters, self._draw)
 
     @staticmethod
     def _resolve(batch: list[_Waiting], results: dict[str, str | None]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -32,3 +33,55 @@ async def test_a_write_inside_a_write_fails_at_once(db, db_url: str):
             async with asyncio.timeout(2):
                 async with db.begin():
                     pass
+
+
+def _insert(conn, key: str, fail: bool = False) -> int:  # type: ignore[no-untyped-def]
+    """A synchronous unit of work for ``run_write``."""
+    conn.execute(RawIntake.__table__.insert(),
+                 raw_intake.new_rows([{"channel": "web", "source_key": key}]))
+    if fail:
+        raise ValueError("rolled back")
+    return int(conn.execute(select(func.count()).select_from(RawIntake)).scalar_one())
+
+
+async def test_run_write_takes_turns_with_session_writers(db, db_url: str):
+    """``run_write`` (on SQLite: a thread with its own connection) and ``begin()`` writers of
+    the same process interleave without one failing on the other's lock."""
+    async def session_writer(n: int) -> None:
+        async with db.begin() as s:
+            await raw_intake.add(s, channel="web", source_key=f"web:s{n}")
+            await asyncio.sleep(0.005)
+
+    results = await asyncio.gather(*(db.run_write(_insert, f"web:r{n}") for n in range(15)),
+                                   *(session_writer(n) for n in range(15)))
+    assert sorted(r for r in results if r is not None)[-1] <= 30
+    async with db() as s:
+        keys = set(await s.scalars(select(RawIntake.source_key)))
+    assert keys == {f"web:r{n}" for n in range(15)} | {f"web:s{n}" for n in range(15)}
+
+
+async def test_run_write_rolls_back_on_error(db, db_url: str):
+    with pytest.raises(ValueError, match="rolled back"):
+        await db.run_write(_insert, "web:gone", True)
+    assert await db.run_write(_insert, "web:kept") == 1  # the failed row is not there
+
+
+async def test_cancelled_run_write_still_commits_and_the_next_writer_follows(db, db_url: str):
+    """The web form's batch is written for requests that may be cancelled (a citizen closes the
+    page): the thread's work is committed all the same, and the next writer gets its turn."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("on PostgreSQL run_write is an ordinary transaction, rolled back on cancel")
+
+    def slow(conn) -> None:  # type: ignore[no-untyped-def]
+        _insert(conn, "web:slow")
+        time.sleep(0.3)
+
+    task = asyncio.create_task(db.run_write(slow))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    async with db.begin() as s:
+        await raw_intake.add(s, channel="web", source_key="web:after")
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with db() as s:
+        assert set(await s.scalars(select(RawIntake.source_key))) == {"web:slow", "web:after"}
