@@ -10,13 +10,20 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-def dialect_module(session: AsyncSession | Connection) -> Any:
-    dialect = session.dialect.name if isinstance(session, Connection) else (
-        session.bind.dialect.name if session.bind else "sqlite")
-    return postgresql if dialect == "postgresql" else sqlite
+def dialect_module(where: AsyncSession | Connection | Dialect) -> Any:
+    """The dialect package (for its ``insert`` with ON CONFLICT) of a session, connection or
+    dialect."""
+    if isinstance(where, Dialect):
+        name = where.name
+    elif isinstance(where, Connection):
+        name = where.dialect.name
+    else:
+        name = where.bind.dialect.name if where.bind else "sqlite"
+    return postgresql if name == "postgresql" else sqlite
 
 
 async def insert_ignore(session: AsyncSession, model: Any, values: dict[str, Any]) -> int | None:
