@@ -14,16 +14,19 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot.config import Settings
 from bot.metrics import Metrics
 from handlers.loop_guard import LoopPolicy
 from handlers.pipeline import Context
-from storage.db import Sessions, make_engine, sessionmaker
+
+if TYPE_CHECKING:  # the database layer is imported where a Runtime is made (see create)
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+    from storage.db import Sessions
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 log = logging.getLogger(__name__)
@@ -110,6 +113,10 @@ class Runtime:
 
     @classmethod
     def create(cls, settings: Settings, *, with_classifier: bool = True) -> Runtime:
+        # Here, not at the top: the intake's prepare processes import this module for
+        # pipeline_context and never open the database (SQLAlchemy is about 22 MB).
+        from storage.db import make_engine, sessionmaker
+
         engine = make_engine(settings.database.url)
         holder = None
         if with_classifier:

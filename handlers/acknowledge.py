@@ -16,8 +16,7 @@ from zoneinfo import ZoneInfo
 from handlers import compose, tracking
 from handlers.pipeline import Context, Intake
 from handlers.text import excerpt
-from storage import events, outbox
-from storage.db import utcnow
+from storage.clock import utcnow
 
 CATEGORY_SKIP = {"spam"}
 
@@ -54,6 +53,8 @@ async def _to_acknowledge(intakes: list[Intake], ctx: Context) -> list[Intake]:
         if intake.ack_skipped is None:
             candidates.append(intake)
     addresses = {str(i.from_addr).lower() for i in candidates}
+    from storage import outbox  # imported here: see process_many
+
     standing = await outbox.standing_many(ctx.session, addresses, utcnow() - timedelta(days=1))
     chosen = []
     for intake in candidates:
@@ -138,6 +139,10 @@ def _compose(intake: Intake, ctx: Context) -> tuple[str, bytes]:
 
 
 async def process_many(intakes: list[Intake], ctx: Context) -> None:
+    # The storage modules are imported where the database is used: ``draft`` runs in the
+    # intake's prepare processes, which should not load SQLAlchemy for it (about 22 MB).
+    from storage import events, outbox
+
     chosen = await _to_acknowledge(intakes, ctx)
     await outbox.enqueue_many(ctx.session, [_outbox_row(i, ctx) for i in chosen])
     await events.record_many(ctx.session, [

@@ -25,7 +25,7 @@ from email.utils import format_datetime, formataddr
 from typing import Any
 
 from handlers.text import one_line
-from storage.db import utcnow
+from storage.clock import utcnow
 
 LOOP_HEADER = "X-Feedback-Bot-Loop"
 

@@ -28,8 +28,7 @@ from handlers.mailheaders import (
 from handlers.mailpolicy import POLICY
 from handlers.parse import ParsedMail
 from handlers.pipeline import Context, Intake
-from storage import outbox
-from storage.db import utcnow
+from storage.clock import utcnow
 
 
 @dataclass(frozen=True)
@@ -234,6 +233,10 @@ async def process_many(intakes: list[Intake], ctx: Context) -> None:
 
 
 async def _record_bounce(intake: Intake, ctx: Context) -> None:
+    # Imported here: ``judge`` runs in the intake's prepare processes, which should not load
+    # SQLAlchemy for it (about 22 MB).
+    from storage import outbox
+
     assert intake.parsed is not None
     ids, permanent = bounced_message_ids(intake.parsed)
     recipients = await outbox.mark_bounced(ctx.session, ids, intake.auto_reason or "bounce")

@@ -108,6 +108,15 @@ class Intake:
     # set by the step that stops the chain for this input
     discard: Discard | None = None
 
+    def draw_tracking_no(self, prefix: str) -> None:
+        """A fresh number for an input that came without one (the web form draws its own);
+        the store step checks it against the database before it is used."""
+        if not self.tracking_no:
+            from handlers.tracking import new_tracking_no
+
+            self.tracking_no = new_tracking_no(prefix)
+            self.tracking_drawn = True
+
 
 Step = Callable[[list[Intake], Context], Awaitable[None]]
 
@@ -148,7 +157,7 @@ def prepare(intakes: Sequence[Intake], ctx: Context) -> None:
     done; a drawn number the database already holds is drawn again there and the draft
     rewritten. An input that fails here is left unprepared and takes the normal path, errors
     included."""
-    from handlers import acknowledge, loop_guard, parse, store
+    from handlers import acknowledge, loop_guard, parse
     from handlers.classify.step import classify_input
 
     ready = []
@@ -171,7 +180,7 @@ def prepare(intakes: Sequence[Intake], ctx: Context) -> None:
             intake.classification = result
     for intake in ready:
         try:
-            store.draw_tracking_no(intake, ctx)
+            intake.draw_tracking_no(ctx.tracking_prefix)
             acknowledge.draft(intake, ctx)
         except Exception:  # noqa: BLE001 - acknowledge composes it in the transaction
             intake.ack_draft = None

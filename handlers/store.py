@@ -159,19 +159,11 @@ def _classification_fields(intake: Intake, ctx: Context) -> dict[str, object]:
     }
 
 
-def draw_tracking_no(intake: Intake, ctx: Context) -> None:
-    """A fresh number for an input that came without one (the web form draws its own);
-    :func:`process_many` checks it against the database before it is used."""
-    if not intake.tracking_no:
-        intake.tracking_no = tracking.new_tracking_no(ctx.tracking_prefix)
-        intake.tracking_drawn = True
-
-
 async def _assign_tracking_nos(intakes: list[Intake], ctx: Context) -> None:
     """Every drawn number checked against the taken ones a batch at a time, and drawn again
     while taken (40 random bits: in practice never)."""
     for intake in intakes:
-        draw_tracking_no(intake, ctx)
+        intake.draw_tracking_no(ctx.tracking_prefix)
     todo = [i for i in intakes if i.tracking_drawn]
     while todo:
         taken = await submissions.taken_tracking_nos(ctx.session,
@@ -179,7 +171,7 @@ async def _assign_tracking_nos(intakes: list[Intake], ctx: Context) -> None:
         todo = [i for i in todo if i.tracking_no in taken]
         for intake in todo:
             intake.tracking_no = None
-            draw_tracking_no(intake, ctx)
+            intake.draw_tracking_no(ctx.tracking_prefix)
 
 
 def _submission_row(intake: Intake, ctx: Context) -> dict[str, object]:

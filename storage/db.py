@@ -12,7 +12,6 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,16 +24,14 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage.clock import utcnow  # noqa: F401 - re-exported: storage.db.utcnow
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_MS = 10_000  # also PostgreSQL's lock_timeout
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def is_sqlite(url: str) -> bool:

@@ -93,3 +93,34 @@ async def _is_dir(path: Path) -> bool:
 
 async def _dead(process: multiprocessing.Process) -> bool:
     return not process.is_alive()
+
+
+PREPARE_ALONE = r"""
+import pickle, sys
+from datetime import UTC, datetime
+from bot.workers import preparer
+from handlers.pipeline import Intake
+settings, letters = pickle.loads(sys.stdin.buffer.read())
+preparer._start_process(settings, b"secret")
+preparer._warm()
+done = preparer._prepare_here([Intake(raw_id=i, channel="email", received_at=datetime.now(UTC),
+                                      raw=raw) for i, raw in enumerate(letters)])
+print(sorted(i.tracking_no is not None and i.ack_draft is not None for i in done))
+print(sorted(m for m in ("sqlalchemy", "sklearn", "scipy", "alembic") if m in sys.modules))
+"""
+
+
+def test_a_prepare_process_never_loads_the_database_layer(tmp_path: Path):
+    """What a prepare process runs (start, warm-up, a batch of letters) drafts every letter's
+    acknowledgement without SQLAlchemy, Alembic or scikit-learn: each would be memory that
+    ``serve`` carries twice."""
+    import pickle
+    import subprocess
+    import sys
+
+    settings = make_settings("sqlite+aiosqlite:///" + str(tmp_path / "x.db"), tmp_path)
+    letters = [letter(sender=f"p{n}@example.com") for n in range(3)]
+    out = subprocess.run([sys.executable, "-c", PREPARE_ALONE], input=pickle.dumps(
+        (settings, letters)), capture_output=True, check=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[2]).stdout.decode().splitlines()
+    assert out == ["[True, True, True]", "[]"]
