@@ -85,6 +85,9 @@ class SmtpSettings(Section):
     timeout: float = Field(30.0, gt=0)
     retry_base_seconds: float = Field(30.0, gt=0)
     max_attempts: int = Field(8, ge=1)
+    # Connections that deliver side by side: one message at a time over one connection waits
+    # for the relay's answers, several round trips per message.
+    connections: int = Field(4, ge=1, le=20)
 
 
 class ImapSettings(Section):

@@ -714,6 +714,7 @@ class Received:
     content: bytes
     message: EmailMessage = field(repr=False)
     login: str | None = None  # AUTH user, when the sink requires authentication
+    peer: Any = None  # the client's (host, port): which connection brought it
 
 
 class SmtpSink:
@@ -846,7 +847,7 @@ class SmtpSink:
         parsed = email.message_from_bytes(content, policy=email.policy.default)
         login = session.auth_data.login.decode() if session.auth_data else None
         received = Received(
-            str(envelope.mail_from), list(envelope.rcpt_tos), content, parsed, login
+            str(envelope.mail_from), list(envelope.rcpt_tos), content, parsed, login, session.peer
         )
         with self._cond:
             self.messages.append(received)

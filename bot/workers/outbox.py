@@ -1,10 +1,13 @@
 """Outbox worker: delivers queued mail with aiosmtplib, exactly once where SMTP allows it.
 
-A row is claimed (a lease in the database), sent outside any transaction, then marked sent.
+A batch of rows is claimed (a lease in the database) and sent outside any transaction over up to
+``smtp.connections`` connections side by side, each message marked sent as soon as the relay took
+it.
 Temporary trouble — a refused or dropped connection, a 4xx answer — schedules a retry with
 exponential backoff; a 5xx answer is permanent and marks the row failed with the server's reason.
-A crash between the server's acceptance and our commit can only lead to the same bytes (same
-Message-ID) being sent again once the lease expires; never to a message being lost.
+A crash between the server's acceptance and our commit (at most one message per connection) can
+only lead to the same bytes (same Message-ID) being sent again once the lease expires; never to a
+message being lost.
 
 With no SMTP host configured, each message is written to ``var/outbox/`` as an .eml file instead,
 so a new user can read what the service would have sent.
@@ -104,6 +107,13 @@ async def _smtp_send(rt: Runtime, rows: list[Outbox]) -> dict[int, Exception | N
     return results
 
 
+async def _smtp_send_parallel(rt: Runtime, rows: list[Outbox]) -> dict[int, Exception | None]:
+    """Deal the rows out to ``smtp.connections`` connections and send over all at once."""
+    n = min(rt.settings.smtp.connections, len(rows))
+    parts = await asyncio.gather(*(_smtp_send(rt, rows[k::n]) for k in range(n)))
+    return {row_id: result for part in parts for row_id, result in part.items()}
+
+
 def _is_permanent(exc: Exception) -> bool:
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         return all(r.code >= 500 for r in exc.recipients)
@@ -127,7 +137,7 @@ async def deliver_due(rt: Runtime) -> int:
     if not rows:
         return 0
     if rt.settings.smtp.host:
-        results = await _smtp_send(rt, rows)
+        results = await _smtp_send_parallel(rt, rows)
     else:
         results = {}
         for row in rows:

@@ -91,3 +91,32 @@ async def test_without_smtp_host_mail_is_written_as_eml(db_url: str, tmp_path: P
         assert tracking_no(html).encode() in files[0].read_bytes()
     finally:
         await service.stop()
+
+
+async def test_a_burst_goes_out_over_several_connections_each_message_once(
+        settings: Settings, smtp_sink: SmtpSink):
+    """After a rush of letters the acknowledgements are sent side by side over
+    ``smtp.connections`` connections (one connection waits for the relay after every
+    command), every message once, every row marked sent."""
+    from bot.runtime import Runtime
+    from bot.workers.outbox import deliver_due
+    from storage import outbox
+    from storage.db import upgrade_async
+
+    await upgrade_async(settings.database.url)
+    rt = Runtime.create(settings, with_classifier=False)
+    try:
+        async with rt.sessions.begin() as s:
+            await outbox.enqueue_many(s, [
+                {"purpose": "ack", "recipient": f"c{n}@example.com", "sender": "fb@example.com",
+                 "message_id": f"<burst.{n}@example.com>", "submission_id": None,
+                 "message": f"Message-ID: <burst.{n}@example.com>\r\nSubject: {n}\r\n\r\nok\r\n"
+                 .encode()} for n in range(12)])
+        assert await deliver_due(rt) == 12
+        got = smtp_sink.wait_for(12)
+        assert sorted(m.rcpt_tos[0] for m in got) == sorted(f"c{n}@example.com" for n in range(12))
+        assert len({m.peer for m in got}) == settings.smtp.connections == 4
+        async with rt.sessions() as s:
+            assert {r.state for r in await s.scalars(select(Outbox))} == {"sent"}
+    finally:
+        await rt.close()
