@@ -14,7 +14,6 @@ from pathlib import Path
 
 from bot import logsetup, parts
 from bot.config import ConfigError, load_settings
-from storage.db import upgrade
 
 COMMAND_MODULES = (
     "bot.commands.export",
@@ -37,6 +36,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _db(args: argparse.Namespace) -> int:
+    # Imported here: a prepare process, started with "spawn", imports this module again as
+    # its __main__, and should not load the database layer for it (see bot.workers.preparer).
+    from storage.db import upgrade
+
     settings = load_settings(args.config)
     upgrade(settings.database.url)
     print("database is up to date")

@@ -96,8 +96,11 @@ async def _dead(process: multiprocessing.Process) -> bool:
 
 
 PREPARE_ALONE = r"""
-import pickle, sys
+import pickle, runpy, sys
 from datetime import UTC, datetime
+from pathlib import Path
+# What "spawn" does first in a new process: run the parent's main script, under this name.
+runpy.run_path(str(Path(sys.executable).parent / "feedback-bot"), run_name="__mp_main__")
 from bot.workers import preparer
 from handlers.pipeline import Intake
 settings, letters = pickle.loads(sys.stdin.buffer.read())
@@ -111,9 +114,9 @@ print(sorted(m for m in ("sqlalchemy", "sklearn", "scipy", "alembic") if m in sy
 
 
 def test_a_prepare_process_never_loads_the_database_layer(tmp_path: Path):
-    """What a prepare process runs (start, warm-up, a batch of letters) drafts every letter's
-    acknowledgement without SQLAlchemy, Alembic or scikit-learn: each would be memory that
-    ``serve`` carries twice."""
+    """What a prepare process runs (the service's main script, start, warm-up, a batch of
+    letters) drafts every letter's acknowledgement without SQLAlchemy, Alembic or
+    scikit-learn: each would be memory that ``serve`` carries twice."""
     import pickle
     import subprocess
     import sys
