@@ -27,7 +27,7 @@ test: install system-deps
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
 bench: install system-deps
-	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	$(BIN)/python bench/run_all.py
 
 lint: install
 	$(BIN)/ruff check .

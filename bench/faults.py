@@ -68,7 +68,7 @@ async def kill_bench(name: str, db_url: str, server: Dovecot, tmp: Path, message
           f"({messages / run.seconds:.1f} letters/s end to end, restarts included)")
     print(f"[{name}] losses {len(r.losses)}  stored twice {len(r.stored_twice)}  unacknowledged "
           f"{len(r.unacked)}  duplicate acks {r.duplicate_acks} (different Message-ID: "
-          f"{len(r.mismatched_acks)})  mailbox {r.folders}")
+          f"{len(r.mismatched_acks)})  mailbox {r.folders} (target: 0 lost, 0 stored twice)")
     for note in r.notes:
         print(f"[{name}] {note}")
     return r.ok and r.folders == {"INBOX": 0, "Processed": messages}

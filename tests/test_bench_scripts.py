@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
-# faults.py is exercised by tests/faults, with the same harness.
-SCRIPTS = sorted(p for p in BENCH.glob("*.py") if p.name != "faults.py")
+# faults.py is exercised by tests/faults, with the same harness; run_all.py runs the others.
+SCRIPTS = sorted(p for p in BENCH.glob("*.py") if p.name not in ("faults.py", "run_all.py"))
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[p.stem for p in SCRIPTS])
@@ -19,3 +19,16 @@ def test_bench_script_runs_quick(script: Path):
                           text=True, timeout=600, cwd=BENCH.parent)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert done.stdout.strip(), "the script printed no figures"
+
+
+def test_run_all_ends_with_each_target_in_a_table():
+    done = subprocess.run([sys.executable, str(BENCH / "run_all.py"), "--quick", "--only",
+                           "classify_speed", "parse_fuzz"], capture_output=True, text=True,
+                          timeout=600, cwd=BENCH.parent)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    summary = done.stdout.split("== summary", 1)[1]
+    rows = [line for line in summary.splitlines() if line.startswith("| ")]
+    assert rows[0].split("|")[1].strip() == "script"
+    assert [r.split("|")[1].strip() for r in rows[1:] if r.split("|")[1].strip()] == [
+        "classify_speed", "parse_fuzz"]
+    assert all("target" in r and "no target" not in r for r in rows[1:])

@@ -1,0 +1,65 @@
+"""Runs every benchmark in ``bench/`` (what ``make bench`` does) and ends with a table of each
+figure that has a target, so the run reads as one report.
+
+Each script prints its own figures against a baseline measured in the same run; the lines
+that name a target ("target >= 0.05", "target < 300") are collected here. Asserts nothing;
+exits non-zero if a script failed.
+
+    python bench/run_all.py [--quick] [--only imap_ingest web_form ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+
+
+def scripts(only: list[str] | None) -> list[Path]:
+    found = sorted(p for p in BENCH.glob("*.py") if p.name != Path(__file__).name)
+    return [p for p in found if not only or p.stem in only]
+
+
+def run(script: Path, quick: bool) -> tuple[int, list[str], float]:
+    """Run one script, echoing its output; its exit code, target lines and seconds taken."""
+    print(f"== {script.name}", flush=True)
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, str(script), *(["--quick"] if quick else [])],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=BENCH.parent)
+    assert proc.stdout is not None
+    targets = []
+    for line in proc.stdout:
+        print(line, end="", flush=True)
+        if "target" in line:
+            targets.append(line.strip())
+    return proc.wait(), targets, time.monotonic() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="each script in its quick form")
+    ap.add_argument("--only", nargs="+", metavar="NAME", help="only these scripts (file stems)")
+    args = ap.parse_args()
+    results = [(p, *run(p, args.quick)) for p in scripts(args.only)]
+    print(f"\n== summary ({platform.node()}, {platform.machine()}, "
+          f"Python {platform.python_version()}{', quick' if args.quick else ''})")
+    print(f"| {'script':<16} | {'s':>5} | figure against its target")
+    print(f"|{'-' * 18}|{'-' * 7}|{'-' * 40}")
+    for path, code, targets, seconds in results:
+        lines = targets or (["(no target: see its output above)"] if code == 0 else [])
+        if code != 0:
+            lines = [f"FAILED with exit code {code}", *lines]
+        for i, line in enumerate(lines):
+            name, secs = (path.stem, f"{seconds:5.0f}") if i == 0 else ("", "")
+            print(f"| {name:<16} | {secs:>5} | {line}")
+    return 1 if any(code != 0 for _, code, _, _ in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
