@@ -167,7 +167,8 @@ def run(tmp: Path, n: int, repeat: int) -> None:
         e50, e95 = empty[name]
         f50, f95 = full[name]
         print(f"{name:<28}{e50:>11.2f}{e95:>9.2f}{f50:>14.2f}{f95:>9.2f}")
-    worst = max(full, key=lambda k: full[k][1])
+    shown = [k for k in full if "not on the page" not in k]  # the last is for comparison
+    worst = max(shown, key=lambda k: full[k][1])
     print(f"console at {n:,} submissions: slowest p95 {full[worst][1]:.1f} ms ({worst}; "
           f"the same query on an empty database {empty[worst][1]:.1f} ms) (target < 200 ms)")
 
