@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -129,17 +131,56 @@ def load_version(model_dir: Path, version: str) -> Classifier:
     return clf
 
 
-def load_scorer(model_dir: Path, version: str) -> Scorer:
-    """The scorer of one saved version. A version saved before scorers existed (or by a
-    release with another scorer format) has its Classifier loaded and exported once, and the
-    file written for next time; that one load imports scikit-learn."""
-    path = scorer_path(model_dir, version)
+def _in_another_process(statement: str) -> None:
+    """Run ``statement`` in a new interpreter, unless this one has scikit-learn already.
+
+    The one-off work that needs scikit-learn (training the shipped model on a first run,
+    exporting the scorer of a model saved by an older release) would otherwise leave it in the
+    process that only wanted to predict, 95 MB it keeps until it exits: in ``serve``'s prepare
+    process that broke the memory budget on every first run. The caller then reads the file the
+    new interpreter wrote, and does the work itself if there is none (failures are logged)."""
+    if "sklearn" in sys.modules:
+        return
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
+    try:
+        subprocess.run([sys.executable, "-c", statement], env=env, check=True, timeout=600,
+                       capture_output=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("classifier: %s in another process failed (%s); doing it here",
+                    statement, exc)
+
+
+def export_scorer(model_dir: str, version: str) -> None:
+    """Write the scorer file of a saved version (run by :func:`load_scorer`'s helper)."""
+    _write_scorer(Scorer.from_classifier(load_version(Path(model_dir), version)),
+                  scorer_path(Path(model_dir), version))
+
+
+def _try_load(path: Path) -> Scorer | None:
     try:
         return Scorer.load(path)
     except FileNotFoundError:
-        log.info("model %s has no scorer file yet; exporting it", version)
+        return None
     except Exception as exc:  # a damaged or older file is rebuilt from the model
         log.warning("scorer file %s unusable (%s); exporting it again", path, exc)
+        return None
+
+
+def load_scorer(model_dir: Path, version: str) -> Scorer:
+    """The scorer of one saved version. A version saved before scorers existed (or by a
+    release with another scorer format) has its Classifier loaded and exported once, in
+    another process, and the file written for next time."""
+    path = scorer_path(model_dir, version)
+    scorer = _try_load(path)
+    if scorer is not None:
+        return scorer
+    log.info("model %s has no usable scorer file; exporting it", version)
+    _in_another_process("from handlers.classify.store import export_scorer; "
+                        f"export_scorer({str(model_dir)!r}, {version!r})")
+    scorer = _try_load(path)
+    if scorer is not None:
+        return scorer
     scorer = Scorer.from_classifier(load_version(model_dir, version))
     try:
         _write_scorer(scorer, path)
@@ -190,15 +231,16 @@ def shipped_classifier() -> Classifier:
 @lru_cache(maxsize=1)
 def shipped_scorer() -> Scorer:
     """The shipped model's scorer, from the cache by content hash: only the first run ever
-    (or one after the model's code or data changed) trains, and imports scikit-learn."""
+    (or one after the model's code or data changed) trains it, in another process."""
     cache = _cache_dir()
     path = scorer_path(cache, data_version(shipped_examples(), load_taxonomy()))
-    try:
-        return Scorer.load(path)
-    except FileNotFoundError:
-        pass
-    except Exception as exc:  # a damaged cache file is rebuilt, not fatal
-        log.warning("shipped scorer cache unreadable (%s); rebuilding", exc)
+    scorer = _try_load(path)
+    if scorer is not None:
+        return scorer
+    _in_another_process("from handlers.classify.store import build_shipped; build_shipped()")
+    scorer = _try_load(path)
+    if scorer is not None:
+        return scorer
     scorer = Scorer.from_classifier(shipped_classifier())
     try:
         _write_scorer(scorer, path)  # again if build_shipped just wrote it: a few ms

@@ -5,6 +5,7 @@ never loads scipy or scikit-learn."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -126,24 +127,36 @@ print(json.dumps({"version": scorer.version, "heavy": heavy,
 """
 
 
-@pytest.mark.parametrize("source", ["model dir", "shipped"])
+@pytest.mark.parametrize("source", ["model dir", "shipped", "old model dir", "first run"])
 def test_a_process_that_classifies_never_imports_scipy_or_sklearn(
     source: str, tmp_path: Path, small_examples: list[dict], shipped: Classifier
 ) -> None:
-    """What the service's prepare processes rely on to stay small."""
-    if source == "model dir":
+    """What the service's prepare processes rely on to stay small, also when the scorer file
+    must first be made: for a model saved before scorers existed, and on the first run ever
+    (no cached shipped model), that work is done in another process."""
+    env = dict(os.environ)
+    if source in ("model dir", "old model dir"):
         clf = train(small_examples, load_taxonomy())
         save_model(clf, tmp_path)
-    else:
+        if source == "old model dir":
+            (tmp_path / f"{clf.version}.scorer.npz").unlink()
+    elif source == "shipped":
         clf = shipped
         shipped_scorer()  # the cached scorer file exists, as after any earlier run
+    else:
+        clf = shipped
+        env["FEEDBACK_BOT_CACHE"] = str(tmp_path / "empty-cache")
     letters = [body for _, body in DEV[:5]] + ["派出所办事窗口态度很差，排队两个小时没人管。"]
     out = subprocess.run(
         [sys.executable, "-c", CLASSIFY_IN_A_FRESH_PROCESS, str(tmp_path), *letters],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO, capture_output=True, text=True, check=True, env=env,
     )  # fmt: skip
     seen = json.loads(out.stdout)
     assert seen["heavy"] == []
     assert seen["version"] == clf.version
     expected = clf.classify_many([("", body) for body in letters])
     assert seen["labels"] == [[c.category, c.measure, c.kind] for c in expected]
+    if source == "old model dir":  # exported once, for the next process
+        assert (tmp_path / f"{clf.version}.scorer.npz").exists()
+    if source == "first run":
+        assert list((tmp_path / "empty-cache").rglob("*.scorer.npz"))  # cached for next time
