@@ -26,6 +26,9 @@ from storage.intake import new_rows
 from storage.models import RawIntake, Submission
 from storage.upsert import dialect_module
 
+# Statements are compiled for at most this many rows and run in chunks of it, so that the
+# compiled forms kept (one per dialect and size) stay few and small whatever the batch.
+CHUNK = 64
 _COLUMNS = ("channel", "source_key", "raw", "payload", "message_id", "tracking_no", "received_at",
             "state", "attempts", "error", "processed_at")
 
@@ -54,9 +57,12 @@ def store_letters(conn: Connection, letters: list[dict[str, Any]],
     for row in rows:
         if row["state"] == "discarded":
             row["processed_at"] = row["received_at"]
-    sql, order, procs = _insert(conn.dialect, len(rows))
-    values = [(procs[c](r[c]) if procs[c] else r[c]) for r in rows for c in order]
-    stored = {k for (k,) in conn.exec_driver_sql(sql, tuple(values))}
+    stored: set[str] = set()
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        sql, order, procs = _insert(conn.dialect, len(chunk))
+        values = [(procs[c](r[c]) if procs[c] else r[c]) for r in chunk for c in order]
+        stored |= {k for (k,) in conn.exec_driver_sql(sql, tuple(values))}
     earlier = [k for k in unique if k not in stored]
     table = RawIntake.__table__
     held = dict(conn.execute(select(table.c.source_key, table.c.tracking_no)
@@ -70,13 +76,15 @@ def _fresh_numbers(conn: Connection, n: int, draw: Callable[[int], list[str]]) -
     numbers: list[str] = []
     while len(numbers) < n:
         drawn = list(set(draw(n - len(numbers))) - set(numbers))
-        taken = {tn for (tn,) in conn.exec_driver_sql(_taken(conn.dialect, len(drawn)),
-                                                       tuple(drawn))}
-        numbers += [tn for tn in drawn if tn not in taken]
+        for start in range(0, len(drawn), CHUNK):
+            chunk = drawn[start : start + CHUNK]
+            taken = {tn for (tn,) in conn.exec_driver_sql(_taken(conn.dialect, len(chunk)),
+                                                           tuple(chunk))}
+            numbers += [tn for tn in chunk if tn not in taken]
     return numbers
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=4 * CHUNK)
 def _insert(dialect: Dialect, n: int) -> tuple[str, list[str], dict[str, Any]]:
     """INSERT … ON CONFLICT DO NOTHING RETURNING source_key for ``n`` rows: the SQL, the column
     of each positional parameter in a row, and each column's bind processor (or None)."""
@@ -92,7 +100,7 @@ def _insert(dialect: Dialect, n: int) -> tuple[str, list[str], dict[str, Any]]:
     return compiled.string, order, procs
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=4 * CHUNK)
 def _taken(dialect: Dialect, n: int) -> str:
     """SELECT of the tracking numbers among ``n`` that a submission holds."""
     stmt = select(Submission.tracking_no).where(

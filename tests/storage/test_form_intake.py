@@ -45,3 +45,17 @@ async def test_a_batch_reads_back_as_posted(db, db_url: str):
     assert (bot.state, bot.error, bot.tracking_no) == ("discarded", "honeypot field filled", None)
     assert bot.processed_at is not None
     assert rows["web:c"].payload["fields"]["body"].endswith("三")
+
+
+async def test_a_batch_larger_than_a_chunk_is_stored_whole(db, db_url: str):
+    """A rush can hand the writer hundreds of letters; they go in several statements of one
+    transaction, each with its own number."""
+    n = form_intake.CHUNK * 2 + 5
+    numbers = await db.run_write(form_intake.store_letters,
+                                 [letter(f"web:big{i}", str(i)) for i in range(n)], DRAW)
+    assert len(numbers) == n and len(set(numbers.values())) == n
+    async with db() as s:
+        rows = {r.source_key: r for r in await s.scalars(select(RawIntake))}
+    assert len(rows) == n
+    assert rows["web:big130"].payload["fields"]["body"].endswith("130")
+    assert rows["web:big130"].tracking_no == numbers["web:big130"]
