@@ -229,9 +229,7 @@ class Classifier:
     def classify_many(self, items: list[tuple[str, str]]) -> list[Classification]:
         if not items:
             return []
-        norm = self.norm
-        pairs = [norm(s or "", b or "") for s, b in items]
-        x = self.features.transform([p[0] for p in pairs], [p[1] for p in pairs])
+        x = self.features.transform(*self.norm.many(items))
         labels = self.category_model.classes_
         probs = self.category_model.predict_proba(x)
         picks = [pick_category(labels, p, self.spam_bar) for p in probs]

@@ -260,9 +260,7 @@ class Scorer:
     def classify_many(self, items: list[tuple[str, str]]) -> list[Classification]:
         if not items:
             return []
-        norm = self.norm
-        pairs = [norm(s or "", b or "") for s, b in items]
-        x = self._features([p[0] for p in pairs], [p[1] for p in pairs])
+        x = self._features(*self.norm.many(items))
         labels = self.category.classes
         d = self.category.decision(x)
         probs = _lr_proba(d) if self.beta is None else _temperature(d, self.beta)

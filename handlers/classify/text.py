@@ -211,6 +211,12 @@ class Normaliser:
         chars = _LATIN.sub(" ", clean) if _LATIN.search(clean) else clean
         return chars, self.tokens(clean)
 
+    def many(self, items: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+        """(texts for character n-grams, word strings) of (subject, body) pairs, either of
+        which may be None: what a model's ``classify_many`` feeds its features."""
+        pairs = [self(s or "", b or "") for s, b in items]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
     def __getstate__(self) -> dict:
         # The jieba dictionary is rebuilt, not pickled; the stop words are sorted so that
         # the pickle does not depend on the string hash seed.
