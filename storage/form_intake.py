@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.engine import Dialect
 
+from storage.clock import utcnow
 from storage.intake import new_rows
 from storage.models import RawIntake, Submission
 from storage.upsert import dialect_module
@@ -46,17 +47,15 @@ def store_letters(conn: Connection, letters: list[dict[str, Any]],
         unique.setdefault(letter["source_key"], letter)  # the first post's payload
     numbered = [k for k, v in unique.items() if v.get("discard_note") is None]
     numbers = dict(zip(numbered, _fresh_numbers(conn, len(numbered), draw), strict=True))
+    now = utcnow()
     inputs = []
     for key, letter in unique.items():
         row: dict[str, Any] = {"channel": "web", "source_key": key, "payload": letter["payload"],
-                               "tracking_no": numbers.get(key)}
+                               "tracking_no": numbers.get(key), "received_at": now}
         if letter.get("discard_note") is not None:
-            row.update(state="discarded", error=letter["discard_note"])
+            row.update(state="discarded", error=letter["discard_note"], processed_at=now)
         inputs.append(row)
     rows = new_rows(inputs)
-    for row in rows:
-        if row["state"] == "discarded":
-            row["processed_at"] = row["received_at"]
     stored: set[str] = set()
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]

@@ -39,11 +39,11 @@ from sqlalchemy import (
     table,
 )
 from sqlalchemy import text as sql_text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import SubmissionTerms
+from storage.upsert import dialect_module
 
 FTS_TABLE = "submission_terms_fts"
 _fts = table(FTS_TABLE, column("rowid"), column(FTS_TABLE))
@@ -108,9 +108,7 @@ async def index_many(session: AsyncSession,
     """(Re)write the terms of many submissions, (id, subject, text) each, in one executemany."""
     if not items:
         return
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    mod = postgresql if dialect == "postgresql" else sqlite
-    stmt = mod.insert(SubmissionTerms.__table__)
+    stmt = dialect_module(session).insert(SubmissionTerms.__table__)
     stmt = stmt.on_conflict_do_update(index_elements=[SubmissionTerms.submission_id],
                                       set_={"terms": stmt.excluded.terms})
     rows = [{"submission_id": sid, "terms": terms_for(subject, text)}

@@ -4,8 +4,9 @@ Each POST used to store its raw row in its own transaction. On SQLite every tran
 database's one write lock, so fifty concurrent posts queued on that lock and on the busy handler's
 sleeps (p99 over a second), and PostgreSQL paid a commit per letter. Here a POST hands its row to
 :class:`IntakeWriter` and waits; the writer takes every row waiting at that moment, stores them in
-ONE transaction (one multi-row INSERT … ON CONFLICT DO NOTHING, one query for the tracking numbers;
-on SQLite run whole in one thread hand-off, see ``Sessions.run_write``) and only after the commit tells each waiting request its tracking number. While a batch commits,
+ONE transaction (multi-row INSERT … ON CONFLICT DO NOTHING and a query for the tracking numbers,
+per 64 letters; on SQLite run whole in one thread hand-off, see ``Sessions.run_write``) and only
+after the commit tells each waiting request its tracking number. While a batch commits,
 the next one gathers, so a rush costs a few commits, not one per letter. The rule "the raw input is
 committed before anything is answered" still holds for every single request.
 
@@ -165,8 +166,8 @@ class IntakeWriter:
                 self._resolve([waiting], results)
 
     async def _store(self, entries: list[Entry]) -> dict[str, str | None]:
-        """One transaction (``storage.form_intake``): fresh tracking numbers, one INSERT for
-        all, the honeypots closed, and the numbers of keys stored before."""
+        """One transaction (``storage.form_intake``): fresh tracking numbers, the rows inserted
+        (the honeypots' already closed), and the numbers of keys stored before."""
         letters = [{"source_key": e.source_key, "payload": e.payload,
                     "discard_note": e.discard_note} for e in entries]
         return await self._sessions.run_write(form_intake.store_letters, letters, self._draw)
