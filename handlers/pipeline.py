@@ -19,6 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from handlers.tracking import new_tracking_no
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -112,8 +114,6 @@ class Intake:
         """A fresh number for an input that came without one (the web form draws its own);
         the store step checks it against the database before it is used."""
         if not self.tracking_no:
-            from handlers.tracking import new_tracking_no
-
             self.tracking_no = new_tracking_no(prefix)
             self.tracking_drawn = True
 
@@ -152,8 +152,8 @@ def prepare(intakes: Sequence[Intake], ctx: Context) -> None:
     transaction that files it only talks to the database: parse and judge (machine mail or
     not) each input, classify the citizens' letters in one call, and draw each new letter's
     tracking number and draft its acknowledgement. ``ctx.session`` is not used: this may run in
-    a thread or in another process. One message alone costs the classifier about 2 ms (input
-    checks, sparse-matrix set-up); in a batch about 0.07 ms each. The steps then skip what is
+    a thread or in another process. The classifier takes the letters in one call: its fixed cost
+    per call is then paid once a batch, not once a letter. The steps then skip what is
     done; a drawn number the database already holds is drawn again there and the draft
     rewritten. An input that fails here is left unprepared and takes the normal path, errors
     included."""
