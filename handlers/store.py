@@ -145,7 +145,8 @@ def _classification_fields(intake: Intake, ctx: Context) -> dict[str, object]:
     if c is None:  # every key all the same: one multi-row INSERT needs the same columns
         return {"category": "unclassified", "measure": None, "kind": None, "confidence": None,
                 "top": None, "explanation": None, "model_version": None,
-                "taxonomy_version": None, "needs_review": not intake.auto}
+                "taxonomy_version": None, "needs_review": not intake.auto,
+                "restricted": False, "restricted_by": None}
     return {
         "category": c.category,
         "measure": c.measure,
@@ -156,6 +157,8 @@ def _classification_fields(intake: Intake, ctx: Context) -> dict[str, object]:
         "model_version": c.model_version,
         "taxonomy_version": c.taxonomy_version,
         "needs_review": c.confidence < ctx.review_threshold,
+        "restricted": c.kind == "report",
+        "restricted_by": "classifier" if c.kind == "report" else None,
     }
 
 

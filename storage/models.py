@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -119,6 +120,11 @@ class Submission(Base):
     model_version: Mapped[str | None] = mapped_column(String(64))
     taxonomy_version: Mapped[str | None] = mapped_column(String(64))
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A 举报's confidentiality (SECURITY.md): content for supervisors and admins only. Set by
+    # the writer's choice, the recall-tuned decision (handlers/classify/restrict.py) or staff;
+    # not the same as kind == "report" (migration 0005).
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    restricted_by: Mapped[str | None] = mapped_column(String(16))  # writer, classifier, staff
     status: Mapped[str] = mapped_column(String(16), default="new", index=True)
     auto: Mapped[str | None] = mapped_column(String(16))
     flags: Mapped[dict[str, Any] | None]
@@ -148,6 +154,8 @@ class Submission(Base):
         Index("ix_submissions_auto_category", "auto", "category"),
         # One staff member's letters, newest first (migration 0004).
         Index("ix_submissions_assignee_received", "assignee_id", "received_at"),
+        # The restricted letters, newest first (migration 0005).
+        Index("ix_submissions_restricted_received", "restricted", "received_at"),
     )
 
 

@@ -26,7 +26,6 @@ from storage.db import utcnow
 from storage.models import Attachment, Followup, RawIntake, Submission, User
 
 OPEN_STATUSES = ("new", "accepted", "in_progress")
-RESTRICTED_KIND = "report"  # content visible to supervisors and admins only
 VIEWS = ("default", "auto", "spam", "all")
 
 
@@ -48,9 +47,16 @@ class QueueFilter:
     view: str = "default"  # default | auto | spam | all
     # Set by the caller from the viewer's role: search must not look inside reports.
     search_restricted: bool = True
+    restricted_only: bool = False  # only the restricted letters (举报), for supervisors
     accept_days: int = 15
     handle_days: int = 60
     now: datetime = field(default_factory=utcnow)
+
+
+def unrestricted() -> ColumnElement[bool]:
+    """The letters whose content every staff role may read: the one storage-level form of the
+    restriction (``Submission.restricted``; the views ask ``bot.web.console.security``)."""
+    return Submission.restricted.is_(False)
 
 
 def escape_like(text: str) -> str:
@@ -143,8 +149,7 @@ async def _search_clause(session: AsyncSession, f: QueueFilter, *, paging: bool,
         return Submission.tracking_no == q.upper()
     text_match = await _narrowed(session, q, paging=paging) if use_index else _substring(q)
     if f.search_restricted:
-        text_match = and_(text_match, or_(Submission.kind.is_(None),
-                                          Submission.kind != RESTRICTED_KIND))
+        text_match = and_(text_match, unrestricted())
     # Resolved first rather than OR-ed into the statement, which would cost the planner the index.
     tracking_id = await _tracking_id(session, q)
     return text_match if tracking_id is None else or_(Submission.id == tracking_id, text_match)
@@ -169,6 +174,8 @@ async def conditions(session: AsyncSession, f: QueueFilter, *, with_category: bo
         conds.append(Submission.received_at < f.received_to)
     if f.needs_review:
         conds.append(Submission.needs_review.is_(True))
+    if f.restricted_only:
+        conds.append(Submission.restricted.is_(True))
     if f.overdue:
         conds.append(overdue_clause(f))
     if f.assignee_id == 0:

@@ -72,7 +72,22 @@ async def _reclassify(db: AsyncSession, sub: Submission, user: User, data: Multi
     await events.record(db, sub.id, user.name, "reclassify",
                         {"from": before, "to": {"category": category, "measure": measure,
                                                 "kind": kind}})
+    if kind == "report" and not sub.restricted:
+        # Staff calling it a 举报 restricts it; another kind never lifts a restriction (only
+        # the explicit, reasoned lift below does).
+        await _set_restriction(db, sub, user, True, "性质改为举报")
+        note += "此件已设为举报（内容仅主管、管理员可见）。"
     return "分类已更新，并记为人工确认的标注。" + note
+
+
+async def _set_restriction(db: AsyncSession, sub: Submission, user: User, restricted: bool,
+                           reason: str) -> None:
+    """Set or lift a letter's restriction, with the audit event in the same transaction."""
+    before = {"restricted": sub.restricted, "by": sub.restricted_by}
+    await queue.update_fields(db, sub.id, restricted=restricted,
+                              restricted_by="staff" if restricted else None)
+    await events.record(db, sub.id, user.name, "restrict" if restricted else "unrestrict",
+                        {"from": before, "reason": reason})
 
 
 async def _status(db: AsyncSession, sub: Submission, user: User, data: MultiDictProxy,

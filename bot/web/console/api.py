@@ -53,7 +53,7 @@ async def one_submission(request: web.Request) -> web.Response:
     names, _ = await staff_names(rt)
     body = _jsonable(summarize(sub, user, rt, names, utcnow()))
     if not restricted(sub, user):
-        if sub.kind == "report":
+        if sub.restricted:
             async with rt.sessions.begin() as db:
                 await events.record(db, sub.id, user.name, "report-viewed", {"what": "api"})
         body.update(subject=sub.subject, text=sub.text, new_text=sub.new_text,

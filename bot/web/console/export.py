@@ -55,7 +55,7 @@ async def _rows(request: web.Request) -> list[list[str]]:
     out, reports = [], []
     for sub in subs:
         out.append(_row(sub, summarize(sub, user, rt, names, now)))
-        if sub.kind == "report" and not restricted(sub, user):
+        if sub.restricted and not restricted(sub, user):
             reports.append(sub.id)
     if reports:
         async with rt.sessions.begin() as db:

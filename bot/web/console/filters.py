@@ -19,7 +19,7 @@ from storage.queue import VIEWS, QueueFilter
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FILTER_KEYS = ("category", "measure", "kind", "status", "channel", "from", "to", "review",
-               "overdue", "assignee", "q", "view")
+               "overdue", "restricted", "assignee", "q", "view")
 
 
 def day_start(value: str, tz: ZoneInfo) -> datetime | None:
@@ -62,6 +62,7 @@ def parse(query: MultiMapping[str], rt: Runtime, user: User) -> QueueFilter:
         received_to=day_end(query.get("to", ""), tz),
         needs_review=query.get("review") == "1",
         overdue=query.get("overdue") == "1",
+        restricted_only=query.get("restricted") == "1",
         assignee_id=assignee,
         q=query.get("q", "")[:200],
         view=_choice(query.get("view", ""), VIEWS) or "default",

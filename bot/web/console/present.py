@@ -26,12 +26,14 @@ CHANNEL = {"email": "电子邮件", "web": "网上留言", "phone": "电话", "p
 KIND = {"complaint": "投诉", "suggestion": "建议", "report": "举报", "inquiry": "咨询",
         "praise": "表扬", "spam": "垃圾信息"}
 SPECIAL_CATEGORY = {"other": "其他", "spam": "垃圾信息", "unclassified": "未分类"}
+RESTRICTED_BY = {"writer": "来信人选择举报", "classifier": "系统判断可能是举报", "staff": "工作人员设定"}
 AUTO = {"auto-reply": "自动回复", "bounce": "退信", "list": "群发邮件"}
 ACTIONS = {
     "received": "登记", "ack-queued": "发送确认邮件", "followup": "补充来信",
     "reclassify": "改分类", "status": "改状态", "assign": "指派", "note": "内部备注",
     "spam": "标记为垃圾信息", "not-spam": "取消垃圾信息标记", "reply": "答复来信人",
     "report-viewed": "查看举报内容", "entry": "工作人员录入",
+    "restrict": "设为举报（保密）", "unrestrict": "解除举报保密",
     "rated": "来信人评价", "rating-changed": "来信人修改评价", "purged": "到期删除个人信息",
     "login": "登录", "login-failed": "登录失败", "login-throttled": "登录受限（多次失败）",
     "user-added": "添加账号", "user-disabled": "停用账号", "user-enabled": "启用账号",

@@ -52,7 +52,8 @@ def summarize(sub: Submission, user: User, rt: Runtime, names: dict[int, str],
         "kind_name": present.KIND.get(sub.kind or "", sub.kind or ""),
         "status": sub.status,
         "status_name": present.STATUS.get(sub.status, sub.status),
-        "restricted": hidden,
+        "restricted": hidden,  # hidden from this viewer
+        "confidential": sub.restricted,  # a restricted letter (举报), whoever views it
         "subject": HIDDEN if hidden else (sub.subject or "（无标题）"),
         "excerpt": "" if hidden else excerpt(sub.new_text or sub.text, 90),
         "needs_review": sub.needs_review,

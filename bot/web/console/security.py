@@ -1,7 +1,8 @@
 """Who may see what, and the headers that make downloads safe.
 
-Reports of misconduct (kind ``report``, 举报) can name people and put the citizen at risk; only
-supervisors and admins see their content. Files that citizens sent are served as downloads with
+Reports of misconduct (举报) can name people and put the citizen at risk; only supervisors and
+admins see the content of a restricted letter (``Submission.restricted``: set by the writer, by
+the recall-tuned decision of ``handlers.classify.restrict``, or by staff). Files that citizens sent are served as downloads with
 ``nosniff`` so that a browser never runs an "image" that is really HTML or script.
 """
 
@@ -13,7 +14,6 @@ import re
 from aiohttp import web
 
 from storage.models import Submission, User
-from storage.queue import RESTRICTED_KIND
 
 REPORT_ROLES = ("supervisor", "admin")
 # Raster images only: SVG can carry script.
@@ -26,7 +26,7 @@ def sees_reports(user: User) -> bool:
 
 def restricted(sub: Submission, user: User) -> bool:
     """True when ``user`` may know this submission exists but not read it."""
-    return sub.kind == RESTRICTED_KIND and not sees_reports(user)
+    return sub.restricted and not sees_reports(user)
 
 
 def client_ip(request: web.Request, trusted_proxies: list[str]) -> str:

@@ -39,7 +39,7 @@ async def load(request: web.Request) -> Submission:
 async def audit_report_view(request: web.Request, sub: Submission, what: str) -> None:
     """Write the audit event before any report content leaves the server."""
     user = auth.current(request)
-    if sub.kind == "report":
+    if sub.restricted:
         async with request.app[RUNTIME].sessions.begin() as db:
             await events.record(db, sub.id, user.name, "report-viewed", {"what": what})
 

@@ -54,7 +54,8 @@ async def page_csrf(http: aiohttp.ClientSession, url: str) -> str:
 
 async def file_letter(service: Service, body: str, *, subject: str = "", email: str = "",
                       name: str = "", channel: str = "web", kind: str | None = None) -> int:
-    """File a letter through the real pipeline; optionally force its kind. Returns its id."""
+    """File a letter through the real pipeline; optionally force its kind (as staff would:
+    ``report`` restricts it). Returns its id."""
     rt = service.runtime
     fields = {"name": name, "email": email, "phone": "", "subject": subject, "body": body}
     async with rt.sessions.begin() as db:
@@ -74,7 +75,8 @@ async def file_letter(service: Service, body: str, *, subject: str = "", email: 
     assert submission_id is not None, "the intake worker did not file the letter"
     if kind is not None:
         async with rt.sessions.begin() as db:
-            await queue.update_fields(db, submission_id, kind=kind)
+            extra = {"restricted": True, "restricted_by": "staff"} if kind == "report" else {}
+            await queue.update_fields(db, submission_id, kind=kind, **extra)
     return submission_id
 
 
