@@ -23,6 +23,8 @@ from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from handlers.classify.restrict import DEFAULT_THRESHOLD as DEFAULT_RESTRICT_THRESHOLD
+
 DEFAULT_CONFIG_NAME = "feedback-bot.toml"
 
 
@@ -140,6 +142,9 @@ class DigestSettings(Section):
 class ClassifierSettings(Section):
     model_dir: str = "var/models"
     review_threshold: float = Field(0.55, ge=0, le=1)
+    # A letter whose "report" (举报) probability reaches this is restricted (kept from
+    # reviewers); low on purpose, see handlers/classify/restrict.py and the README.
+    restrict_threshold: float = Field(DEFAULT_RESTRICT_THRESHOLD, ge=0, le=1)
 
 
 class IntakeSettings(Section):

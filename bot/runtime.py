@@ -169,6 +169,7 @@ def pipeline_context(settings: Settings, session: AsyncSession | None, *, secret
         loop_policy=loop_policy_for(s),
         classifier_holder=classifier_holder,
         review_threshold=s.classifier.review_threshold,
+        restrict_threshold=s.classifier.restrict_threshold,
         tracking_prefix=s.intake.tracking_prefix,
         acks_per_sender_per_day=s.intake.acks_per_sender_per_day,
         accept_days=s.intake.accept_days,

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from handlers.classify.restrict import DEFAULT_THRESHOLD as DEFAULT_RESTRICT_THRESHOLD
 from handlers.tracking import new_tracking_no
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class Context:
     # loads the model (numpy, the jieba dictionary and the model's arrays: about 100 MB).
     classifier_holder: Any = None
     review_threshold: float = 0.55
+    restrict_threshold: float = DEFAULT_RESTRICT_THRESHOLD  # handlers/classify/restrict.py
     tracking_prefix: str = "FK"
     acks_per_sender_per_day: int = 3
     accept_days: int = 15

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from handlers import tracking
+from handlers.classify.restrict import Restriction, cue, decide
 from handlers.pipeline import Context, Discard, Intake
 from storage import events, submissions
 from storage import intake as raw_intake
@@ -140,13 +141,25 @@ async def _store_attachments(
                                          followup_id=followup_id, **att)
 
 
+def restriction(intake: Intake, ctx: Context) -> Restriction:
+    """Whether the letter is restricted (a 举报): the writer's choice, else the classifier's
+    label through ``restrict``'s one decision. Unclassified input (machine mail, no model) is
+    still read for the cues: a bounce may quote a 举报's subject."""
+    writer = bool(intake.flags.get("report"))
+    c = intake.classification
+    if c is not None:
+        return c.restriction(ctx.restrict_threshold, writer=writer)
+    return decide(writer=writer, report_cue=cue(f"{intake.subject}\n{intake.text}"))
+
+
 def _classification_fields(intake: Intake, ctx: Context) -> dict[str, object]:
     c = intake.classification
+    r = restriction(intake, ctx)
     if c is None:  # every key all the same: one multi-row INSERT needs the same columns
         return {"category": "unclassified", "measure": None, "kind": None, "confidence": None,
                 "top": None, "explanation": None, "model_version": None,
                 "taxonomy_version": None, "needs_review": not intake.auto,
-                "restricted": False, "restricted_by": None}
+                "restricted": r.restricted, "restricted_by": r.by}
     return {
         "category": c.category,
         "measure": c.measure,
@@ -157,8 +170,8 @@ def _classification_fields(intake: Intake, ctx: Context) -> dict[str, object]:
         "model_version": c.model_version,
         "taxonomy_version": c.taxonomy_version,
         "needs_review": c.confidence < ctx.review_threshold,
-        "restricted": c.kind == "report",
-        "restricted_by": "classifier" if c.kind == "report" else None,
+        "restricted": r.restricted,
+        "restricted_by": r.by,
     }
 
 
@@ -201,12 +214,15 @@ def _submission_row(intake: Intake, ctx: Context) -> dict[str, object]:
     }
 
 
-def _received_detail(intake: Intake) -> dict[str, object]:
+def _received_detail(intake: Intake, ctx: Context) -> dict[str, object]:
     detail: dict[str, object] = {"channel": intake.channel}
     if intake.auto:
         detail["auto"] = intake.auto_reason
     if intake.classification is not None:
         detail["category"] = intake.classification.category
+    by = restriction(intake, ctx).by
+    if by:
+        detail["restricted"] = by  # who restricted it (never the words that did)
     return detail
 
 
@@ -219,7 +235,7 @@ async def _store_new(intakes: list[Intake], ctx: Context) -> None:
         if intake.form_attachments or (intake.parsed and intake.parsed.attachments):
             await _store_attachments(intake, ctx, sub_id)
     await events.record_many(ctx.session, [(i.submission_id, i.actor, "received",
-                                            _received_detail(i)) for i in intakes])
+                                            _received_detail(i, ctx)) for i in intakes])
 
 
 async def process_many(intakes: list[Intake], ctx: Context) -> None:

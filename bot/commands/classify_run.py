@@ -25,6 +25,7 @@ from handlers.classify import (
 )
 from handlers.classify.evaluate import cross_validate, predict, score
 from handlers.classify.model import Classification, Classifier
+from handlers.classify.restrict import DEFAULT_THRESHOLD as DEFAULT_RESTRICT_THRESHOLD
 from handlers.classify.scorer import Scorer
 from handlers.classify.store import build_shipped, read_jsonl, shipped_examples
 
@@ -37,12 +38,15 @@ def _settings(args: argparse.Namespace):
     return load_settings(args.config)
 
 
-def _classifier(args: argparse.Namespace) -> tuple[Classifier | Scorer, float]:
+def _classifier(args: argparse.Namespace) -> tuple[Classifier | Scorer, float, float]:
+    """The model, the review threshold and the restrict threshold of the deployment (of the
+    defaults without ``--config``)."""
     if getattr(args, "config", None) is None:
-        return shipped_classifier(), 0.55
+        return shipped_classifier(), 0.55, DEFAULT_RESTRICT_THRESHOLD
     settings = _settings(args)
     holder = ClassifierHolder(Path(settings.classifier.model_dir))
-    return holder.get(), settings.classifier.review_threshold
+    c = settings.classifier
+    return holder.get(), c.review_threshold, c.restrict_threshold
 
 
 # --- classify -------------------------------------------------------------------------------
@@ -65,7 +69,9 @@ def _parse_line(line: str) -> tuple[dict | None, dict | None]:
     return {"id": obj.get("id"), "subject": subject or "", "body": body}, None
 
 
-def _record(item_id, c: Classification, explain: bool, threshold: float) -> dict:
+def _record(item_id, c: Classification, explain: bool, threshold: float,
+            restrict_threshold: float) -> dict:
+    restriction = c.restriction(restrict_threshold)  # the service's own decision
     out = {
         "id": item_id,
         "category": c.category,
@@ -73,9 +79,12 @@ def _record(item_id, c: Classification, explain: bool, threshold: float) -> dict
         "kind": c.kind,
         "confidence": c.confidence,
         "top": [{"category": cat, "score": s} for cat, s in c.top],
+        "restricted": restriction.restricted,
     }
     if explain:
         out.update(
+            restricted_reason=restriction.reason or None,
+            report_probability=c.report_prob,
             needs_review=c.needs_review(threshold),
             explanation=c.explanation,
             model_version=c.model_version,
@@ -97,7 +106,7 @@ def _batches(stream: TextIO) -> Iterator[list[str]]:
 
 
 def run_classify(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
-    clf, threshold = _classifier(args)
+    clf, threshold, restrict_threshold = _classifier(args)
     for lines in _batches(stdin):
         parsed = [_parse_line(line) for line in lines]
         good = [it for it, _ in parsed if it is not None]
@@ -106,7 +115,8 @@ def run_classify(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int
             rec = (
                 error
                 if item is None
-                else _record(item["id"], next(results), args.explain, threshold)
+                else _record(item["id"], next(results), args.explain, threshold,
+                             restrict_threshold)
             )
             stdout.write(json.dumps(rec, ensure_ascii=False) + "\n")
         stdout.flush()
@@ -139,6 +149,7 @@ def _warn_overlap(items: list[dict]) -> None:
 def cmd_classify_eval(args: argparse.Namespace) -> int:
     items = read_jsonl(args.file)
     taxonomy = load_taxonomy()
+    restrict_threshold = DEFAULT_RESTRICT_THRESHOLD
     if args.cv:
         preds = cross_validate(
             items,
@@ -152,11 +163,11 @@ def cmd_classify_eval(args: argparse.Namespace) -> int:
         clf = train(_base_examples(args), taxonomy, progress=True)
         preds, mode = predict(clf, items), clf.version
     else:
-        clf, _ = _classifier(args)
+        clf, _, restrict_threshold = _classifier(args)
         preds, mode = predict(clf, items), clf.version
         if args.config is None:
             _warn_overlap(items)
-    scores = score(items, preds, taxonomy.labels)
+    scores = score(items, preds, taxonomy.labels, restrict_threshold=restrict_threshold)
     if args.json:
         print(json.dumps({"mode": mode, **scores.summary()}, ensure_ascii=False))
     else:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .explain import explain
+from .restrict import cue
 from .result import Classification
 
 if TYPE_CHECKING:
@@ -41,8 +42,11 @@ def classification(
     *,
     taxonomy: Taxonomy,
     version: str,
+    report_prob: float = 0.0,
+    chars: str = "",
 ) -> Classification:
-    """One letter's result; ``words`` are the top words for the picked category."""
+    """One letter's result; ``words`` are the top words for the picked category, ``chars``
+    the normalised text (read for report cues), ``report_prob`` the kind model's "report"."""
     category, conf, top = pick
     spam = category == "spam"
     return Classification(
@@ -54,4 +58,12 @@ def classification(
         explanation=explain(taxonomy, words, category, measure, conf),
         model_version=version,
         taxonomy_version=taxonomy.version,
+        report_prob=round(report_prob, 4),
+        report_cue=cue(chars),
     )
+
+
+def report_column(classes: Sequence[object], probs: np.ndarray) -> np.ndarray:
+    """Each row's probability of the kind "report" (zeros when the model has no such kind)."""
+    labels = [str(c) for c in classes]
+    return probs[:, labels.index("report")] if "report" in labels else np.zeros(len(probs))

@@ -16,6 +16,7 @@ from sklearn.metrics import classification_report, confusion_matrix, f1_score
 from sklearn.model_selection import KFold
 
 from .model import Classification, Classifier, train
+from .restrict import DEFAULT_THRESHOLD
 from .scorer import Scorer
 from .taxonomy import Taxonomy
 
@@ -32,6 +33,9 @@ class Scores:
     measure: float
     measure_n: int
     per_class: str
+    restricted_recall: float = 0.0  # share of the 举报 (kind report) the decision restricts
+    restricted_others: float = 0.0  # share of the other letters it restricts too
+    reports_n: int = 0
     labels: list[str] = field(default_factory=list)
     confusion: list[list[int]] = field(default_factory=list)
 
@@ -46,6 +50,9 @@ class Scores:
             "kind",
             "measure",
             "measure_n",
+            "restricted_recall",
+            "restricted_others",
+            "reports_n",
         )
         return {
             k: round(v, 4) if isinstance(v, float) else v
@@ -62,6 +69,8 @@ class Scores:
             f"垃圾信息 精确率 {s.spam_precision:.1%}  召回率 {s.spam_recall:.1%}",
             f"kind 准确率    {s.kind:.1%}",
             f"measure 准确率 {s.measure:.1%}  （{s.measure_n} 条标注了措施）",
+            f"举报保密       举报中被设为保密 {s.restricted_recall:.1%}（{s.reports_n} 条举报），"
+            f"其他来信被设为保密 {s.restricted_others:.1%}",
             "",
             "各类精确率/召回率：",
             s.per_class,
@@ -77,8 +86,10 @@ def _rate(hits: list[bool]) -> float:
     return float(np.mean(hits)) if hits else 0.0
 
 
-def score(items: list[dict], preds: list[Classification], labels: list[str]) -> Scores:
-    """Compare predictions with labels (same order)."""
+def score(items: list[dict], preds: list[Classification], labels: list[str], *,
+          restrict_threshold: float = DEFAULT_THRESHOLD) -> Scores:
+    """Compare predictions with labels (same order); the restriction is the service's decision
+    (``restrict.decide``) at ``restrict_threshold``, judged against kind == report."""
     pred = [p.category for p in preds]
     truth = [
         p if p in it.get("also", []) else it["category"] for it, p in zip(items, pred, strict=True)
@@ -90,6 +101,8 @@ def score(items: list[dict], preds: list[Classification], labels: list[str]) -> 
     measured = [(it, p) for it, p in zip(items, preds, strict=True) if it.get("measure")]
     # Every taxonomy label, so the matrix has a fixed shape; labels from elsewhere go last.
     present = labels + sorted((set(truth) | set(pred)) - set(labels))
+    shut = [p.restriction(restrict_threshold).restricted for p in preds]
+    is_report = [it.get("kind") == "report" for it in items]
     return Scores(
         n=len(items),
         top1=_rate([p in acc for p, acc in zip(pred, accepted, strict=True)]),
@@ -105,6 +118,9 @@ def score(items: list[dict], preds: list[Classification], labels: list[str]) -> 
         per_class=classification_report(truth, pred, labels=present, zero_division=0, digits=3),
         labels=present,
         confusion=confusion_matrix(truth, pred, labels=present).tolist(),
+        restricted_recall=_rate([s for s, r in zip(shut, is_report, strict=True) if r]),
+        restricted_others=_rate([s for s, r in zip(shut, is_report, strict=True) if not r]),
+        reports_n=sum(is_report),
     )
 
 

@@ -29,7 +29,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from tqdm import tqdm
 
-from .decide import classification, pick_category
+from .decide import classification, pick_category, report_column
 from .explain import top_words
 from .features import Featuriser
 from .result import Classification
@@ -229,11 +229,14 @@ class Classifier:
     def classify_many(self, items: list[tuple[str, str]]) -> list[Classification]:
         if not items:
             return []
-        x = self.features.transform(*self.norm.many(items))
+        chars, words_in = self.norm.many(items)
+        x = self.features.transform(chars, words_in)
         labels = self.category_model.classes_
         probs = self.category_model.predict_proba(x)
         picks = [pick_category(labels, p, self.spam_bar) for p in probs]
-        kinds = self.kind_model.classes_[np.argmax(self.kind_model.predict_proba(x), axis=1)]
+        kind_probs = self.kind_model.predict_proba(x)
+        kinds = self.kind_model.classes_[np.argmax(kind_probs, axis=1)]
+        report = report_column(self.kind_model.classes_, kind_probs)
         measures = self._measures(x, [p[0] for p in picks])
         coef = {str(c): self.category_linear.coef_[j] for j, c in enumerate(labels)}
         out = []
@@ -250,6 +253,8 @@ class Classifier:
                     words,
                     taxonomy=self.taxonomy,
                     version=self.version,
+                    report_prob=float(report[i]),
+                    chars=chars[i],
                 )
             )
         return out

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .decide import classification, pick_category
+from .decide import classification, pick_category, report_column
 from .explain import top_words
 from .ngrams import ngram_hits
 from .result import Classification
@@ -260,13 +260,15 @@ class Scorer:
     def classify_many(self, items: list[tuple[str, str]]) -> list[Classification]:
         if not items:
             return []
-        x = self._features(*self.norm.many(items))
+        chars, words_in = self.norm.many(items)
+        x = self._features(chars, words_in)
         labels = self.category.classes
         d = self.category.decision(x)
         probs = _lr_proba(d) if self.beta is None else _temperature(d, self.beta)
         picks = [pick_category(labels, p, self.spam_bar) for p in probs]
         kind_probs = _lr_proba(self.kind.decision(x))
         kinds = [self.kind.classes[j] for j in np.argmax(kind_probs, axis=1)]
+        report = report_column(self.kind.classes, kind_probs)
         measures = self._measures(x, [p[0] for p in picks])
         indptr = x.indptr()
         out = []
@@ -276,7 +278,8 @@ class Scorer:
             words = top_words(self.word_names, coef, (x.col[lo:hi], x.val[lo:hi]))
             out.append(
                 classification(
-                    pick, kinds[i], measures[i], words, taxonomy=self.taxonomy, version=self.version
+                    pick, kinds[i], measures[i], words, taxonomy=self.taxonomy,
+                    version=self.version, report_prob=float(report[i]), chars=chars[i],
                 )
             )
         return out

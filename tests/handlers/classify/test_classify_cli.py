@@ -48,7 +48,8 @@ def test_classify_keeps_order_and_reports_bad_lines(shipped) -> None:
     assert [o.get("id") for o in out] == ["a", None, "c", None, "e"]
     assert out[0]["category"] == "spam"
     assert all("error" in out[i] for i in (1, 2, 3))
-    assert set(out[4]) == {"id", "category", "measure", "kind", "confidence", "top"}
+    assert set(out[4]) == {"id", "category", "measure", "kind", "confidence", "top",
+                           "restricted"}
     assert [t["category"] for t in out[4]["top"]][0] == out[4]["category"]
 
 
@@ -64,6 +65,20 @@ def test_explain_flag_adds_staff_fields(shipped) -> None:
     assert {"needs_review", "explanation", "model_version", "taxonomy_version"} <= set(out[0])
 
 
+def test_classify_prints_the_services_restriction_decision(shipped) -> None:
+    letters = {
+        "plain": "请问派出所户籍窗口周末能办身份证吗？",
+        # kind aside, words of a misconduct report restrict it
+        "implicit": "窗口那个办事员收了两条烟才给我盖章，不送就一直说材料不齐。",
+        "explicit": "实名举报某镇司法所所长在调解中收受当事人红包，请为我保密。",
+    }
+    lines = [json.dumps({"id": k, "body": v}, ensure_ascii=False) for k, v in letters.items()]
+    out = {o["id"]: o for o in classify_lines(lines, ["--explain"])}
+    assert [out[k]["restricted"] for k in letters] == [False, True, True]
+    assert out["implicit"]["restricted_reason"] and out["plain"]["restricted_reason"] is None
+    assert 0 <= out["plain"]["report_probability"] < out["explicit"]["report_probability"] <= 1
+
+
 def test_classify_with_config_uses_the_deployment_model(tmp_path: Path, small_examples) -> None:
     from handlers.classify import load_taxonomy, save_model, train
 
@@ -75,6 +90,12 @@ def test_classify_with_config_uses_the_deployment_model(tmp_path: Path, small_ex
     args = run(["classify", "--explain"], config=cfg)
     classify_run.run_classify(args, io.StringIO('{"id": 1, "body": "你好"}\n'), out)
     assert json.loads(out.getvalue())["model_version"] == version
+    # The deployment's restrict threshold is the one applied: at 0 every letter is restricted.
+    cfg.write_text(f'[classifier]\nmodel_dir = "{model_dir}"\nrestrict_threshold = 0.0\n')
+    out = io.StringIO()
+    classify_run.run_classify(run(["classify"], config=cfg),
+                              io.StringIO('{"id": 1, "body": "公交站台的顶棚破了"}\n'), out)
+    assert json.loads(out.getvalue())["restricted"] is True
 
 
 def test_taxonomy_show_prints_the_tree(capsys: pytest.CaptureFixture[str]) -> None:
