@@ -19,7 +19,11 @@ _PHONE_CHARS = re.compile(r"^[0-9+\-\s()（）－]{5,25}$")
 # Control characters other than tab and newlines have no place in a letter.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
-FIELDS = ("name", "email", "phone", "subject", "body")
+FIELDS = ("name", "email", "phone", "subject", "body", "report")
+# The writer's answer to "is this a 举报?": not one (""), 实名 ("real") or 匿名 ("anonymous").
+# Either 举报 answer restricts the letter (handlers/classify/restrict.py); its values are the
+# ones handlers/parse.py reads from the payload.
+REPORT_CHOICES = ("", "real", "anonymous")
 
 
 @dataclass
@@ -111,4 +115,17 @@ def validate(raw: dict[str, str]) -> FormInput:
         message = check(values[key])
         if message:
             form.errors[key] = message
+    _check_report(form)
     return form
+
+
+def _check_report(form: FormInput) -> None:
+    """实名举报 needs the name it promises; 匿名举报 keeps none, even if one was typed."""
+    values = form.values
+    if values["report"] not in REPORT_CHOICES:
+        values["report"] = ""
+        form.errors["report"] = "请选择这封信是不是举报。"
+    elif values["report"] == "real" and not values["name"]:
+        form.errors["name"] = "实名举报请填写您的真实姓名；不想留名，可以选择“匿名举报”。"
+    elif values["report"] == "anonymous":
+        values["name"] = ""

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.runtime import Runtime
 from bot.web.console import auth, present
-from bot.web.console.security import restricted
+from bot.web.console.security import restricted, sees_reports
 from bot.web.keys import RUNTIME
 from handlers import compose, tracking
 from handlers.text import one_line
@@ -155,6 +155,25 @@ async def _spam(db: AsyncSession, sub: Submission, user: User, data: MultiDictPr
     return "已取消垃圾信息标记，请确认分类。"
 
 
+async def _restriction(db: AsyncSession, sub: Submission, user: User, data: MultiDictProxy,
+                       rt: Runtime) -> str:
+    """Supervisors and admins set or lift a letter's restriction, always with a reason (the
+    caller refuses everyone else); both are audited."""
+    want = _field(data, "restricted")
+    if want not in ("0", "1"):
+        raise ActionError("请选择“设为举报”或“解除举报保密”。")
+    reason = _field(data, "reason", 2000)
+    if not reason:
+        raise ActionError("请填写理由，理由会记入办理记录。")
+    target = want == "1"
+    if target == sub.restricted:
+        raise ActionError("此件已经是举报（保密）。" if target else "此件本来就不是保密件。")
+    await _set_restriction(db, sub, user, target, reason)
+    if target:
+        return "已设为举报：内容、来信人和附件仅主管、管理员可见。"
+    return "已解除举报保密：所有工作人员都能看到此件内容。"
+
+
 def render_reply(rt: Runtime, sub: Submission, body: str) -> tuple[str, str, str]:
     """(subject, text, html) of a staff reply, from templates/email/reply.{txt,html}."""
     s = rt.settings
@@ -194,7 +213,8 @@ async def _reply(db: AsyncSession, sub: Submission, user: User, data: MultiDictP
 
 
 ACTIONS = {"classify": _reclassify, "status": _status, "assign": _assign, "note": _note,
-           "spam": _spam, "reply": _reply}
+           "spam": _spam, "reply": _reply, "restriction": _restriction}
+SUPERVISOR_ACTIONS = ("restriction",)  # reviewers get a 403 whatever the letter
 
 
 async def act(request: web.Request) -> web.Response:
@@ -205,6 +225,8 @@ async def act(request: web.Request) -> web.Response:
     sid = request.match_info["id"]
     if action is None or not sid.isdigit():
         raise web.HTTPNotFound()
+    if name in SUPERVISOR_ACTIONS and not sees_reports(user):
+        raise web.HTTPForbidden()
     data = await request.post()
     try:
         async with rt.sessions.begin() as db:

@@ -27,6 +27,7 @@ KIND = {"complaint": "投诉", "suggestion": "建议", "report": "举报", "inqu
         "praise": "表扬", "spam": "垃圾信息"}
 SPECIAL_CATEGORY = {"other": "其他", "spam": "垃圾信息", "unclassified": "未分类"}
 RESTRICTED_BY = {"writer": "来信人选择举报", "classifier": "系统判断可能是举报", "staff": "工作人员设定"}
+WRITER_CHOICE = {"real": "实名举报", "anonymous": "匿名举报"}
 AUTO = {"auto-reply": "自动回复", "bounce": "退信", "list": "群发邮件"}
 ACTIONS = {
     "received": "登记", "ack-queued": "发送确认邮件", "followup": "补充来信",

@@ -75,6 +75,8 @@ async def show(request: web.Request) -> web.Response:
         "hidden": hidden,
         "can_act": not hidden,
         "sees_reports": sees_reports(user),
+        "restricted_by": present.RESTRICTED_BY.get(sub.restricted_by or "", ""),
+        "writer_choice": present.WRITER_CHOICE.get((sub.flags or {}).get("report", ""), ""),
         "quoted": bool(sub.new_text) and sub.new_text != sub.text,
         "top": _top(sub),
         "followups": [{"at": present.local(f.received_at, tz), "f": f} for f in fus],
