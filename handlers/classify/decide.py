@@ -43,9 +43,9 @@ def classification(
     taxonomy: Taxonomy,
     version: str,
     report_prob: float = 0.0,
-    chars: str = "",
+    text: str = "",
 ) -> Classification:
-    """One letter's result; ``words`` are the top words for the picked category, ``chars``
+    """One letter's result; ``words`` are the top words for the picked category, ``text``
     the normalised text (read for report cues), ``report_prob`` the kind model's "report"."""
     category, conf, top = pick
     spam = category == "spam"
@@ -59,7 +59,7 @@ def classification(
         model_version=version,
         taxonomy_version=taxonomy.version,
         report_prob=round(report_prob, 4),
-        report_cue=cue(chars),
+        report_cue=cue(text),
     )
 
 

@@ -279,7 +279,8 @@ class Scorer:
             out.append(
                 classification(
                     pick, kinds[i], measures[i], words, taxonomy=self.taxonomy,
-                    version=self.version, report_prob=float(report[i]), chars=chars[i],
+                    version=self.version, report_prob=float(report[i]),
+                    text=f"{chars[i]} {words_in[i]}",
                 )
             )
         return out

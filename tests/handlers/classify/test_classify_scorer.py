@@ -54,6 +54,10 @@ def _same(ours: list[Classification], theirs: list[Classification]) -> None:
         assert [c for c, _ in a.top] == [c for c, _ in b.top]
         assert a.confidence == pytest.approx(b.confidence, abs=1.0001e-4)
         assert [s for _, s in a.top] == pytest.approx([s for _, s in b.top], abs=1.0001e-4)
+        # The restriction of a 举报 is decided alike: the same cue, the same report probability.
+        assert a.report_cue == b.report_cue
+        assert a.report_prob == pytest.approx(b.report_prob, abs=1.0001e-4)
+        assert a.restriction() == b.restriction()
 
 
 @pytest.fixture(scope="module")
