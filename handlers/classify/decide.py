@@ -43,10 +43,11 @@ def classification(
     taxonomy: Taxonomy,
     version: str,
     report_prob: float = 0.0,
-    text: str = "",
+    text: tuple[str, str] = ("", ""),
 ) -> Classification:
     """One letter's result; ``words`` are the top words for the picked category, ``text``
-    the normalised text (read for report cues), ``report_prob`` the kind model's "report"."""
+    the normalised text and its word tokens (read for report cues), ``report_prob`` the kind
+    model's "report"."""
     category, conf, top = pick
     spam = category == "spam"
     return Classification(
@@ -59,7 +60,7 @@ def classification(
         model_version=version,
         taxonomy_version=taxonomy.version,
         report_prob=round(report_prob, 4),
-        report_cue=cue(text),
+        report_cue=cue(*text),
     )
 
 

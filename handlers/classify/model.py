@@ -254,7 +254,7 @@ class Classifier:
                     taxonomy=self.taxonomy,
                     version=self.version,
                     report_prob=float(report[i]),
-                    text=f"{chars[i]} {words_in[i]}",
+                    text=(chars[i], words_in[i]),
                 )
             )
         return out

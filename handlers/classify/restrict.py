@@ -32,8 +32,9 @@ DEFAULT_THRESHOLD = 0.15
 # Each alternative is general Chinese for reporting misconduct, grouped by what it says. Letters
 # rarely name the offence: they describe it ("收了钱才给办", "他小舅子的公司"), so the groups
 # below describe acts as well as naming them.
-_OFFICIAL = (r"(?:所长|局长|院长|庭长|科长|处长|主任|书记|镇长|乡长|村长|会计|领导|干部|法官|"
-             r"民警|警察|辅警|检察官|书记员|管教|狱警|调解员|工作人员)")
+# The last character of an official's title (所长, 主任, 书记, 领导, 干部, 法官, 民警, 警察, 调解员,
+# 管教, ...): one character class keeps the scan fast where a list of titles would not.
+_OFFICIAL_END = r"[长任记计导部官警察员教]"
 _KIN = r"(?:亲戚|小舅子|舅子|表弟|表哥|侄子|外甥|老婆|妻子|丈夫|儿子|女儿|弟弟|哥哥|姐夫|妹夫|同学|朋友)"
 _CUE_GROUPS = (
     # naming the act of reporting or accusing
@@ -50,7 +51,7 @@ _CUE_GROUPS = (
     r"收(?:了|受|下)?[^，。！？,.!?\s]{0,6}(?:钱|礼|烟|酒|卡)|送(?:了)?[^，。！？,.!?\s]{0,4}(?:钱|礼|东西)",
     # protection, collusion, favours to kin
     r"保护伞|撑腰|通风报信|包庇|纵容|勾结|串通|沆瀣|关系户|利益输送|权钱交易|称兄道弟|拜把|"
-    r"不了了之|从来没(?:人|被)查|提前(?:收工|关门)|" + _OFFICIAL + r"的" + _KIN + "|" + _KIN +
+    r"不了了之|从来没(?:人|被)查|提前(?:收工|关门)|" + _OFFICIAL_END + r"的" + _KIN + "|" + _KIN +
     r"(?:开的|的公司|所在的|承包)",
     # interfering with cases, abusing suspects or evidence
     r"打招呼|关系案|人情案|金钱案|徇私|枉法|插手|干预(?:司法|案件|办案)|过问案件|压案|压着|"
@@ -63,13 +64,24 @@ _CUE_GROUPS = (
 )
 # English letters reach the cues through the normaliser's word tokens (Latin is kept there).
 _ENGLISH = r"(?<![a-z])(?:bribes?|bribery|kickbacks?|corrupt\w*|fees?|confidential)(?![a-z])"
-CUES = re.compile("|".join((*_CUE_GROUPS, _ENGLISH)))
+# One pattern per group, searched in turn: each keeps re's scan by first character, which one
+# alternation of them all loses (56 µs a 300-character letter instead of about 35 µs).
+CUES = tuple(re.compile(group) for group in _CUE_GROUPS)
+ENGLISH_CUES = re.compile(_ENGLISH)
+_LATIN = re.compile(r"[a-z]")
 
 
-def cue(text: str) -> str | None:
-    """The first misconduct-report cue in a normalised text (``Normaliser`` output: the
-    character text, then the word tokens, which keep English words), or None."""
-    found = CUES.search(text)
+def cue(text: str, words: str = "") -> str | None:
+    """The first misconduct-report cue in a normalised text (``Normaliser`` output), or None;
+    ``words``, its word tokens, are read for English cues only (the character text has lost
+    its Latin letters), and only when there are any: the scan is a tenth of a letter's cost."""
+    found = None
+    for pattern in CUES:
+        found = pattern.search(text)
+        if found is not None:
+            break
+    if found is None and words and _LATIN.search(words):
+        found = ENGLISH_CUES.search(words)
     return found.group(0) if found else None
 
 

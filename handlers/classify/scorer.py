@@ -280,7 +280,7 @@ class Scorer:
                 classification(
                     pick, kinds[i], measures[i], words, taxonomy=self.taxonomy,
                     version=self.version, report_prob=float(report[i]),
-                    text=f"{chars[i]} {words_in[i]}",
+                    text=(chars[i], words_in[i]),
                 )
             )
         return out

@@ -54,7 +54,7 @@ def test_the_writer_and_the_kind_restrict_whatever_the_scores() -> None:
     "副所长的小舅子开的公司", "送了两万块才立案", "officer asked for a bribe",
 ])
 def test_cues_are_found(text: str) -> None:
-    assert cue(text.lower())
+    assert cue(text.lower(), text.lower())
 
 
 @pytest.mark.parametrize("text", [
