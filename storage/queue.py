@@ -27,6 +27,13 @@ from storage.models import Attachment, Followup, RawIntake, Submission, User
 
 OPEN_STATUSES = ("new", "accepted", "in_progress")
 RESTRICTED_KIND = "report"  # content visible to supervisors and admins only
+
+
+def restricted_clause() -> ColumnElement[bool]:
+    """The SQL condition "this letter's content is restricted" (举报: supervisors and admins
+    only). Every query that must tell restricted letters apart asks this one function, so the
+    rule lives in one place (today the classifier's kind; a NULL kind is not restricted)."""
+    return and_(Submission.kind.is_not(None), Submission.kind == RESTRICTED_KIND)
 VIEWS = ("default", "auto", "spam", "all")
 
 
@@ -143,8 +150,7 @@ async def _search_clause(session: AsyncSession, f: QueueFilter, *, paging: bool,
         return Submission.tracking_no == q.upper()
     text_match = await _narrowed(session, q, paging=paging) if use_index else _substring(q)
     if f.search_restricted:
-        text_match = and_(text_match, or_(Submission.kind.is_(None),
-                                          Submission.kind != RESTRICTED_KIND))
+        text_match = and_(text_match, not_(restricted_clause()))
     # Resolved first rather than OR-ed into the statement, which would cost the planner the index.
     tracking_id = await _tracking_id(session, q)
     return text_match if tracking_id is None else or_(Submission.id == tracking_id, text_match)

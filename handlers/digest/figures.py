@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers import categories
 from handlers.digest.mask import mask
 from handlers.digest.weeks import Week
+from handlers.names import channel_name
 from handlers.text import excerpt
 from storage import digests
 
@@ -31,8 +32,6 @@ TREND_WEEKS = 12
 TOP_CATEGORIES = 3
 EXCERPTS_PER_CATEGORY = 3
 TOP_MEASURES = 3
-CHANNEL_NAMES = {"email": "电子邮件", "web": "网上表单", "phone": "电话", "post": "来信",
-                 "visit": "来访"}
 EXTRA_CATEGORY_NAMES = {"other": "其他", "unclassified": "未分类"}
 AUTO_NAMES = {"spam": "垃圾信息", "auto-reply": "自动回复", "bounce": "退信", "list": "群发邮件"}
 SATISFACTION_ORDER = ("满意", "基本满意", "不满意")
@@ -236,7 +235,7 @@ async def collect(session: AsyncSession, week: Week, opts: Options,
         week=str(week), first_day=week.monday.isoformat(), last_day=week.sunday.isoformat(),
         timezone=opts.timezone, total=volumes.counted,
         last_week_total=sum(r.last_week for r in rows),
-        channels=[(c, CHANNEL_NAMES.get(c, c), n)
+        channels=[(c, channel_name(c), n)
                   for c, n in sorted(volumes.channels.items(), key=lambda cn: (-cn[1], cn[0]))],
         categories=rows,
         health=await _health(session, week, tz, opts, volumes.counted),

@@ -17,13 +17,12 @@ from zoneinfo import ZoneInfo
 
 import xlsxwriter
 
-from handlers.digest.figures import CHANNEL_NAMES, Figures
+from handlers.digest.figures import Figures
 from handlers.digest.mask import mask
+from handlers.names import channel_name, status_name
 from handlers.text import excerpt
 from storage.digests import WeekRow
 
-STATUS_NAMES = {"new": "待受理", "accepted": "已受理", "in_progress": "办理中",
-                "resolved": "已办结", "rejected": "不予受理", "forwarded": "已转办"}
 HEADER = ("受理编号", "收到时间", "渠道", "类别", "措施", "状态", "标题（已脱敏）",
           "内容摘要（已脱敏）")
 TEXT_LIMIT = 300
@@ -40,10 +39,10 @@ def _row(v: WeekRow, tz: ZoneInfo, figures: Figures) -> list[Any]:
     return [
         v.tracking_no,
         v.received_at.astimezone(tz).replace(tzinfo=None),
-        CHANNEL_NAMES.get(v.channel, v.channel),
+        channel_name(v.channel),
         figures.title_of(v.category),
         v.measure or "",
-        STATUS_NAMES.get(v.status, v.status),
+        status_name(v.status),
         _clean(mask(v.subject or "", names)),
         _clean(excerpt(mask(v.text or "", names), TEXT_LIMIT)),
     ]

@@ -13,16 +13,13 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from handlers.categories import taxonomy
+from handlers.names import CHANNEL as CHANNEL  # re-exported: one table, console and digest
+from handlers.names import STATUS as STATUS
 from storage.models import Submission
 
 log = logging.getLogger(__name__)
 
-STATUS = {
-    "new": "待受理", "accepted": "已受理", "in_progress": "办理中", "resolved": "已办结",
-    "rejected": "不予受理", "forwarded": "转办",
-}
 ROLE_NAMES = {"reviewer": "审核员", "supervisor": "主管", "admin": "管理员"}
-CHANNEL = {"email": "电子邮件", "web": "网上留言", "phone": "电话", "post": "信件"}
 KIND = {"complaint": "投诉", "suggestion": "建议", "report": "举报", "inquiry": "咨询",
         "praise": "表扬", "spam": "垃圾信息"}
 SPECIAL_CATEGORY = {"other": "其他", "spam": "垃圾信息", "unclassified": "未分类"}
