@@ -95,6 +95,9 @@ class Figures:
     health: Health
     excluded: list[tuple[str, str, int]]  # (kind, name, count)
     excluded_total: int
+    # 举报 among the counted letters: their number, by category (short label), never their words
+    reports: int
+    reports_by_category: list[tuple[str, int]]
     trend_weeks: list[str]
     trend: dict[str, list[int]]  # category id → counts per week, oldest first
     public_url: str
@@ -157,7 +160,8 @@ def samples(rows: Sequence[digests.WeekRow], category: str, prefer_measure: str 
             limit: int = EXCERPTS_PER_CATEGORY) -> list[digests.WeekRow]:
     """Representative cases of a category among the week's rows, to quote.
 
-    Representative = of the category's most mentioned measure first, then the most confidently
+    A restricted letter (举报) is never quoted. Representative = of the category's most
+    mentioned measure first, then the most confidently
     classified (unscored last), oldest id first, with at least 10 characters of text. Chosen
     here from the rows the XLSX reads anyway, instead of one query per category.
     """
@@ -165,7 +169,8 @@ def samples(rows: Sequence[digests.WeekRow], category: str, prefer_measure: str 
         preferred = 0 if prefer_measure is not None and r.measure == prefer_measure else 1
         return preferred, r.confidence is None, -(r.confidence or 0.0), r.id
 
-    found = [r for r in rows if r.category == category and len(r.text or "") >= 10]
+    found = [r for r in rows if r.category == category and not r.restricted
+             and len(r.text or "") >= 10]
     return sorted(found, key=rank)[:limit]
 
 
@@ -231,6 +236,7 @@ async def collect(session: AsyncSession, week: Week, opts: Options,
     rows = _category_rows(volumes, last_week, opts, measure_text or measure_texts())
     await _add_excerpts(rows, week_rows)
     excluded = volumes.excluded
+    reports = Counter(r.category for r in week_rows if r.restricted)
     return Figures(
         week=str(week), first_day=week.monday.isoformat(), last_day=week.sunday.isoformat(),
         timezone=opts.timezone, total=volumes.counted,
@@ -241,6 +247,8 @@ async def collect(session: AsyncSession, week: Week, opts: Options,
         health=await _health(session, week, tz, opts, volumes.counted),
         excluded=[(k, AUTO_NAMES.get(k, k), n) for k, n in sorted(excluded.items())],
         excluded_total=sum(excluded.values()),
+        reports=sum(reports.values()),
+        reports_by_category=[(c.short, reports[c.id]) for c in rows if reports[c.id]],
         trend_weeks=[str(w) for w in weeks],
         trend=trend,
         public_url=opts.public_url,
