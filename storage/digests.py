@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import outbox
 from storage.db import utcnow
-from storage.models import Digest, Submission
+from storage.models import Digest, Event, Submission
 from storage.queue import restricted_clause
 from storage.upsert import insert_ignore
 
@@ -261,6 +261,28 @@ async def week_rows(
 
 
 # -- runs ------------------------------------------------------------------------------------
+STARTED = "digest-started"  # the audit event of the digest schedule's first run
+
+
+async def since(session: AsyncSession, now: datetime) -> datetime:
+    """When the digest's record begins: its schedule's first run, or the first letter if one is
+    older (mail imported from before the service). The first call records ``now`` as that run.
+
+    A week that ended before this moment is never sent by the schedule: the digest of a week
+    before the service existed is empty, and says nothing true. Two instances starting together
+    may both record a start; the earliest counts.
+    """
+    # Events without a letter (sign-ins, account changes, this one) through their index, not
+    # the whole history.
+    started = await session.scalar(select(func.min(Event.at)).where(
+        Event.submission_id.is_(None), Event.action == STARTED))
+    if started is None:
+        session.add(Event(submission_id=None, at=now, actor="system", action=STARTED))
+        started = now
+    first_letter = await session.scalar(select(func.min(Submission.received_at)))
+    return min(started, first_letter) if first_letter is not None else started
+
+
 @dataclass(frozen=True)
 class Message:
     """One digest mail for one recipient, ready for the outbox."""

@@ -34,6 +34,7 @@ ACTIONS = {
     "user-added": "添加账号", "user-disabled": "停用账号", "user-enabled": "启用账号",
     "user-role": "更改账号角色", "user-password": "重设账号密码", "token-issued": "签发 API 令牌",
     "password-changed": "修改本人密码", "password-change-failed": "修改密码失败",
+    "digest-started": "每周简报开始运行",
 }
 
 
