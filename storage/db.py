@@ -55,7 +55,13 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
 
 
 def make_engine(url: str, **kwargs: object) -> AsyncEngine:
-    """Create the engine; for SQLite also the directory that holds the file."""
+    """Create the engine; for SQLite also the directory that holds the file.
+
+    ``hide_parameters``: a failed statement's exception otherwise carries its bound values, a
+    letter's text and its writer's address among them, into every log line and stored
+    traceback that quotes it (a 举报 included).
+    """
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         if db := sqlite_file(url):
             Path(db).parent.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import outbox
 from storage.db import utcnow
-from storage.models import Digest, Submission
+from storage.models import Digest, Event, Submission
+from storage.queue import restricted_clause
 from storage.upsert import insert_ignore
 
 SPAM = "spam"
@@ -229,13 +230,15 @@ class WeekRow(NamedTuple):
     new_text: str | None
     from_name: str | None
     confidence: float | None
+    restricted: bool  # 举报: counted, never quoted (storage.queue.restricted_clause)
 
 
 async def week_rows(
     session: AsyncSession, start: datetime, end: datetime, batch: int = 5000
 ) -> AsyncIterator[WeekRow]:
-    """Counted submissions of the window, oldest first (keyset pages of ``batch`` rows)."""
-    cols = [getattr(Submission, c) for c in WeekRow._fields]
+    """Counted submissions of the window, oldest first (keyset pages of ``batch`` rows);
+    restricted letters (举报) come with their subject, text and sender's name blanked."""
+    cols = [*(getattr(Submission, c) for c in WeekRow._fields[:-1]), restricted_clause()]
     last: tuple[datetime, int] | None = None
     while True:
         stmt = select(*cols, Submission.auto).where(_received(start, end))
@@ -245,16 +248,41 @@ async def week_rows(
                                        Submission.id > last[1])))
         rows = (await session.execute(
             stmt.order_by(Submission.received_at, Submission.id).limit(batch))).all()
-        for *values, auto in rows:
-            row = WeekRow(*values)
+        for *values, restricted, auto in rows:
+            row = WeekRow(*values, bool(restricted))
             if is_counted(auto, row.category):
-                yield row
+                # A 举报's words and writer never reach the digest's code at all: what it is not
+                # given, no template, quote or spreadsheet column can leak to its recipients.
+                yield row._replace(subject="", text="", new_text=None, from_name=None) \
+                    if row.restricted else row
         if len(rows) < batch:
             return
         last = (rows[-1].received_at, rows[-1].id)
 
 
 # -- runs ------------------------------------------------------------------------------------
+STARTED = "digest-started"  # the audit event of the digest schedule's first run
+
+
+async def since(session: AsyncSession, now: datetime) -> datetime:
+    """When the digest's record begins: its schedule's first run, or the first letter if one is
+    older (mail imported from before the service). The first call records ``now`` as that run.
+
+    A week that ended before this moment is never sent by the schedule: the digest of a week
+    before the service existed is empty, and says nothing true. Two instances starting together
+    may both record a start; the earliest counts.
+    """
+    # Events without a letter (sign-ins, account changes, this one) through their index, not
+    # the whole history.
+    started = await session.scalar(select(func.min(Event.at)).where(
+        Event.submission_id.is_(None), Event.action == STARTED))
+    if started is None:
+        session.add(Event(submission_id=None, at=now, actor="system", action=STARTED))
+        started = now
+    first_letter = await session.scalar(select(func.min(Submission.received_at)))
+    return min(started, first_letter) if first_letter is not None else started
+
+
 @dataclass(frozen=True)
 class Message:
     """One digest mail for one recipient, ready for the outbox."""

@@ -53,6 +53,12 @@ class QueueFilter:
     now: datetime = field(default_factory=utcnow)
 
 
+def restricted_clause() -> ColumnElement[bool]:
+    """The SQL condition "this letter's content is restricted" (举报: supervisors and admins
+    only), for queries that count restricted letters apart (the digest)."""
+    return Submission.restricted.is_(True)
+
+
 def unrestricted() -> ColumnElement[bool]:
     """The letters whose content every staff role may read: the one storage-level form of the
     restriction (``Submission.restricted``; the views ask ``bot.web.console.security``)."""

@@ -8,7 +8,9 @@ week recorded in ``digests``) and sends the missing ones, oldest first. Each is 
 recipient in one transaction — so a restart, a second instance or a service that was down at the
 scheduled time can neither send a week twice nor skip it (Zulip's digest habit).
 
-A database with no digest recorded yet sends only the most recent due week, not a backlog.
+A database with no digest recorded yet sends only the most recent due week, not a backlog, and
+no week that ended before the schedule first ran (or before the first letter, if that is older):
+a new service does not open with the empty digest of a week before it existed.
 """
 
 from __future__ import annotations
@@ -38,13 +40,14 @@ def options(settings: Settings) -> Options:
 
 
 def due_weeks(schedule: str, tz: ZoneInfo, now: datetime, recorded: set[str],
-              first_run: bool) -> list[Week]:
+              first_run: bool, since: datetime | None = None) -> list[Week]:
     """Weeks whose scheduled run is past and that are not recorded yet, oldest first.
 
     Walks the schedule backwards, one run per week (all runs inside one ISO week cover the same
     previous week, so after each run the walk jumps to the start of that run's week), and stops
-    at the first week already recorded: a week sent by hand with ``feedback-bot digest --send``
-    does not hide the weeks after it.
+    at the first week already recorded (a week sent by hand with ``feedback-bot digest --send``
+    does not hide the weeks after it) or at the first week that ended at or before ``since``
+    (the start of the digest's record, :func:`storage.digests.since`).
     """
     found: list[Week] = []
     cursor = now.astimezone(tz)
@@ -52,7 +55,7 @@ def due_weeks(schedule: str, tz: ZoneInfo, now: datetime, recorded: set[str],
     while len(found) < limit:
         fire = croniter(schedule, cursor).get_prev(datetime)
         week = week_before(fire, tz)
-        if str(week) in recorded:
+        if str(week) in recorded or (since is not None and week.end(tz) <= since):
             break
         found.append(week)
         cursor = week_of(fire, tz).start(tz).astimezone(tz)
@@ -90,11 +93,14 @@ async def catch_up(rt: Runtime) -> list[Week]:
     s = rt.settings.digest
     tz, now = ZoneInfo(s.timezone), utcnow()
     oldest = str(week_of(now, tz).shift(-MAX_CATCH_UP - 2))
-    async with rt.sessions() as session:
+    async with rt.sessions.begin() as session:
+        begins = await digests.since(session, now)
         recorded = await digests.weeks_since(session, oldest)
         first_run = not recorded and await digests.latest_week(session) is None
     sent = []
-    for week in due_weeks(s.schedule, tz, now, recorded, first_run):
+    # Once a digest is recorded, the last one bounds the catch-up; before that, the record's start.
+    for week in due_weeks(s.schedule, tz, now, recorded, first_run,
+                          begins if first_run else None):
         if await send_week(rt, week):
             sent.append(week)
     return sent

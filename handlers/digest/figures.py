@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers import categories
 from handlers.digest.mask import mask
 from handlers.digest.weeks import Week
+from handlers.names import channel_name
 from handlers.text import excerpt
 from storage import digests
 
@@ -31,8 +32,6 @@ TREND_WEEKS = 12
 TOP_CATEGORIES = 3
 EXCERPTS_PER_CATEGORY = 3
 TOP_MEASURES = 3
-CHANNEL_NAMES = {"email": "电子邮件", "web": "网上表单", "phone": "电话", "post": "来信",
-                 "visit": "来访"}
 EXTRA_CATEGORY_NAMES = {"other": "其他", "unclassified": "未分类"}
 AUTO_NAMES = {"spam": "垃圾信息", "auto-reply": "自动回复", "bounce": "退信", "list": "群发邮件"}
 SATISFACTION_ORDER = ("满意", "基本满意", "不满意")
@@ -96,6 +95,9 @@ class Figures:
     health: Health
     excluded: list[tuple[str, str, int]]  # (kind, name, count)
     excluded_total: int
+    # 举报 among the counted letters: their number, by category (short label), never their words
+    reports: int
+    reports_by_category: list[tuple[str, int]]
     trend_weeks: list[str]
     trend: dict[str, list[int]]  # category id → counts per week, oldest first
     public_url: str
@@ -158,7 +160,8 @@ def samples(rows: Sequence[digests.WeekRow], category: str, prefer_measure: str 
             limit: int = EXCERPTS_PER_CATEGORY) -> list[digests.WeekRow]:
     """Representative cases of a category among the week's rows, to quote.
 
-    Representative = of the category's most mentioned measure first, then the most confidently
+    A restricted letter (举报) is never quoted. Representative = of the category's most
+    mentioned measure first, then the most confidently
     classified (unscored last), oldest id first, with at least 10 characters of text. Chosen
     here from the rows the XLSX reads anyway, instead of one query per category.
     """
@@ -166,7 +169,8 @@ def samples(rows: Sequence[digests.WeekRow], category: str, prefer_measure: str 
         preferred = 0 if prefer_measure is not None and r.measure == prefer_measure else 1
         return preferred, r.confidence is None, -(r.confidence or 0.0), r.id
 
-    found = [r for r in rows if r.category == category and len(r.text or "") >= 10]
+    found = [r for r in rows if r.category == category and not r.restricted
+             and len(r.text or "") >= 10]
     return sorted(found, key=rank)[:limit]
 
 
@@ -232,16 +236,19 @@ async def collect(session: AsyncSession, week: Week, opts: Options,
     rows = _category_rows(volumes, last_week, opts, measure_text or measure_texts())
     await _add_excerpts(rows, week_rows)
     excluded = volumes.excluded
+    reports = Counter(r.category for r in week_rows if r.restricted)
     return Figures(
         week=str(week), first_day=week.monday.isoformat(), last_day=week.sunday.isoformat(),
         timezone=opts.timezone, total=volumes.counted,
         last_week_total=sum(r.last_week for r in rows),
-        channels=[(c, CHANNEL_NAMES.get(c, c), n)
+        channels=[(c, channel_name(c), n)
                   for c, n in sorted(volumes.channels.items(), key=lambda cn: (-cn[1], cn[0]))],
         categories=rows,
         health=await _health(session, week, tz, opts, volumes.counted),
         excluded=[(k, AUTO_NAMES.get(k, k), n) for k, n in sorted(excluded.items())],
         excluded_total=sum(excluded.values()),
+        reports=sum(reports.values()),
+        reports_by_category=[(c.short, reports[c.id]) for c in rows if reports[c.id]],
         trend_weeks=[str(w) for w in weeks],
         trend=trend,
         public_url=opts.public_url,

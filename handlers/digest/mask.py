@@ -1,9 +1,12 @@
 """Masking personal data in text that leaves the case file (digest excerpts, the week's XLSX).
 
 The weekly digest quotes citizens to the leadership; the quotes must not carry who wrote them.
-Masked: mobile and landline numbers, ID-card numbers, email addresses, and personal names. Digits
-and addresses follow fixed formats (GB 11643 for ID cards, the mainland numbering plan for
-phones), so regular expressions are exact enough. Names are found three ways, each kept narrow so
+Masked: mobile and landline numbers and ID-card numbers however they are typed (groups separated
+by dashes, dots or spaces, full-width digits), other long digit runs (bank cards), e-mail
+addresses, WeChat and QQ accounts, the door of a home address (house number, building, unit,
+room, village group), and personal names. Digits follow fixed formats (GB 11643 for ID cards,
+the mainland numbering plan for phones), so regular expressions are exact enough once the
+separators are taken out. Names are found three ways, each kept narrow so
 that place and office names (王府井, 高新区, 宋庄镇 — which jieba also tags ``nr``) stay readable:
 
 1. names the caller already knows (the submission's sender name);
@@ -58,20 +61,56 @@ _NAME_STARTS = SURNAMES | frozenset(c[0] for c in COMPOUND_SURNAMES)
 HONORIFICS = ("先生", "女士", "同志", "小姐", "师傅", "老师", "阿姨", "大爷")
 MASK_CHAR = "某"
 
+# Digits and separators as citizens type them. Full-width letters, digits and the signs of
+# numbers and addresses (１３９, －, ＠) are folded to ASCII first, so every rule below sees one
+# alphabet; Chinese punctuation (，：（）) is left as written.
+_HALF_WIDTH = {c: c - 0xFEE0 for c in (*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B),
+                                       *range(0xFF41, 0xFF5B), *map(ord, "－．＠＿＋"))}
+_HALF_WIDTH[0x3000] = 0x20  # the ideographic space
+_SEP = r"[-. \u00a0]"  # one separator between digit groups: 139-1234-5678, 139.1234.5678
+_DIGIT_RUN = re.compile(rf"(?<![0-9A-Za-z])\d(?:{_SEP}?\d)*(?:{_SEP}?[Xx])?(?![0-9A-Za-z])")
+# GB 11643: six digits of region, the birth date, three of sequence, a check digit or X (the
+# 15-digit form before 1999: a two-digit year).
 _ID_CARD = re.compile(
-    r"(?<![0-9A-Za-z])(?:[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
-    r"\d{3}[\dXx]|[1-9]\d{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3})(?![0-9A-Za-z])"
-)
-_MOBILE = re.compile(r"(?<![0-9])(?:\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?![0-9])")
+    r"[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
+    r"|[1-9]\d{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}")
+# A mainland mobile number, with or without +86.
+_MOBILE = re.compile(r"(?:86)?1[3-9]\d{9}")
 # Landline with area code: 010-12345678, (0755)1234567, 0371 6612 3456.
-_LANDLINE = re.compile(r"(?<![0-9])(?:\(0\d{2,3}\)|（0\d{2,3}）|0\d{2,3}[- ])\d{3,4}[- ]?\d{4}(?![0-9])")
+_LANDLINE = re.compile(rf"(?<![0-9])(?:\(0\d{{2,3}}\)|（0\d{{2,3}}）|0\d{{2,3}}{_SEP})"
+                       rf"\d{{3,4}}{_SEP}?\d{{4}}(?![0-9])")
 # A bare 7–8 digit number counts as a phone only right after a phone word.
-_LOCAL_PHONE = re.compile(r"((?:电话|手机|座机|联系方式|联系电话|号码|tel|Tel|TEL)[:：是为\s]{0,3})(\d{7,8})(?![0-9])")
-# ASCII local parts only: Python's \w would swallow the Chinese word before the address.
+_LOCAL_PHONE = re.compile(r"((?:电话|手机|座机|联系方式|联系电话|号码|tel|Tel|TEL)[:：是为\s]{0,3})"
+                          rf"(\d(?:{_SEP}?\d){{6,7}})(?![0-9])")
+# ASCII local parts only: Python's \w would swallow the Chinese word before the address. The
+# domain may be an internationalised one (例子.中国).
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*"
-                    r"@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+                    r"@([\w-]+(?:\.[\w-]+)+)")
+# Accounts named by their service: 微信号 abc_123, vx：wxid_x1, QQ 123456, 扣扣号是12345.
+# WeChat IDs are 6–20 letters, digits, _ and - (a phone number also serves as one); QQ numbers
+# 5–11 digits.
+_ACCOUNT = re.compile(
+    r"((?<![A-Za-z])(?:微信|wechat|weixin|vx|wx|qq|扣扣|企鹅)(?:号码|号|账号|帐号|id)?\s*[:：是为]?\s*)"
+    r"([A-Za-z0-9][-_A-Za-z0-9]{4,19})(?![-_A-Za-z0-9])", re.IGNORECASE)
+# Where someone lives, down to the door: the number on a road (迎春路88号), the building, unit
+# and room in an estate (3栋2单元502室, 8号楼, 5-2-301), the group of a village (张庄村五组).
+# The road, the estate and the village stay: they say where a problem is, the door says who.
+_NUM = "[0-9一二三四五六七八九十百零〇两]+"
+_ADDRESS = re.compile(
+    rf"(?<=[路街巷弄里道])(?:{_NUM}(?:[-之]{_NUM})?)(?=号)"  # 迎春路88号, 人民路12-3号
+    rf"|{_NUM}(?=栋|幢|号楼|座楼|单元|室|户)"  # 3栋 2单元 502室 8号楼
+    rf"|(?<=[栋幢座元])\s*{_NUM}(?=号|[^0-9号]|$)"  # the room right after: 3栋502, 2单元301号
+    rf"|(?<=[村队])\s*{_NUM}(?=组|队|社)"  # 张庄村五组, 村民小组 is untouched
+    rf"|(?<=[区园苑城寓庭府]){_SEP}?\d{{1,3}}(?:-\d{{1,4}}){{1,2}}(?![0-9])"  # 幸福小区5-2-301
+)
 _CJK = re.compile(r"[\u4e00-\u9fff]+")
 _SURNAME = "(?:" + "|".join(COMPOUND_SURNAMES) + "|[" + "".join(sorted(SURNAMES)) + "])"
+# A writer naming themself or someone else by role (我叫陆海梅, 举报人：王强): the name right after.
+_NAME_CUES = ("我叫", "我名叫", "本人叫", "名叫", "姓名", "署名", "联系人", "举报人", "检举人",
+              "控告人", "反映人", "来信人", "当事人", "申请人")
+_VERB_AFTER_NAME = frozenset("住在是家说到去来从和与今现年")
+_INTRODUCED_NAME = re.compile(
+    rf"(?:{'|'.join(_NAME_CUES)})[:：是为\s]{{0,2}}({_SURNAME})([\u4e00-\u9fff]{{1,2}})")
 _HONORIFIC_NAME = re.compile(
     rf"({_SURNAME})([\u4e00-\u9fff]{{1,2}})(?=(?:{'|'.join(HONORIFICS)}))"
 )
@@ -161,26 +200,61 @@ def _names_in(tokens: list[Any]) -> set[str]:
     return found
 
 
-def _mask_phone(m: re.Match[str]) -> str:
-    return f"{m.group(1)}****{m.group(3)}"
+def _stars(text: str) -> str:
+    return "".join("*" if not ch.isspace() and ch not in "-." else ch for ch in text)
 
 
-def _mask_id(m: re.Match[str]) -> str:
-    value = m.group(0)
-    return value[:3] + "*" * (len(value) - 5) + value[-2:]
+def _masked_id(run: str) -> str | None:
+    """An ID card keeps its first three and last two characters, a mobile (with its 86) its
+    first three and last four; None for anything else."""
+    digits = re.sub(r"[^0-9Xx]", "", run)
+    if _ID_CARD.fullmatch(digits):
+        return f"{digits[:3]}{'*' * (len(digits) - 5)}{digits[-2:]}"
+    if _MOBILE.fullmatch(digits):
+        return f"{digits[:-8]}****{digits[-4:]}"  # 86 139****5678
+    return None
+
+
+def _mask_number(m: re.Match[str]) -> str:
+    """A run of digits with separators: an ID card or a mobile as a whole, else each of its
+    space-separated parts (a date typed before a phone number: 2023-10-12 13912345678), else,
+    at 15–19 digits (a bank card, a mistyped ID card), all but the last four. Shorter runs
+    (sums, dates, case numbers) are left alone."""
+    run = m.group(0)
+    whole = _masked_id(run)
+    if whole is not None:
+        return whole
+    parts = run.split(" ")
+    masked = [_masked_id(p) for p in parts]
+    if any(masked):
+        return " ".join(p if x is None else x for p, x in zip(parts, masked, strict=True))
+    digits = re.sub(r"[^0-9Xx]", "", run)
+    return f"{'*' * (len(digits) - 4)}{digits[-4:]}" if 15 <= len(digits) <= 19 else run
+
+
+def _introduced(m: re.Match[str]) -> str | None:
+    """The name after a cue: the surname with two given characters if that reads as a name,
+    else with one (我叫王强住在… is 王强, not 王强住)."""
+    surname, given = m.group(1), m.group(2)
+    if len(given) == 2 and given[1] in _VERB_AFTER_NAME:
+        given = given[:1]
+    return surname + given if looks_like_name(surname + given) else None
 
 
 def mask_digits(text: str) -> str:
-    """ID cards, phones and email addresses only (no segmentation: cheap)."""
-    text = _ID_CARD.sub(_mask_id, text)
-    text = _MOBILE.sub(_mask_phone, text)
+    """Identity and contact details only: ID cards, phones, e-mail addresses, WeChat and QQ
+    accounts, and the house, room or village group of an address (no segmentation: cheap)."""
+    text = text.translate(_HALF_WIDTH)
+    text = _DIGIT_RUN.sub(_mask_number, text)
     text = _LANDLINE.sub(lambda m: "****" + m.group(0)[-4:], text)
     text = _LOCAL_PHONE.sub(lambda m: m.group(1) + "****" + m.group(2)[-4:], text)
-    return _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    text = _ACCOUNT.sub(lambda m: m.group(1) + "***", text)
+    return _ADDRESS.sub(lambda m: _stars(m.group(0)), text)
 
 
 def mask(text: str, known_names: Iterable[str | None] = ()) -> str:
-    """``text`` with phone, ID-card, email and personal names masked."""
+    """``text`` with identity and contact details (:func:`mask_digits`) and names masked."""
     if not text:
         return ""
     text = mask_digits(text)
@@ -191,6 +265,7 @@ def mask(text: str, known_names: Iterable[str | None] = ()) -> str:
     names |= _tagged_names(text)
     names |= {m.group(1) + m.group(2) for m in _HONORIFIC_NAME.finditer(text)
               if looks_like_name(m.group(1) + m.group(2))}
+    names |= {name for m in _INTRODUCED_NAME.finditer(text) if (name := _introduced(m))}
     # Longest first, so that 张建国 is replaced before a shorter 张建 could split it.
     for name in sorted(names, key=len, reverse=True):
         text = text.replace(name, _masked_name(name))

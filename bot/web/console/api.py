@@ -1,7 +1,7 @@
 """A small read-only JSON API for other tools: the queue (same filters as the console) and one
 submission. Every request needs ``Authorization: Bearer <token>`` (``feedback-bot user token``);
 the guard in ``auth`` checks it. Reports' content is hidden from reviewer tokens as in the console,
-and a supervisor's read of a report is audited.
+and a supervisor's read of a report, alone or in a page of the list, is audited.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.web.console import auth, filters
+from bot.web.console import auth, filters, report_views
 from bot.web.console.queue import staff_names, summarize
 from bot.web.console.security import restricted
 from bot.web.keys import RUNTIME
-from storage import events, queue
+from storage import queue
 from storage.db import utcnow
 
 MAX_LIMIT = 200
@@ -36,6 +36,7 @@ async def list_submissions(request: web.Request) -> web.Response:
     async with rt.sessions() as db:
         subs, cursor = await queue.page(db, f, after=filters.decode_cursor(
             request.query.get("after")), limit=limit)
+    await report_views.many(request, subs, "api", f.q)
     now = utcnow()
     items = [_jsonable(summarize(s, user, rt, names, now)) for s in subs]
     return web.json_response({"items": items, "next": filters.encode_cursor(cursor)})
@@ -53,9 +54,7 @@ async def one_submission(request: web.Request) -> web.Response:
     names, _ = await staff_names(rt)
     body = _jsonable(summarize(sub, user, rt, names, utcnow()))
     if not restricted(sub, user):
-        if sub.restricted:
-            async with rt.sessions.begin() as db:
-                await events.record(db, sub.id, user.name, "report-viewed", {"what": "api"})
+        await report_views.one(request, sub, "api")
         body.update(subject=sub.subject, text=sub.text, new_text=sub.new_text,
                     from_name=sub.from_name, from_addr=sub.from_addr, phone=sub.phone,
                     confidence=sub.confidence, explanation=sub.explanation,

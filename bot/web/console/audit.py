@@ -47,9 +47,9 @@ def _filter(request: web.Request, tz: ZoneInfo) -> audit.AuditFilter:
 LABELS = {"channel": "渠道", "category": "类别", "measure": "措施", "kind": "性质",
           "auto": "自动邮件", "message_id": "邮件编号", "text": "内容", "from": "原为",
           "to": "改为", "unit": "转办单位", "reason": "理由", "what": "查看方式",
-          "user": "账号", "role": "角色", "ip": "IP 地址"}
+          "user": "账号", "role": "角色", "ip": "IP 地址", "letters": "举报编号", "q": "搜索词"}
 WHAT = {"page": "页面", "raw": "原始邮件", "file": "附件", "preview": "附件预览",
-        "export": "导出", "api": "接口"}
+        "export": "导出", "api": "接口", "list": "列表", "search": "搜索"}
 ACTORS = {"system": "系统", "citizen": "来信人"}  # the rest are staff account names
 
 
@@ -57,6 +57,8 @@ def _value(key: str, value: Any) -> str:
     """A detail value in the words staff use (status, role, channel and category names)."""
     if isinstance(value, dict):  # a reclassification: the new category, measure and kind
         return " ".join(_value(k, v) for k, v in value.items() if v)
+    if isinstance(value, list):  # the letters a list view showed: all of them, by number
+        return f"{'、'.join(map(str, value))}（共 {len(value)} 件）"
     text = str(value)
     if key == "category":
         return category_name(text)

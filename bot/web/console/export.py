@@ -3,7 +3,8 @@ XLSX (openpyxl, write-only mode so memory stays flat).
 
 Spreadsheets execute formulas: a cell that starts with = + - @ is neutralised (OWASP's
 "CSV injection" advice), since the text comes from citizens. Reports' content is left out for
-reviewers, and a supervisor's export of reports is written to the audit log.
+reviewers (with the forwarding unit staff wrote), and a supervisor's export of reports is one
+event in the audit log naming them.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from datetime import datetime
 
 from aiohttp import web
 
-from bot.web.console import auth, filters
+from bot.web.console import auth, filters, report_views
 from bot.web.console.queue import HIDDEN, staff_names, summarize
-from bot.web.console.security import download_headers, restricted
+from bot.web.console.security import download_headers
 from bot.web.keys import RUNTIME
-from storage import events, queue
+from storage import queue
 from storage.db import utcnow
 from storage.models import Submission
 
@@ -36,7 +37,7 @@ def _row(sub: Submission, r: dict) -> list[str]:
         "是" if r["overdue"] else "", "是" if sub.needs_review else "",
         HIDDEN if hidden else sub.subject, "" if hidden else sub.text,
         "" if hidden else (sub.from_name or ""), "" if hidden else (sub.from_addr or ""),
-        "" if hidden else (sub.phone or ""), sub.forwarded_to or "",
+        "" if hidden else (sub.phone or ""), "" if hidden else (sub.forwarded_to or ""),
     ]
 
 
@@ -51,16 +52,9 @@ async def _rows(request: web.Request) -> list[list[str]]:
     names, _staff = await staff_names(rt)
     async with rt.sessions() as db:
         subs = await queue.iter_all(db, f, MAX_ROWS)
+    await report_views.many(request, subs, "export", f.q)
     now = utcnow()
-    out, reports = [], []
-    for sub in subs:
-        out.append(_row(sub, summarize(sub, user, rt, names, now)))
-        if sub.restricted and not restricted(sub, user):
-            reports.append(sub.id)
-    if reports:
-        async with rt.sessions.begin() as db:
-            for sid in reports:
-                await events.record(db, sid, user.name, "report-viewed", {"what": "export"})
+    out = [_row(sub, summarize(sub, user, rt, names, now)) for sub in subs]
     return [[str(v) for v in row] for row in out]
 
 

@@ -13,16 +13,13 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from handlers.categories import taxonomy
+from handlers.names import CHANNEL as CHANNEL  # re-exported: one table, console and digest
+from handlers.names import STATUS as STATUS
 from storage.models import Submission
 
 log = logging.getLogger(__name__)
 
-STATUS = {
-    "new": "待受理", "accepted": "已受理", "in_progress": "办理中", "resolved": "已办结",
-    "rejected": "不予受理", "forwarded": "转办",
-}
 ROLE_NAMES = {"reviewer": "审核员", "supervisor": "主管", "admin": "管理员"}
-CHANNEL = {"email": "电子邮件", "web": "网上留言", "phone": "电话", "post": "信件"}
 KIND = {"complaint": "投诉", "suggestion": "建议", "report": "举报", "inquiry": "咨询",
         "praise": "表扬", "spam": "垃圾信息"}
 SPECIAL_CATEGORY = {"other": "其他", "spam": "垃圾信息", "unclassified": "未分类"}
@@ -33,13 +30,15 @@ ACTIONS = {
     "received": "登记", "ack-queued": "发送确认邮件", "followup": "补充来信",
     "reclassify": "改分类", "status": "改状态", "assign": "指派", "note": "内部备注",
     "spam": "标记为垃圾信息", "not-spam": "取消垃圾信息标记", "reply": "答复来信人",
-    "report-viewed": "查看举报内容", "entry": "工作人员录入",
+    "report-viewed": "查看举报内容", "reports-listed": "查看举报内容（列表、搜索、导出、接口）",
+    "entry": "工作人员录入",
     "restrict": "设为举报（保密）", "unrestrict": "解除举报保密",
     "rated": "来信人评价", "rating-changed": "来信人修改评价", "purged": "到期删除个人信息",
     "login": "登录", "login-failed": "登录失败", "login-throttled": "登录受限（多次失败）",
     "user-added": "添加账号", "user-disabled": "停用账号", "user-enabled": "启用账号",
     "user-role": "更改账号角色", "user-password": "重设账号密码", "token-issued": "签发 API 令牌",
     "password-changed": "修改本人密码", "password-change-failed": "修改密码失败",
+    "digest-started": "每周简报开始运行",
 }
 
 

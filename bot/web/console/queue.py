@@ -14,8 +14,8 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from bot.runtime import Runtime
-from bot.web.console import auth, filters, present
-from bot.web.console.security import restricted
+from bot.web.console import auth, filters, present, report_views
+from bot.web.console.security import confidential, restricted
 from bot.web.keys import RUNTIME
 from handlers.text import excerpt
 from storage import queue
@@ -52,8 +52,8 @@ def summarize(sub: Submission, user: User, rt: Runtime, names: dict[int, str],
         "kind_name": present.KIND.get(sub.kind or "", sub.kind or ""),
         "status": sub.status,
         "status_name": present.STATUS.get(sub.status, sub.status),
-        "restricted": hidden,  # hidden from this viewer
-        "confidential": sub.restricted,  # a restricted letter (举报), whoever views it
+        "restricted": hidden,
+        "confidential": confidential(sub),
         "subject": HIDDEN if hidden else (sub.subject or "（无标题）"),
         "excerpt": "" if hidden else excerpt(sub.new_text or sub.text, 90),
         "needs_review": sub.needs_review,
@@ -99,6 +99,7 @@ async def show(request: web.Request) -> web.Response:
         subs, cursor = await queue.page(db, f, after=after, limit=PAGE_SIZE)
         counts, sampled = await _counts(request.app[COUNTS_CACHE], db, f,
                                         filters.kept(request.query))
+    await report_views.many(request, subs, "search" if f.q else "list", f.q)
     now = utcnow()
     kept = filters.kept(request.query)
     next_cursor = filters.encode_cursor(cursor)

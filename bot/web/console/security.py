@@ -24,9 +24,15 @@ def sees_reports(user: User) -> bool:
     return user.role in REPORT_ROLES
 
 
+def confidential(sub: Submission) -> bool:
+    """True for a letter whose content only supervisors and admins read (and whose every view by
+    them is audited); :func:`restricted` asks this, as does each audit of a view."""
+    return bool(sub.restricted)
+
+
 def restricted(sub: Submission, user: User) -> bool:
     """True when ``user`` may know this submission exists but not read it."""
-    return sub.restricted and not sees_reports(user)
+    return confidential(sub) and not sees_reports(user)
 
 
 def client_ip(request: web.Request, trusted_proxies: list[str]) -> str:

@@ -2,7 +2,9 @@
 history and the forms for every action; plus the downloads of its files and raw mail.
 
 Reports (举报) are shown to supervisors and admins only, and every view of one — page, file or
-raw mail — is written to the audit log before the content is sent.
+raw mail — is written to the audit log before the content is sent (``report_views``). To a
+reviewer a report's page shows that it exists and where it stands, and nothing staff wrote about
+it: no reason, forwarding unit, note, reply, follow-up, file or record of who read it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.web.console import auth, present
+from bot.web.console import auth, present, report_views
 from bot.web.console.actions import TRANSITIONS, kinds_for_form
 from bot.web.console.queue import staff_names, summarize
 from bot.web.console.security import PREVIEW_TYPES, download_headers, restricted, sees_reports
@@ -36,23 +38,26 @@ async def load(request: web.Request) -> Submission:
     return sub
 
 
-async def audit_report_view(request: web.Request, sub: Submission, what: str) -> None:
-    """Write the audit event before any report content leaves the server."""
-    user = auth.current(request)
-    if sub.restricted:
-        async with request.app[RUNTIME].sessions.begin() as db:
-            await events.record(db, sub.id, user.name, "report-viewed", {"what": what})
-
-
 def _top(sub: Submission) -> list[tuple[str, float]]:
     raw = (sub.top or {}).get("top") or []
     return [(present.category_name(str(c)), float(p)) for c, p in raw[:5]]
 
 
-def _history(evs: list, names: dict[int, str], tz: str) -> list[dict]:
-    return [{"at": present.local(e.at, tz), "actor": e.actor,
-             "action": present.ACTIONS.get(e.action, e.action), "detail": e.detail or {}}
-            for e in evs]
+def _history(evs: list, tz: str, hidden: bool) -> list[dict]:
+    """The letter's events as the page lists them. For a viewer who may not read the letter
+    (a reviewer, on a 举报) only what happened and to which status, category or person: no
+    reason or forwarding unit (staff write the reporter's name and the accused into them), no
+    note or reply text, and not who read the report (that is the audit trail's, not theirs)."""
+    out = []
+    for e in evs:
+        if hidden and e.action == report_views.VIEWED:
+            continue
+        detail = e.detail or {}
+        if hidden:
+            detail = {"to": detail["to"]} if "to" in detail else {}
+        out.append({"at": present.local(e.at, tz), "actor": e.actor,
+                    "action": present.ACTIONS.get(e.action, e.action), "detail": detail})
+    return out
 
 
 async def show(request: web.Request) -> web.Response:
@@ -61,7 +66,7 @@ async def show(request: web.Request) -> web.Response:
     sub = await load(request)
     hidden = restricted(sub, user)
     if not hidden:
-        await audit_report_view(request, sub, "page")
+        await report_views.one(request, sub, "page")
     names, staff = await staff_names(rt)
     async with rt.sessions() as db:
         evs = await events.for_submission(db, sub.id)
@@ -82,7 +87,7 @@ async def show(request: web.Request) -> web.Response:
         "followups": [{"at": present.local(f.received_at, tz), "f": f} for f in fus],
         "attachments": [{"a": a, "preview": a.content_type in PREVIEW_TYPES} for a in atts],
         "raw_id": raw.id if raw else None,
-        "history": _history(evs, names, tz),
+        "history": _history(evs, tz, hidden),
         "transitions": [(s, present.STATUS[s]) for s in TRANSITIONS.get(sub.status, ())],
         "categories": present.categories(),
         "kinds": kinds_for_form(),
@@ -109,7 +114,7 @@ async def _attachment(request: web.Request, inline: bool) -> web.Response:
     path = Path(rt.settings.intake.attachments_dir) / att.sha256[:2] / att.sha256
     if not path.is_file():
         raise web.HTTPNotFound()
-    await audit_report_view(request, sub, f"attachment {att.id}")
+    await report_views.one(request, sub, f"attachment {att.id}")
     content_type = att.content_type if inline else "application/octet-stream"
     return web.Response(body=path.read_bytes(),
                         headers=download_headers(att.filename, content_type, inline=inline))
@@ -133,7 +138,7 @@ async def raw(request: web.Request) -> web.Response:
         row = await queue.raw_mail(db, sub.id)
     if row is None or row.raw is None:
         raise web.HTTPNotFound()
-    await audit_report_view(request, sub, "raw mail")
+    await report_views.one(request, sub, "raw mail")
     headers = download_headers(f"{sub.tracking_no}.eml.txt", "text/plain; charset=utf-8")
     return web.Response(body=row.raw, headers=headers)
 

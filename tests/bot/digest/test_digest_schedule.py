@@ -19,8 +19,9 @@ from bot.app import Service, background_tasks, start
 from bot.config import Settings
 from bot.workers.digest import task_for
 from handlers.digest import Week
-from storage import digests
-from storage.models import Digest, Outbox
+from storage import digests, submissions
+from storage.db import make_engine, sessionmaker
+from storage.models import Digest, Event, Outbox
 from tests.bot.helpers import wait_mail
 from tests.conftest import make_settings
 from tests.servers import SmtpSink
@@ -79,9 +80,22 @@ async def digest_rows(service: Service) -> tuple[int, int]:
     return int(n_digests or 0), int(n_outbox or 0)
 
 
+async def letter_in(db_url: str, week: Week) -> None:
+    """A letter received in ``week``: the service was taking in mail then, so the week is due."""
+    engine = make_engine(db_url)
+    try:
+        async with sessionmaker(engine).begin() as s:
+            await submissions.add(s, tracking_no="FK-TEST-0001", channel="web", category="1",
+                                  text="小区门口路灯坏了很久。",
+                                  received_at=week.start(TZ) + timedelta(days=2))
+    finally:
+        await engine.dispose()
+
+
 async def test_sent_once_across_a_restart(db_url: str, tmp_path: Path, smtp_sink: SmtpSink):
     settings = digest_settings(db_url, tmp_path, smtp_sink)
     week = last_due_week()
+    await letter_in(db_url, week)
     first = await start(settings)
     try:
         got = await wait_mail(smtp_sink, 2, timeout=60)
@@ -106,6 +120,7 @@ async def test_sent_once_across_a_restart(db_url: str, tmp_path: Path, smtp_sink
 async def test_two_services_at_once_send_it_once(db_url: str, tmp_path: Path,
                                                  smtp_sink: SmtpSink):
     settings = digest_settings(db_url, tmp_path, smtp_sink)
+    await letter_in(db_url, last_due_week())
     # Started one after the other (schema upgrades do not run in parallel), their workers are
     # then launched together, so both digest workers race for the same week.
     services = [await start(settings, workers=False), await start(settings, workers=False)]
@@ -149,6 +164,29 @@ async def test_missed_weeks_are_caught_up_once_each(db_url: str, tmp_path: Path,
         assert sorted(r for m in mine for r in m.rcpt_tos) == ["leader@example.gov.cn",
                                                                "office@example.gov.cn"]
     assert not [m for m in got if week_title(due.shift(-3)) in str(m.message["Subject"])]
+
+
+async def test_a_new_service_sends_no_digest_of_a_week_before_it(
+        db_url: str, tmp_path: Path, smtp_sink: SmtpSink):
+    settings = digest_settings(db_url, tmp_path, smtp_sink)
+    svc = await start(settings)
+    try:
+        state = svc.runtime.worker("digest")
+        for _ in range(300):  # until the worker has looked for due weeks once
+            if state.last_success is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert state.state == "running", state.last_error
+        assert await digest_rows(svc) == (0, 0)
+        async with svc.runtime.sessions() as s:
+            [start_event] = list(await s.scalars(select(Event).where(
+                Event.action == digests.STARTED)))
+        assert start_event.submission_id is None and start_event.actor == "system"
+    finally:
+        await svc.stop()
+    assert smtp_sink.messages == []
+    # The week it first ran in is its first digest: once that week is over, it is due.
+    assert start_event.at > last_due_week().end(TZ)
 
 
 def test_no_recipients_no_task(tmp_path: Path) -> None:

@@ -262,3 +262,60 @@ def test_week_bounds_follow_the_time_zone() -> None:
     assert str(Week.parse("2026-w01")) == "2026-W01"
     with pytest.raises(ValueError):
         Week.parse("2025-W53")  # 2025 has 52 ISO weeks (2026 has 53)
+
+
+# A 举报 filed in W47, with everything that could identify its writer or its content.
+REPORT_WORDS = ("实名举报城西司法所副所长范振东", "检举人欧阳秀兰", "15967438821",
+                "320682199208165427", "wx_oyxl1992", "迎春路88号", "请对我的身份保密")
+
+
+async def test_reports_are_counted_never_quoted(db: Db) -> None:
+    for category, confidence in (("1", 0.99), ("3", 0.95)):  # the top measure, most confident
+        await db.add(local(18, 9), category, measure="1.2" if category == "1" else None,
+                     confidence=confidence, kind="report", from_name="欧阳秀兰",
+                     subject="实名举报城西司法所副所长范振东",
+                     text="检举人欧阳秀兰，电话15967438821，身份证320682199208165427，"
+                          "微信号 wx_oyxl1992，住迎春路88号。范振东收受当事人财物，"
+                          "请对我的身份保密。")
+    built = await build_w47(db)
+    f = built.figures
+    assert f.total == 13  # counted like any letter
+    assert f.reports == 2 and dict(f.reports_by_category) == {
+        next(c.short for c in f.categories if c.id == cid): 1 for cid in ("1", "3")}
+    assert "其中举报 2 件" in built.text and "其中举报 2 件" in built.html
+    [msg_out] = built.messages(["leader@example.gov.cn"], "feedback@zfw.example.gov.cn", "x")
+    msg = email.message_from_bytes(msg_out.data, policy=policy.default)
+    parts = [p.get_content() for p in msg.walk() if not p.is_multipart()]
+    [xlsx] = [p for p in parts if isinstance(p, bytes) and p.startswith(b"PK")]
+    wb = openpyxl.load_workbook(io.BytesIO(xlsx), read_only=True)
+    cells = " ".join(str(c) for ws in wb.worksheets for row in ws.iter_rows(values_only=True)
+                     for c in row if c is not None)
+    assert cells.count("（举报：内容仅主管、管理员可在管理后台查看）") == 4  # subject and text, ×2
+    everything = " ".join([built.text, built.html, built.console_html, str(f.as_dict()), cells,
+                           *(p for p in parts if isinstance(p, str))])
+    for word in REPORT_WORDS:
+        assert word not in everything, word
+
+
+async def test_xlsx_times_are_whole_seconds_in_local_time(db_url: str) -> None:
+    d = Db(db_url)
+    try:
+        await d.add(datetime(2026, 11, 18, 1, 2, 3, 456789, tzinfo=UTC), "1")
+        built = await build_w47(d)
+    finally:
+        await d.engine.dispose()
+    [_header, row] = xlsx_rows(built.xlsx)
+    assert row[1] == datetime(2026, 11, 18, 9, 2, 3)  # Asia/Shanghai, no fraction of a second
+
+
+async def test_channel_and_status_read_as_in_the_console(db: Db) -> None:
+    from bot.web.console import present
+
+    built = await build_w47(db)
+    names = {c: name for c, name, _n in built.figures.channels}
+    assert names == {c: present.CHANNEL[c] for c in ("web", "email", "phone")}
+    assert f"{present.CHANNEL['web']}：8 件" in built.text
+    rows = xlsx_rows(built.xlsx)[1:]
+    assert {r[2] for r in rows} <= set(present.CHANNEL.values())
+    assert "转办" in {r[5] for r in rows}  # the forwarded case, named as the console names it
+    assert {r[5] for r in rows} <= set(present.STATUS.values())
