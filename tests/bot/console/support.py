@@ -53,9 +53,11 @@ async def page_csrf(http: aiohttp.ClientSession, url: str) -> str:
 
 
 async def file_letter(service: Service, body: str, *, subject: str = "", email: str = "",
-                      name: str = "", channel: str = "web", kind: str | None = None) -> int:
+                      name: str = "", channel: str = "web", kind: str | None = None,
+                      restricted: bool | None = None) -> int:
     """File a letter through the real pipeline; optionally force its kind (as staff would:
-    ``report`` restricts it). Returns its id."""
+    ``report`` restricts it) or its restriction (as a supervisor would: the classifier's
+    decision is tuned for recall and may restrict an ordinary letter). Returns its id."""
     rt = service.runtime
     fields = {"name": name, "email": email, "phone": "", "subject": subject, "body": body}
     async with rt.sessions.begin() as db:
@@ -77,6 +79,10 @@ async def file_letter(service: Service, body: str, *, subject: str = "", email: 
         async with rt.sessions.begin() as db:
             extra = {"restricted": True, "restricted_by": "staff"} if kind == "report" else {}
             await queue.update_fields(db, submission_id, kind=kind, **extra)
+    if restricted is not None:
+        async with rt.sessions.begin() as db:
+            await queue.update_fields(db, submission_id, restricted=restricted,
+                                      restricted_by="staff")
     return submission_id
 
 

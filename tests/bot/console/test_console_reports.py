@@ -89,7 +89,8 @@ async def test_supervisor_view_of_a_report_is_audited(
 async def test_api_needs_a_token_and_hides_reports_from_reviewers(
         service: Service, reviewer: Staff, supervisor: Staff):
     sid = await _report(service)
-    other = await file_letter(service, "公交站台破损，下雨没有地方躲。", subject="=HYPERLINK(1)")
+    other = await file_letter(service, "公交站台破损，下雨没有地方躲。", subject="=HYPERLINK(1)",
+                              restricted=False)
     async with service.runtime.sessions.begin() as db:
         r_token = await users.issue_token(db, reviewer.name)
         s_token = await users.issue_token(db, supervisor.name)
@@ -170,7 +171,8 @@ async def test_reviewer_sees_nothing_staff_wrote_on_a_report(
 async def test_supervisor_views_of_reports_in_lists_are_audited_once_each(
         service: Service, supervisor: Staff, reviewer: Staff, client: aiohttp.ClientSession):
     sid = await _report(service)
-    other = await file_letter(service, "公交站台破损，下雨没有地方躲。", subject="站台")
+    other = await file_letter(service, "公交站台破损，下雨没有地方躲。", subject="站台",
+                              restricted=False)
     tn = await _tracking_no(service, sid)
     base = service.base_url
     await login(client, base, supervisor.name)

@@ -272,7 +272,7 @@ REPORT_WORDS = ("实名举报城西司法所副所长范振东", "检举人欧�
 async def test_reports_are_counted_never_quoted(db: Db) -> None:
     for category, confidence in (("1", 0.99), ("3", 0.95)):  # the top measure, most confident
         await db.add(local(18, 9), category, measure="1.2" if category == "1" else None,
-                     confidence=confidence, kind="report", from_name="欧阳秀兰",
+                     confidence=confidence, kind="report", restricted=True, from_name="欧阳秀兰",
                      subject="实名举报城西司法所副所长范振东",
                      text="检举人欧阳秀兰，电话15967438821，身份证320682199208165427，"
                           "微信号 wx_oyxl1992，住迎春路88号。范振东收受当事人财物，"
