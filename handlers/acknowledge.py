@@ -116,8 +116,8 @@ def _outbox_row(intake: Intake, ctx: Context) -> dict[str, object]:
 def _compose(intake: Intake, ctx: Context) -> tuple[str, bytes]:
     """(Message-ID, message) of this letter's acknowledgement."""
     assert intake.tracking_no and intake.from_addr
-    domain = ctx.from_addr.rpartition("@")[2] or "localhost"
-    message_id = tracking.signed_message_id(ctx.secret, "ack", intake.tracking_no, domain)
+    message_id = tracking.signed_message_id(ctx.secret, "ack", intake.tracking_no,
+                                            ctx.message_id_domain)
     subject, text, html = render_ack(intake, ctx)
     refs = []
     if intake.parsed is not None:

@@ -163,7 +163,8 @@ async def _reply(db: AsyncSession, sub: Submission, user: User, data: MultiDictP
     if not sub.from_addr or "@" not in sub.from_addr:
         raise ActionError("来信人没有留下电子邮箱，无法通过邮件答复。")
     s = rt.settings
-    message_id = tracking.signed_message_id(rt.secret, "reply", sub.tracking_no, s.own_domain)
+    message_id = tracking.signed_message_id(rt.secret, "reply", sub.tracking_no,
+                                            s.message_id_domain)
     subject, text, html = render_reply(rt, sub, body)
     data_bytes = compose.build(compose.Outgoing(
         from_addr=s.smtp.from_addr, from_name=s.smtp.from_name,
