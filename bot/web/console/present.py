@@ -31,6 +31,7 @@ ACTIONS = {
     "received": "登记", "ack-queued": "发送确认邮件", "followup": "补充来信",
     "reclassify": "改分类", "status": "改状态", "assign": "指派", "note": "内部备注",
     "spam": "标记为垃圾信息", "not-spam": "取消垃圾信息标记", "reply": "答复来信人",
+    "not-auto": "确认不是自动邮件",
     "report-viewed": "查看举报内容", "entry": "工作人员录入",
     "rated": "来信人评价", "rating-changed": "来信人修改评价", "purged": "到期删除个人信息",
     "login": "登录", "login-failed": "登录失败", "login-throttled": "登录受限（多次失败）",
