@@ -87,7 +87,8 @@ class SmtpSettings(Section):
     # web.public_url. Never derived from from_addr: at a shared provider (163.com) every citizen's
     # Message-ID ends in that domain too. Our own mail is recognised by the HMAC in the local
     # part (handlers/tracking.py), not by this host; it only keeps the IDs globally unique.
-    message_id_domain: str = Field("", pattern=r"^$|^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+    message_id_domain: str = Field(
+        "", pattern=r"^$|^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
     timeout: float = Field(30.0, gt=0)
     retry_base_seconds: float = Field(30.0, gt=0)
     max_attempts: int = Field(8, ge=1)

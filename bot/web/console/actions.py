@@ -88,7 +88,8 @@ async def _not_machine_mail(db: AsyncSession, sub: Submission, user: User, rt: R
         subject=sub.subject, text=sub.new_text or sub.text, message_id=sub.message_id)
     if skipped is None:
         return "此件已移出自动邮件，进入待办列表，并已向来信人发送受理回执。"
-    return "此件已移出自动邮件，进入待办列表；未发送受理回执（" + _SKIPPED.get(skipped, skipped) + "）。"
+    why = _SKIPPED.get(skipped, skipped)
+    return f"此件已移出自动邮件，进入待办列表；未发送受理回执（{why}）。"
 
 
 _SKIPPED = {"no address": "来信人没有留下电子邮箱",
