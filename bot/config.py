@@ -17,6 +17,7 @@ import secrets
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -84,6 +85,12 @@ class SmtpSettings(Section):
     password: SecretStr = SecretStr("")
     from_addr: str = "feedback@localhost"
     from_name: str = "市委政法委群众来信"
+    # The host part of our Message-IDs (acknowledgements, replies, digests). Empty: the host of
+    # web.public_url. Never derived from from_addr: at a shared provider (163.com) every citizen's
+    # Message-ID ends in that domain too. Our own mail is recognised by the HMAC in the local
+    # part (handlers/tracking.py), not by this host; it only keeps the IDs globally unique.
+    message_id_domain: str = Field(
+        "", pattern=r"^$|^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
     timeout: float = Field(30.0, gt=0)
     retry_base_seconds: float = Field(30.0, gt=0)
     max_attempts: int = Field(8, ge=1)
@@ -206,8 +213,12 @@ class Settings(BaseSettings):
         return Path(value)
 
     @property
-    def own_domain(self) -> str:
-        return self.smtp.from_addr.rpartition("@")[2].lower() or "localhost"
+    def message_id_domain(self) -> str:
+        """The host part of our Message-IDs: ``smtp.message_id_domain``, else public_url's host."""
+        if self.smtp.message_id_domain:
+            return self.smtp.message_id_domain.lower()
+        host = urlsplit(self.web.public_url).hostname or "localhost"
+        return f"[{host}]" if ":" in host else host  # an IPv6 literal (RFC 5322 no-fold-literal)
 
     def secret(self) -> bytes:
         """The signing key: configured, or generated once and kept under var/."""

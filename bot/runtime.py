@@ -147,12 +147,13 @@ class Runtime:
         await self.engine.dispose()
 
 
-def loop_policy_for(settings: Settings) -> LoopPolicy:
-    """Which mail is our own: the sender address, the mailbox's login, our domain."""
+def loop_policy_for(settings: Settings, secret: bytes) -> LoopPolicy:
+    """Which mail is our own: the sender address, the mailbox's login, a Message-ID signed with
+    ``secret`` (never a domain: see handlers.loop_guard)."""
     own = {settings.smtp.from_addr.lower()}
     if settings.imap.user and "@" in settings.imap.user:
         own.add(settings.imap.user.lower())
-    return LoopPolicy(own_addresses=frozenset(own), own_domains=frozenset({settings.own_domain}))
+    return LoopPolicy(own_addresses=frozenset(own), secret=secret)
 
 
 def pipeline_context(settings: Settings, session: AsyncSession | None, *, secret: bytes,
@@ -166,7 +167,8 @@ def pipeline_context(settings: Settings, session: AsyncSession | None, *, secret
         public_url=s.web.public_url,
         from_addr=s.smtp.from_addr,
         from_name=s.smtp.from_name,
-        loop_policy=loop_policy_for(s),
+        loop_policy=loop_policy_for(s, secret),
+        message_id_domain=s.message_id_domain,
         classifier_holder=classifier_holder,
         review_threshold=s.classifier.review_threshold,
         restrict_threshold=s.classifier.restrict_threshold,

@@ -9,7 +9,7 @@ address and day keeps us from flooding anyone, even when asked to.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -116,8 +116,8 @@ def _outbox_row(intake: Intake, ctx: Context) -> dict[str, object]:
 def _compose(intake: Intake, ctx: Context) -> tuple[str, bytes]:
     """(Message-ID, message) of this letter's acknowledgement."""
     assert intake.tracking_no and intake.from_addr
-    domain = ctx.from_addr.rpartition("@")[2] or "localhost"
-    message_id = tracking.signed_message_id(ctx.secret, "ack", intake.tracking_no, domain)
+    message_id = tracking.signed_message_id(ctx.secret, "ack", intake.tracking_no,
+                                            ctx.message_id_domain)
     subject, text, html = render_ack(intake, ctx)
     refs = []
     if intake.parsed is not None:
@@ -148,3 +148,18 @@ async def process_many(intakes: list[Intake], ctx: Context) -> None:
     await events.record_many(ctx.session, [
         (i.submission_id, "system", "ack-queued", {"message_id": i.ack_message_id})
         for i in chosen])
+
+
+async def acknowledge_later(ctx: Context, *, submission_id: int, tracking_no: str, channel: str,
+                            received_at: datetime, from_name: str | None, from_addr: str | None,
+                            subject: str, text: str, message_id: str | None) -> str | None:
+    """Acknowledge a letter filed earlier without one because it was judged machine mail, once
+    staff have said it is a citizen's: the same mail, cap and suppression as at intake. Returns
+    why none was queued, or None when it was."""
+    intake = Intake(raw_id=0, channel=channel, received_at=received_at,
+                    tracking_no=tracking_no, from_name=from_name, from_addr=from_addr,
+                    subject=subject, text=text, message_id=message_id,
+                    submission_id=submission_id, is_new=True)
+    intake.query_code = tracking.query_code_for(ctx.secret, tracking_no)
+    await process_many([intake], ctx)
+    return intake.ack_skipped

@@ -12,7 +12,7 @@ a citizen's mail. Bounces win over auto-replies because a report is the stronger
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import Message
 from email.parser import BytesParser
@@ -28,13 +28,17 @@ from handlers.mailheaders import (
 from handlers.mailpolicy import POLICY
 from handlers.parse import ParsedMail
 from handlers.pipeline import Context, Intake
+from handlers.tracking import signed_parts
 from storage.clock import utcnow
 
 
 @dataclass(frozen=True)
 class LoopPolicy:
     own_addresses: frozenset[str] = frozenset()   # lower-cased addresses we send from / receive at
-    own_domains: frozenset[str] = frozenset()     # Message-ID domains we generate
+    # The service secret: a Message-ID carrying its HMAC is ours (handlers.tracking). Empty: no
+    # Message-ID is recognised. Never a domain: at a shared provider (163.com) the citizens'
+    # Message-IDs end in the same domain as ours would.
+    secret: bytes = field(default=b"", repr=False)
     loop_header: str = "X-Feedback-Bot-Loop"     # our own loop header; its value is our address
 
 
@@ -126,7 +130,8 @@ def _autoreply_signal(p: ParsedMail, policy: LoopPolicy) -> str | None:
 
 
 def _own_signal(p: ParsedMail, policy: LoopPolicy) -> str | None:
-    """Our own mail coming back: our loop header, X-Loop naming us, our address or Message-ID."""
+    """Our own mail coming back: our loop header, X-Loop naming us, our address, or a
+    Message-ID signed with our secret (any purpose: acknowledgement, reply, digest)."""
     msg = p.headers
     if raw_header(msg, policy.loop_header) is not None:
         return f"header:{policy.loop_header.lower()}"
@@ -136,9 +141,8 @@ def _own_signal(p: ParsedMail, policy: LoopPolicy) -> str | None:
             return "header:x-loop"
     if p.from_addr and p.from_addr in own:
         return "sender:own-address"
-    domain = (p.message_id or "").rsplit("@", 1)[-1].lower() if p.message_id else ""
-    if domain and domain in {d.lower() for d in policy.own_domains}:
-        return "message-id:own-domain"
+    if p.message_id and signed_parts(policy.secret, p.message_id) is not None:
+        return "message-id:signed"
     return None
 
 

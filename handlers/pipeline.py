@@ -63,6 +63,7 @@ class Context:
     attachments_dir: Path = Path("var/attachments")
     max_message_bytes: int = 25 * 1024 * 1024
     templates: Any = None  # a jinja2.Environment for mail templates
+    message_id_domain: str = "localhost"  # host of our Message-IDs (Settings.message_id_domain)
 
     @property
     def classifier(self) -> Scorer | None:

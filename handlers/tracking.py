@@ -2,9 +2,10 @@
 
 A tracking number is read aloud on the phone, so its alphabet leaves out 0/O and 1/I; it is
 random (40 bits) so that nobody can walk the sequence. A query code is the private half that a
-citizen needs to see the status; only its keyed hash is stored. Our outgoing Message-IDs embed the
-tracking number with an HMAC, so that a reply can be matched to its submission and a forged
-reference is refused.
+citizen needs to see the status; only its keyed hash is stored. Every outgoing Message-ID carries
+an HMAC under the service secret (with the tracking number, for mail about a case), so that a
+reply can be matched to its submission, a forged reference is refused, and our own mail coming
+back is recognised by something only we can produce, never by a domain.
 """
 
 from __future__ import annotations
@@ -70,31 +71,56 @@ def check_query_code(secret: bytes, tracking_no: str, code: str, stored: str | N
     return hmac.compare_digest(expected, stored or "0" * len(expected))
 
 
-def _sig(secret: bytes, purpose: str, tracking_no: str, nonce: str) -> str:
-    msg = f"{purpose}.{tracking_no}.{nonce}".encode()
+def _sig(secret: bytes, purpose: str, tag: str, nonce: str) -> str:
+    msg = f"{purpose}.{tag}.{nonce}".encode()
     return hmac.new(secret, msg, hashlib.sha256).hexdigest()[:16]
 
 
-def signed_message_id(secret: bytes, purpose: str, tracking_no: str, domain: str) -> str:
-    """``<purpose>.<tracking>.<nonce>.<hmac>@domain`` without angle brackets."""
+# Purposes whose tag is not a tracking number: a reply to such a mail belongs to no case.
+UNTRACKED_PURPOSES = frozenset({"digest"})
+
+
+def signed_message_id(secret: bytes, purpose: str, tag: str, domain: str) -> str:
+    """``<purpose>.<tag>.<nonce>.<hmac>@domain`` without angle brackets.
+
+    ``tag`` is a tracking number for mail about a case (ack, reply), or another label such as a
+    digest's week; only its letters and digits are kept. The HMAC under the service secret is
+    what makes the ID ours (:func:`signed_parts`); ``domain`` (``Settings.message_id_domain``)
+    only keeps it globally unique and is not signed, so IDs sent under an earlier domain still
+    verify after it changes.
+    """
     nonce = secrets.token_hex(4)
-    tn = tracking_no.replace("-", "")
-    return f"{purpose}.{tn}.{nonce}.{_sig(secret, purpose, tn, nonce)}@{domain}"
+    tag = re.sub(r"[^A-Za-z0-9]", "", tag)
+    return f"{purpose}.{tag}.{nonce}.{_sig(secret, purpose, tag, nonce)}@{domain}"
 
 
-_MSGID = re.compile(r"^([a-z]+)\.([A-Z0-9]+)\.([0-9a-f]{8})\.([0-9a-f]{16})@(.+)$")
+_MSGID = re.compile(r"^([a-z]+)\.([A-Za-z0-9]+)\.([0-9a-f]{8})\.([0-9a-f]{16})@(.+)$")
 
 
-def verify_message_id(secret: bytes, message_id: str, prefix: str = "FK") -> str | None:
-    """The tracking number behind one of our Message-IDs, or None if it is not ours or forged."""
+def signed_parts(secret: bytes, message_id: str) -> tuple[str, str] | None:
+    """(purpose, tag) of a Message-ID we signed, whatever its domain; None for anyone else's.
+
+    This is how our own mail is told from a citizen's: only the holder of the secret can
+    produce the HMAC, while any domain (a shared provider's above all) is written by many.
+    """
     m = _MSGID.match(message_id.strip().strip("<>"))
     if not m:
         return None
-    purpose, tn, nonce, sig = m.group(1, 2, 3, 4)
-    if not hmac.compare_digest(sig, _sig(secret, purpose, tn, nonce)):
+    purpose, tag, nonce, sig = m.group(1, 2, 3, 4)
+    if not secret or not hmac.compare_digest(sig, _sig(secret, purpose, tag, nonce)):
         return None
+    return purpose, tag
+
+
+def verify_message_id(secret: bytes, message_id: str, prefix: str = "FK") -> str | None:
+    """The tracking number behind one of our Message-IDs, or None if it is not ours, forged, or
+    about no case (a digest)."""
+    signed = signed_parts(secret, message_id)
+    if signed is None or signed[0] in UNTRACKED_PURPOSES:
+        return None
+    tn = signed[1]
     body = tn[len(prefix):] if prefix and tn.startswith(prefix) else tn
-    if len(body) != 8:
+    if len(body) != 8 or body.strip(ALPHABET):
         return None
     core = f"{body[:4]}-{body[4:]}"
     return f"{prefix}-{core}" if prefix else core

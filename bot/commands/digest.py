@@ -29,7 +29,8 @@ def _write(built: Built, out: Path, settings: Settings) -> None:
     (out / "chart.png").write_bytes(built.chart_png)
     (out / "week.xlsx").write_bytes(built.xlsx)
     to = settings.digest.recipients[:1] or [settings.smtp.from_addr]
-    [message] = built.messages(to, settings.smtp.from_addr, settings.smtp.from_name)
+    [message] = built.messages(to, settings.smtp.from_addr, settings.smtp.from_name,
+                               secret=settings.secret(), id_domain=settings.message_id_domain)
     (out / "digest.eml").write_bytes(message.data)
 
 

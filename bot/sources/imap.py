@@ -135,6 +135,9 @@ class ImapPoller:
     async def connect(self) -> None:
         self.state.state = "connecting"
         await self._call(self.mail.connect)
+        if self.mail.server_id is not None:
+            log.info("imap: identified to %s (server: %s)", self.s.host,
+                     self.mail.server_id.get("name", "?"))
         async with self.rt.sessions() as session:
             self._renumbered = await mailbox.renumbered(session, self.s.folder,
                                                         self.mail.uidvalidity)

@@ -3,7 +3,8 @@
 ``bot.sources.imap`` runs every method here in its own single-thread executor, so the event loop
 never waits on the network. This module knows IMAP only: connecting (SSL, STARTTLS, or plain on
 loopback; certificates and host names are always verified, against the system store or the
-private CA in ``imap.ca_file``), password or XOAUTH2 login, creating the processed folder,
+private CA in ``imap.ca_file``), password or XOAUTH2 login, identifying the client (RFC 2971
+ID, which imap.163.com requires before SELECT), creating the processed folder,
 listing, fetching with ``BODY.PEEK[]`` (reading never sets ``\\Seen``), marking and moving, and
 IDLE. It never deletes mail: without MOVE it copies, flags ``\\Deleted`` and expunges only those
 UIDs (UIDPLUS), and without UIDPLUS it leaves the flagged originals for the mail admin rather than
@@ -14,20 +15,33 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 import shlex
 import socket
 import ssl
 import subprocess
 import time
 from datetime import datetime
+from importlib import metadata
 
 from imapclient import DELETED, SEEN, IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from bot.config import ImapSettings
 
+log = logging.getLogger(__name__)
+
 TIMEOUT = 30.0
 TOKEN_COMMAND_TIMEOUT = 30.0
+
+
+def client_id() -> dict[str, str]:
+    """Our RFC 2971 ID fields: what the client is, nothing about the host or the account."""
+    try:
+        version = metadata.version("feedback-bot")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        version = "0"
+    return {"name": "feedback-bot", "version": version, "vendor": "feedback-bot"}
 
 
 class ImapConfigError(Exception):
@@ -92,6 +106,7 @@ class MailboxClient:
         self.can_idle = False
         self.can_move = False
         self.can_uidplus = False
+        self.server_id: dict[str, str] | None = None  # the server's answer to our ID
         self._idle_since: float | None = None
 
     # -- connection ----------------------------------------------------------------------------
@@ -126,12 +141,33 @@ class MailboxClient:
             client.oauth2_login(s.user, oauth2_token(s.oauth2_token_command))
         else:
             client.login(s.user, s.password.get_secret_value())
+        self._identify()
         self.can_idle = s.idle and client.has_capability("IDLE")
         self.can_move = client.has_capability("MOVE")
         self.can_uidplus = client.has_capability("UIDPLUS")
         self._ensure_folder(s.processed_folder)
         selected = client.select_folder(s.folder)
         self.uidvalidity = int(selected[b"UIDVALIDITY"])
+
+    def _identify(self) -> None:
+        """Send ID (RFC 2971) after login, before any SELECT, when the server offers it.
+
+        imap.163.com answers ``NO SELECT Unsafe Login. Please contact kefu@188.com for help``
+        to a client that has not sent ID (imapclient #544, OfflineIMAP #696, himalaya #651).
+        ID is only a courtesy to every other server, so a refusal is logged and the connection
+        goes on: if the server then refuses SELECT, that error is the one reported.
+        """
+        client = self.client
+        assert client is not None
+        if not client.has_capability("ID"):
+            return
+        try:
+            answer = client.id_(client_id())
+        except IMAPClientError as exc:
+            log.warning("imap: the server refused our ID command (%s); continuing without",
+                        str(exc)[:200])
+            return
+        self.server_id = _id_fields(answer)
 
     def _ensure_folder(self, name: str) -> None:
         assert self.client is not None
@@ -254,3 +290,12 @@ class MailboxClient:
     def noop(self) -> None:
         assert self.client is not None
         self.client.noop()
+
+
+def _id_fields(answer: object) -> dict[str, str]:
+    """The server's ID answer (``(b"name", b"Dovecot", ...)`` or NIL) as a dict of text."""
+    items = answer[0] if isinstance(answer, (list, tuple)) and len(answer) == 1 else answer
+    if not isinstance(items, (list, tuple)):
+        return {}
+    text = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in items]
+    return dict(zip(text[::2], text[1::2], strict=False))

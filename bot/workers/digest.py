@@ -73,7 +73,8 @@ async def send_week(rt: Runtime, week: Week, *, force: bool = False) -> bool:
                 return False
     async with rt.sessions() as session:
         built = await build(session, week, options(s), rt.templates, s.smtp.from_addr)
-    messages = built.messages(s.digest.recipients, s.smtp.from_addr, s.smtp.from_name)
+    messages = built.messages(s.digest.recipients, s.smtp.from_addr, s.smtp.from_name,
+                              secret=rt.secret, id_domain=s.message_id_domain)
     # A fresh transaction whose first statement is the INSERT: on SQLite it takes the write lock
     # at once (waiting on the busy timeout) rather than failing on a stale read snapshot.
     async with rt.sessions.begin() as session:

@@ -40,12 +40,12 @@ class Built:
     def summary(self) -> dict:
         return self.figures.as_dict() | {"xlsx_rows": self.xlsx_rows}
 
-    def messages(self, recipients: list[str], from_addr: str, from_name: str
-                 ) -> list[digests.Message]:
+    def messages(self, recipients: list[str], from_addr: str, from_name: str, *,
+                 secret: bytes, id_domain: str) -> list[digests.Message]:
         return render.messages(
             week=str(self.week), subject=self.subject, text=self.text, html=self.html,
             chart_png=self.chart_png, xlsx=self.xlsx, recipients=recipients,
-            from_addr=from_addr, from_name=from_name)
+            from_addr=from_addr, from_name=from_name, secret=secret, id_domain=id_domain)
 
 
 async def build(session: AsyncSession, week: Week, opts: Options,

@@ -10,13 +10,12 @@ is stored with the chart as a ``data:`` URI, so that one row is a self-contained
 from __future__ import annotations
 
 import base64
-import secrets
 from email.utils import parseaddr
 from typing import Any
 
 import jinja2
 
-from handlers import compose
+from handlers import compose, tracking
 from handlers.digest.figures import Figures
 from storage.digests import Message
 
@@ -69,17 +68,19 @@ def chart_cid(domain: str) -> str:
 
 def messages(
     *, week: str, subject: str, text: str, html: str, chart_png: bytes, xlsx: bytes,
-    recipients: list[str], from_addr: str, from_name: str,
+    recipients: list[str], from_addr: str, from_name: str, secret: bytes, id_domain: str,
 ) -> list[Message]:
     """One complete mail per recipient (each with its own Message-ID), for the outbox.
 
     ``html`` must reference the chart as ``cid:`` + :func:`chart_cid` of the sender's domain.
+    The Message-IDs are signed with ``secret`` on ``id_domain`` like every mail we send, so that
+    a digest coming back into our mailbox is known as our own (handlers.loop_guard).
     """
     domain = from_addr.rpartition("@")[2] or "localhost"
     out = []
     for i, entry in enumerate(recipients):
         name, addr = parseaddr(entry)
-        message_id = f"digest.{week}.{i}.{secrets.token_hex(6)}@{domain}"
+        message_id = tracking.signed_message_id(secret, "digest", f"{week}r{i}", id_domain)
         data = compose.build(compose.Outgoing(
             from_addr=from_addr, from_name=from_name, to=[(name, addr)], subject=subject,
             text=text, html=html, message_id=message_id, auto_submitted="auto-generated",

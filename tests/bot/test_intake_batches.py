@@ -23,7 +23,7 @@ LETTER = "派出所办事窗口态度很差，排队两个小时没人管。"
 
 def mail(sender: str, message_id: str, subject: str = "=?utf-8?b?5Y+N5pig6Zeu6aKY?=",
          attachment: bool = False) -> bytes:
-    head = (f"From: 市民 <{sender}>\r\nTo: feedback@zfw.example.gov.cn\r\nSubject: {subject}\r\n"
+    head = (f"From: 市民 <{sender}>\r\nTo: ntzfwjgdw@163.com\r\nSubject: {subject}\r\n"
             f"Message-ID: <{message_id}>\r\nMIME-Version: 1.0\r\n")
     if not attachment:
         return (head + "Content-Type: text/plain; charset=utf-8\r\n\r\n"
@@ -59,7 +59,7 @@ async def test_two_copies_of_one_mail_in_one_batch_are_filed_once(rt: Runtime):
     """A mail sent to two of our addresses arrives twice; the copies land in the same batch."""
     async with rt.sessions.begin() as s:
         for key in ("imap:1", "imap:2"):
-            await store_mail(s, source_key=key, raw=mail("twice@example.com", "same.1@example.com"))
+            await store_mail(s, source_key=key, raw=mail("twice@163.com", "same.1@163.com"))
     assert await drain(rt) == 2
     assert await count(rt, Submission) == 1
     by_key = await rows(rt)
@@ -73,15 +73,15 @@ async def test_a_reply_filed_in_the_same_batch_as_its_letter_is_a_followup(rt: R
     """The web form gives its number at once; a mail quoting it may be stored before the
     worker files the letter, and both then come in one batch."""
     tn = tracking.new_tracking_no("FK")
-    fields = {"name": "", "email": "same@example.com", "phone": "", "subject": "",
+    fields = {"name": "", "email": "same@163.com", "phone": "", "subject": "",
               "body": LETTER}
     async with rt.sessions.begin() as s:
         await raw_intake.add(s, channel="web", source_key="web:first", tracking_no=tn,
                              payload={"fields": fields})
         await store_mail(s, source_key="imap:reply",
-                         raw=mail("same@example.com", "reply.1@example.com", f"补充 {tn}"))
+                         raw=mail("same@163.com", "reply.1@163.com", f"补充 {tn}"))
         await store_mail(s, source_key="imap:other",
-                         raw=mail("other@example.com", "other.1@example.com", f"关于 {tn}"))
+                         raw=mail("other@qq.com", "other.1@qq.com", f"关于 {tn}"))
     await drain(rt)
     async with rt.sessions() as s:
         first = await s.scalar(select(Submission).where(Submission.tracking_no == tn))
@@ -105,7 +105,7 @@ async def test_one_letter_that_fails_holds_up_nobody_else(rt: Runtime, tmp_path:
     async with rt.sessions.begin() as s:
         for n in range(5):
             await store_mail(s, source_key=f"imap:{n}",
-                             raw=mail(f"c{n}@example.com", f"m.{n}@example.com",
+                             raw=mail(f"c{n}@163.com", f"m.{n}@163.com",
                                       attachment=n == 2))
     assert await drain(rt) == 5
     by_key = await rows(rt)
@@ -122,20 +122,20 @@ async def test_machine_mail_and_letters_are_filed_in_one_batch(settings: Setting
     await upgrade_async(settings.database.url)
     runtime = Runtime.create(settings)  # with the classifier: the letters get categories
     try:
-        auto = mail("robot@example.com", "auto.1@example.com").replace(
+        auto = mail("robot@163.com", "auto.1@163.com").replace(
             b"MIME-Version", b"Auto-Submitted: auto-replied\r\nMIME-Version")
         async with runtime.sessions.begin() as s:
-            await store_mail(s, source_key="imap:1", raw=mail("a@example.com", "a.1@example.com"))
+            await store_mail(s, source_key="imap:1", raw=mail("a@163.com", "a.1@163.com"))
             await store_mail(s, source_key="imap:2", raw=auto)
-            await store_mail(s, source_key="imap:3", raw=mail("b@example.com", "b.1@example.com"))
+            await store_mail(s, source_key="imap:3", raw=mail("b@qq.com", "b.1@qq.com"))
         assert await drain(runtime) == 3
         assert "one by one" not in caplog.text
         async with runtime.sessions() as s:
             subs = {x.from_addr: x for x in await s.scalars(select(Submission))}
-        assert subs["robot@example.com"].category == "unclassified"
-        assert subs["robot@example.com"].confidence is None
-        assert subs["a@example.com"].category not in ("unclassified", None)
-        assert subs["a@example.com"].confidence is not None
+        assert subs["robot@163.com"].category == "unclassified"
+        assert subs["robot@163.com"].confidence is None
+        assert subs["a@163.com"].category not in ("unclassified", None)
+        assert subs["a@163.com"].confidence is not None
         assert await count(runtime, Outbox) == 2  # the robot gets no acknowledgement
     finally:
         await runtime.close()

@@ -10,6 +10,7 @@ import aiohttp
 from sqlalchemy import func, select
 
 from bot.app import Service
+from handlers import tracking
 from storage.models import Outbox, RawIntake, Submission
 from tests.bot.helpers import filed, form_token, submit, tracking_no, wait_mail
 from tests.servers import SmtpSink
@@ -25,19 +26,22 @@ async def count(service: Service, model) -> int:  # type: ignore[no-untyped-def]
 async def test_submission_is_stored_and_acknowledged(service: Service, smtp_sink: SmtpSink):
     async with aiohttp.ClientSession() as http:
         status, html = await submit(http, service.base_url, body=LETTER, name="张三",
-                                    email="Zhang.San@Example.com", phone="0513-12345678")
+                                    email="Zhang.San@QQ.com", phone="0513-12345678")
     assert status == 200
     tn = tracking_no(html)
     assert tn.startswith("FK-") and not set("01OI") & set(tn[3:])
-    assert "zhang.san@example.com" in html
+    assert "zhang.san@qq.com" in html
 
     [received] = await wait_mail(smtp_sink, 1, timeout=10)
     msg = received.message
-    assert received.rcpt_tos == ["zhang.san@example.com"]
+    assert received.rcpt_tos == ["zhang.san@qq.com"]
     assert tn in str(msg["Subject"]) and "已收到" in str(msg["Subject"])
     assert msg["Auto-Submitted"] == "auto-replied"
     assert msg["X-Auto-Response-Suppress"] == "All"
-    assert msg["Message-ID"].endswith("@zfw.example.gov.cn>")
+    # Signed with our secret on our own host, never the mailbox's provider (163.com).
+    assert tracking.verify_message_id(service.runtime.secret, msg["Message-ID"]) == tn
+    assert msg["Message-ID"].endswith(f"@{service.runtime.settings.message_id_domain}>")
+    assert not msg["Message-ID"].endswith("@163.com>")
     assert msg["Date"] is not None
     text = msg.get_body(("plain",)).get_content()
     html_part = msg.get_body(("html",)).get_content()
@@ -48,7 +52,7 @@ async def test_submission_is_stored_and_acknowledged(service: Service, smtp_sink
     async with service.runtime.sessions() as s:
         sub = await s.scalar(select(Submission).where(Submission.tracking_no == tn))
         assert sub is not None and sub.channel == "web" and sub.text == LETTER
-        assert sub.from_addr == "zhang.san@example.com" and sub.phone == "0513-12345678"
+        assert sub.from_addr == "zhang.san@qq.com" and sub.phone == "0513-12345678"
         # Filed by the real classifier: the police-station window is measure 1.10.
         assert sub.category == "1" and sub.measure == "1.10" and sub.kind == "complaint"
         assert sub.model_version and sub.taxonomy_version and 0 < sub.confidence <= 1

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from handlers import tracking
 from handlers.loop_guard import LoopPolicy, bounced_message_ids, machine_kind
 from handlers.parse import parse_message
 
-OURS = LoopPolicy(own_addresses=frozenset({"jiandu@zfw.example"}),
-                  own_domains=frozenset({"zfw.example"}))
+SECRET = b"loop-guard-test-secret"
+OURS = LoopPolicy(own_addresses=frozenset({"jiandu@zfw.example"}), secret=SECRET)
 
 
 def kind(headers: str, subject: str = "关于执行案款的问题", sender: str = "市民 <citizen@163.com>",
@@ -99,10 +100,34 @@ def test_subject_wording(subject, expected):
     assert kind("", subject=subject)[0] == expected
 
 
-def test_message_id_on_our_domain_is_our_own_mail():
-    raw = (b"From: someone@163.com\r\nSubject: hi\r\nMessage-ID: <ack.1@zfw.example>\r\n\r\nx")
-    assert machine_kind(parse_message(raw), OURS) == ("auto-reply", "message-id:own-domain")
-    assert machine_kind(parse_message(raw), LoopPolicy()) == (None, None)
+def _mail(message_id: str, sender: str = "someone@163.com") -> bytes:
+    return (f"From: {sender}\r\nSubject: hi\r\nMessage-ID: <{message_id}>\r\n\r\nx").encode()
+
+
+@pytest.mark.parametrize("purpose, tag", [("ack", "FK-ABCD-EFGH"), ("reply", "FK-2345-6789"),
+                                          ("digest", "2026-W47r0")])
+def test_a_message_id_signed_with_our_secret_is_our_own_mail(purpose, tag):
+    """Any of our mails coming back (whatever its purpose and host) is machine mail; without
+    the secret nobody can make one, and a policy without the secret recognises none."""
+    for domain in ("zfw.example", "163.com", "localhost"):
+        raw = _mail(tracking.signed_message_id(SECRET, purpose, tag, domain))
+        assert machine_kind(parse_message(raw), OURS) == ("auto-reply", "message-id:signed")
+        assert machine_kind(parse_message(raw), LoopPolicy()) == (None, None)
+    forged = _mail(tracking.signed_message_id(b"another secret", purpose, tag, "zfw.example"))
+    assert machine_kind(parse_message(forged), OURS) == (None, None)
+
+
+@pytest.mark.parametrize("message_id", [
+    "1a2b3c4d.5e6f.0001@163.com",  # the shape of 163 webmail's IDs, on our mailbox's domain
+    "tencent_5F1C2D3E4A5B6C7D8E9F0A1B@qq.com",
+    "ack.FKABCDEFGH.0011aabb.0123456789abcdef@163.com",  # our layout, a made-up signature
+    "ack.1@zfw.example",  # on our own host, but unsigned
+])
+def test_citizens_message_ids_at_our_provider_are_not_our_own(message_id):
+    """With our mailbox at a shared provider, a citizen at the same provider is a citizen."""
+    policy = LoopPolicy(own_addresses=frozenset({"ntzfwjgdw@163.com"}), secret=SECRET)
+    assert machine_kind(parse_message(_mail(message_id, "citizen@163.com")), policy) == (None,
+                                                                                         None)
 
 
 DSN = b"""From: Microsoft Outlook <postmaster@court.example>\r

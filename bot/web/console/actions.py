@@ -19,7 +19,7 @@ from bot.runtime import Runtime
 from bot.web.console import auth, present
 from bot.web.console.security import restricted, sees_reports
 from bot.web.keys import RUNTIME
-from handlers import compose, tracking
+from handlers import acknowledge, compose, tracking
 from handlers.text import one_line
 from storage import events, labels, outbox, queue
 from storage.db import utcnow
@@ -77,6 +77,8 @@ async def _reclassify(db: AsyncSession, sub: Submission, user: User, data: Multi
         # the explicit, reasoned lift below does).
         await _set_restriction(db, sub, user, True, "性质改为举报")
         note += "此件已设为举报（内容仅主管、管理员可见）。"
+    if sub.auto and category != "spam":
+        note += await _not_machine_mail(db, sub, user, rt)
     return "分类已更新，并记为人工确认的标注。" + note
 
 
@@ -88,6 +90,27 @@ async def _set_restriction(db: AsyncSession, sub: Submission, user: User, restri
                               restricted_by="staff" if restricted else None)
     await events.record(db, sub.id, user.name, "restrict" if restricted else "unrestrict",
                         {"from": before, "reason": reason})
+
+
+async def _not_machine_mail(db: AsyncSession, sub: Submission, user: User, rt: Runtime) -> str:
+    """Staff gave a letter filed as machine mail a category: it is a citizen's after all. It
+    joins the queue and gets the acknowledgement it was denied (cap and suppression apply)."""
+    await queue.update_fields(db, sub.id, auto=None)
+    await events.record(db, sub.id, user.name, "not-auto", {"auto": sub.auto})
+    skipped = await acknowledge.acknowledge_later(
+        rt.context(db), submission_id=sub.id, tracking_no=sub.tracking_no, channel=sub.channel,
+        received_at=sub.received_at, from_name=sub.from_name, from_addr=sub.from_addr,
+        subject=sub.subject, text=sub.new_text or sub.text, message_id=sub.message_id)
+    if skipped is None:
+        return "此件已移出自动邮件，进入待办列表，并已向来信人发送受理回执。"
+    why = _SKIPPED.get(skipped, skipped)
+    return f"此件已移出自动邮件，进入待办列表；未发送受理回执（{why}）。"
+
+
+_SKIPPED = {"no address": "来信人没有留下电子邮箱",
+            "our own address": "发件地址是本单位邮箱",
+            "address suppressed after a bounce": "该邮箱近期退信",
+            "daily cap for this address": "该邮箱今日回执已达上限"}
 
 
 async def _status(db: AsyncSession, sub: Submission, user: User, data: MultiDictProxy,
@@ -197,7 +220,8 @@ async def _reply(db: AsyncSession, sub: Submission, user: User, data: MultiDictP
     if not sub.from_addr or "@" not in sub.from_addr:
         raise ActionError("来信人没有留下电子邮箱，无法通过邮件答复。")
     s = rt.settings
-    message_id = tracking.signed_message_id(rt.secret, "reply", sub.tracking_no, s.own_domain)
+    message_id = tracking.signed_message_id(rt.secret, "reply", sub.tracking_no,
+                                            s.message_id_domain)
     subject, text, html = render_reply(rt, sub, body)
     data_bytes = compose.build(compose.Outgoing(
         from_addr=s.smtp.from_addr, from_name=s.smtp.from_name,
@@ -239,7 +263,7 @@ async def act(request: web.Request) -> web.Response:
     except ActionError as exc:
         message = f"未完成：{exc}"
     else:
-        if name == "reply":
+        if name in ("reply", "classify"):  # a reclassified machine mail may get its ack
             rt.outbox_wakeup.set()
     await auth.flash(request, message)
     raise web.HTTPFound(f"/console/s/{sid}")

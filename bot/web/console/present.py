@@ -30,6 +30,7 @@ ACTIONS = {
     "received": "登记", "ack-queued": "发送确认邮件", "followup": "补充来信",
     "reclassify": "改分类", "status": "改状态", "assign": "指派", "note": "内部备注",
     "spam": "标记为垃圾信息", "not-spam": "取消垃圾信息标记", "reply": "答复来信人",
+    "not-auto": "确认不是自动邮件",
     "report-viewed": "查看举报内容", "reports-listed": "查看举报内容（列表、搜索、导出、接口）",
     "entry": "工作人员录入",
     "restrict": "设为举报（保密）", "unrestrict": "解除举报保密",

@@ -104,7 +104,8 @@ async def resolve(service: Service, tn: str, reply: str | None = None,
         await events.record(session, sub.id, "staff:test", "status", {"status": status})
         if reply is None or not sub.from_addr:
             return
-        message_id = tracking.signed_message_id(rt.secret, "reply", tn, "zfw.example.gov.cn")
+        message_id = tracking.signed_message_id(rt.secret, "reply", tn,
+                                                rt.settings.message_id_domain)
         data = compose.build(compose.Outgoing(
             from_addr=rt.settings.smtp.from_addr, from_name="市委政法委",
             to=[("", sub.from_addr)], subject=f"【答复】{tn}", text=reply, html=None,

@@ -4,6 +4,7 @@ wait for the service to get somewhere, read what it stored."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -21,18 +22,34 @@ from storage.models import Followup, Outbox, RawIntake, Submission
 T = TypeVar("T")
 
 LETTER = "我们小区门口的路灯坏了三个月，晚上出行很不安全，多次反映没有人处理，希望尽快修复。"
+# The report's own deployment: the published mailbox is at a shared provider, and citizens write
+# from the same provider (and from qq.com).
+MAILBOX = "ntzfwjgdw@163.com"
+CITIZEN = "zhangsan1968@163.com"
+
+
+def provider_msgid(sender: str) -> str:
+    """A Message-ID shaped as the sender's webmail writes it: 163.com's Coremail puts the
+    sender's address after hex fields, QQ Mail a ``tencent_`` hex token; others make_msgid."""
+    local, _, domain = sender.rpartition("@")
+    stamp = secrets.token_hex(4)
+    if domain.lower() in ("163.com", "126.com", "yeah.net"):
+        return f"<{stamp}.{secrets.token_hex(2)}.{secrets.token_hex(6)}.Coremail.{local}@{domain}>"
+    if domain.lower() in ("qq.com", "foxmail.com"):
+        return f"<tencent_{secrets.token_hex(12).upper()}@{domain}>"
+    return make_msgid(domain=domain or "example.com")
 
 
 def letter(subject: str = "反映路灯问题", body: str = LETTER,
-           sender: str = "citizen@example.com", msgid: str | None = None,
+           sender: str = CITIZEN, msgid: str | None = None,
            headers: dict[str, str] | None = None) -> bytes:
     """A citizen's mail as a mail client would APPEND it (CRLF line ends)."""
     msg = EmailMessage()
     msg["From"] = f"张三 <{sender}>"
-    msg["To"] = "feedback@zfw.example.gov.cn"
+    msg["To"] = MAILBOX
     msg["Subject"] = subject
     msg["Date"] = format_datetime(datetime.now(UTC))
-    msg["Message-ID"] = msgid or make_msgid(domain="example.com")
+    msg["Message-ID"] = msgid or provider_msgid(sender)
     for name, value in (headers or {}).items():
         msg[name] = value
     msg.set_content(body)

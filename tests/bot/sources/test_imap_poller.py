@@ -34,7 +34,7 @@ async def idle_state(rt: Runtime) -> bool:
 
 async def test_mail_is_stored_acknowledged_and_moved(db_url, tmp_path: Path, imap_account,
                                                      smtp_sink: SmtpSink):
-    first = [letter(subject=f"来信 {i}", sender=f"c{i}@example.com") for i in range(2)]
+    first = [letter(subject=f"来信 {i}", sender=f"c{i}@163.com") for i in range(2)]
     await append(imap_account, *first)
     settings = make_settings(db_url, tmp_path, smtp_sink, imap=imap_section(imap_account))
     assert await contents(imap_account, "Processed") is None
@@ -44,7 +44,7 @@ async def test_mail_is_stored_acknowledged_and_moved(db_url, tmp_path: Path, ima
         await wait_mail(smtp_sink, 2)
         await until(lambda: idle_state(rt), what="IDLE")
         # IDLE: a new mail is acknowledged at the SMTP server within seconds of the APPEND.
-        late = letter(subject="晚到的来信", sender="late@example.com")
+        late = letter(subject="晚到的来信", sender="late@qq.com")
         t0 = time.monotonic()
         await append(imap_account, late)
         await wait_mail(smtp_sink, 3, timeout=10)
@@ -53,8 +53,8 @@ async def test_mail_is_stored_acknowledged_and_moved(db_url, tmp_path: Path, ima
         assert [r.raw for r in rows] == [*first, late]  # the exact bytes, in order
         assert all(r.source_key.startswith("imap:INBOX:") and r.message_id for r in rows)
         subs = await submissions(rt)
-        assert sorted(s.from_addr for s in subs) == ["c0@example.com", "c1@example.com",
-                                                      "late@example.com"]
+        assert sorted(s.from_addr for s in subs) == ["c0@163.com", "c1@163.com", "late@qq.com"]
+        assert all(s.auto is None and s.category != "unclassified" for s in subs)
         assert {m.rcpt_tos[0] for m in smtp_sink.messages} == {s.from_addr for s in subs}
         assert await until(lambda: _inbox_empty(imap_account), what="INBOX emptied")
         moved = await contents(imap_account, "Processed")

@@ -10,12 +10,14 @@ from bot.app import start
 from storage.models import Attachment, Outbox
 from tests.bot.helpers import wait_mail
 from tests.bot.sources.mailtools import (
+    CITIZEN,
     append,
     count,
     followups,
     imap_section,
     letter,
     outbox_rows,
+    provider_msgid,
     submissions,
     until,
 )
@@ -24,7 +26,7 @@ from tests.servers import SmtpSink
 
 BOUNCE = """\
 From: Mail Delivery System <MAILER-DAEMON@mx.example.com>
-To: feedback@zfw.example.gov.cn
+To: ntzfwjgdw@163.com
 Subject: Undelivered Mail Returned to Sender
 Date: Wed, 25 Nov 2026 10:00:00 +0800
 Message-ID: <bounce.1@mx.example.com>
@@ -42,15 +44,15 @@ Content-Type: message/delivery-status
 
 Reporting-MTA: dns; mx.example.com
 
-Final-Recipient: rfc822; zhang@example.com
+Final-Recipient: rfc822; {citizen}
 Action: failed
 Status: 5.1.1
 
 --BND
 Content-Type: text/rfc822-headers
 
-From: feedback@zfw.example.gov.cn
-To: zhang@example.com
+From: ntzfwjgdw@163.com
+To: {citizen}
 Message-ID: <{ack_id}>
 
 --BND--
@@ -63,15 +65,17 @@ async def test_reply_is_followup_and_bounce_is_recorded(db_url, tmp_path: Path, 
     service = await start(settings)
     try:
         rt = service.runtime
-        original = letter(sender="zhang@example.com", msgid="<orig.1@example.com>")
+        # Our mailbox and the citizen at the same provider: both Message-IDs end in @163.com.
+        orig_id = provider_msgid(CITIZEN)
+        original = letter(sender=CITIZEN, msgid=orig_id)
         await append(imap_account, original)
         [ack] = await wait_mail(smtp_sink, 1)
         ack_id = ack.message["Message-ID"].strip("<>")
-        reply = letter(subject="Re: " + str(ack.message["Subject"]), sender="zhang@example.com",
+        reply = letter(subject="Re: " + str(ack.message["Subject"]), sender=CITIZEN,
                        body="补充一下：坏的是3号楼前面那盏灯。",
                        headers={"In-Reply-To": f"<{ack_id}>",
-                                "References": f"<orig.1@example.com> <{ack_id}>"})
-        bounce = BOUNCE.format(ack_id=ack_id).replace("\n", "\r\n").encode()
+                                "References": f"{orig_id} <{ack_id}>"})
+        bounce = BOUNCE.format(ack_id=ack_id, citizen=CITIZEN).replace("\n", "\r\n").encode()
         await append(imap_account, reply, bounce)
         [fu] = await until(lambda: followups(rt), what="follow-up")
         [sub] = [s for s in await submissions(rt) if s.auto is None]

@@ -19,6 +19,7 @@ import openpyxl
 import pytest
 
 from bot.runtime import mail_templates
+from handlers import tracking
 from handlers.digest import Built, Options, Week, build
 from storage import submissions
 from storage.db import make_engine, sessionmaker
@@ -219,8 +220,12 @@ async def test_xlsx_holds_the_weeks_submissions(db: Db) -> None:
 async def test_mail_has_inline_chart_text_alternative_and_attachment(db: Db) -> None:
     built = await build_w47(db)
     [msg_out] = built.messages(["领导 <leader@example.gov.cn>"], "feedback@zfw.example.gov.cn",
-                               "市委政法委群众来信")
+                               "市委政法委群众来信", secret=b"k", id_domain="ours.example.gov.cn")
     msg = email.message_from_bytes(msg_out.data, policy=policy.default)
+    # Signed, on the configured host: our own mail is known by the HMAC, not by a domain.
+    assert msg["Message-ID"].strip("<>").endswith("@ours.example.gov.cn")
+    assert tracking.signed_parts(b"k", msg["Message-ID"]) is not None
+    assert tracking.verify_message_id(b"k", msg["Message-ID"]) is None  # about no case
     assert msg["To"].addresses[0].addr_spec == "leader@example.gov.cn"
     assert "2026年第47周" in str(msg["Subject"])
     assert msg["Auto-Submitted"] == "auto-generated"

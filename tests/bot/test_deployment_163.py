@@ -1,0 +1,202 @@
+"""Acceptance: a real ``feedback-bot serve`` process configured as the report's own deployment,
+checked from outside.
+
+The report publishes the mailbox ntzfwjgdw@163.com, and citizens write from 163.com and qq.com:
+their Message-IDs end in the same domain as the mailbox. A 163.com citizen's letter must be
+filed, classified and acknowledged, and their reply to the acknowledgement (as 163's webmail
+writes it) must become a follow-up of the same case. Mail arrives by Maildir (as a local
+delivery agent writes it) or by IMAP from a server that, like imap.163.com, refuses SELECT until
+the client has sent ID. The relay is an aiosmtpd sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from pathlib import Path
+
+import aiohttp
+from sqlalchemy import select
+
+from storage.db import make_engine, sessionmaker
+from storage.models import Followup, Outbox, RawIntake, Submission
+from tests.bot.helpers import wait_mail
+from tests.bot.sources.mailtools import append, provider_msgid, until
+from tests.bot.test_cli import run_cli, wait_http
+from tests.imap_gate import IdGate
+from tests.servers import Dovecot, SmtpSink, free_port
+
+BIN = Path(sys.executable).parent / "feedback-bot"
+MAILBOX = "ntzfwjgdw@163.com"
+PUBLIC_HOST = "xinfang.ntzfw.example.gov.cn"  # the service's own host, not the mailbox's
+CITIZEN = "chen.xiaoming1975@163.com"
+LETTER = ("我是通州区的居民，去年在区法院打赢了一起劳务费官司，判决生效快一年了，"
+          "执行局一直说对方没有财产可供执行，可对方天天开着新车。希望督促法院加强执行工作。")
+
+
+def deployment_config(path: Path, db_url: str, port: int, smtp_port: int, *,
+                      maildir: Path | None = None, imap: dict[str, object] | None = None) -> Path:
+    """The report's deployment: its 163.com mailbox as sender, a Maildir or IMAP source."""
+    lines = [
+        "[database]", f'url = "{db_url}"',
+        "[web]", 'host = "127.0.0.1"', f"port = {port}", f'public_url = "https://{PUBLIC_HOST}"',
+        'secret_key = "deployment-secret-key-0123456789"',
+        "[smtp]", 'host = "127.0.0.1"', f"port = {smtp_port}", f'from_addr = "{MAILBOX}"',
+        'from_name = "南通市委政法委"',
+        "[maildir]", f'path = "{maildir or ""}"',
+    ]
+    if imap:
+        lines.append("[imap]")
+        lines += [f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}"
+                  for k, v in imap.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@asynccontextmanager
+async def serving(config: Path, port: int, cwd: Path) -> AsyncIterator[None]:
+    """``feedback-bot serve`` as a process, up until the block ends; it must stop cleanly."""
+    log = (cwd / "serve.log").open("wb")
+    proc = subprocess.Popen([str(BIN), "serve", "--config", str(config)], cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        await wait_http(f"http://127.0.0.1:{port}/healthz", proc)
+        yield
+    finally:
+        proc.terminate()
+        await asyncio.to_thread(proc.wait, 30)
+        log.close()
+    assert proc.returncode == 0, (cwd / "serve.log").read_text(errors="replace")[-3000:]
+
+
+def citizen_mail(subject: str, body: str, *, msgid: str,
+                 headers: dict[str, str] | None = None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"陈晓明 <{CITIZEN}>"
+    msg["To"] = MAILBOX
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = msgid
+    msg["X-Mailer"] = "Coremail Webmail Server Version 2023.2-cmXT5 build 20231215"
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    return msg.as_bytes(policy=SMTP)
+
+
+def deliver(maildir: Path, name: str, raw: bytes) -> None:
+    """Maildir delivery as an MDA does it: write into tmp/, then rename into new/."""
+    (maildir / "tmp").mkdir(parents=True, exist_ok=True)
+    (maildir / "new").mkdir(parents=True, exist_ok=True)
+    tmp = maildir / "tmp" / name
+    tmp.write_bytes(raw)
+    os.utime(tmp, (0, 0))
+    tmp.rename(maildir / "new" / name)
+
+
+@asynccontextmanager
+async def database(db_url: str) -> AsyncIterator[sessionmaker]:
+    engine = make_engine(db_url)
+    try:
+        yield sessionmaker(engine)
+    finally:
+        await engine.dispose()
+
+
+async def api_items(base: str, token: str, view: str) -> list[dict]:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as http, http.get(
+            f"{base}/api/v1/submissions?view={view}", headers=headers) as resp:
+        assert resp.status == 200
+        return (await resp.json())["items"]
+
+
+def api_token(config: Path, cwd: Path) -> str:
+    out = run_cli("user", "add", "zhuguan", "--role", "supervisor", "--password-stdin",
+                  "--config", str(config), cwd=cwd, stdin="correct horse battery staple\n")
+    assert out.returncode == 0, out.stderr
+    out = run_cli("user", "token", "zhuguan", "--config", str(config), cwd=cwd)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()[0]
+
+
+async def test_163_citizen_is_acknowledged_and_their_reply_is_a_followup(
+        db_url: str, tmp_path: Path, smtp_sink: SmtpSink) -> None:
+    port = free_port()
+    maildir = tmp_path / "maildir"
+    config = deployment_config(tmp_path / "feedback-bot.toml", db_url, port, smtp_sink.port,
+                               maildir=maildir)
+    token = api_token(config, tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    letter_id = provider_msgid(CITIZEN)
+    assert letter_id.endswith("@163.com>")  # the same domain as our mailbox
+    async with serving(config, port, tmp_path):
+        deliver(maildir, "1764000000.M1P1.mx.163", citizen_mail(
+            "法院判决一年了还执行不到位", LETTER, msgid=letter_id))
+        [ack] = await wait_mail(smtp_sink, 1, timeout=60)
+        assert ack.rcpt_tos == [CITIZEN]
+        assert ack.message["From"].addresses[0].addr_spec == MAILBOX
+        assert ack.message["In-Reply-To"] == letter_id
+        ack_id = ack.message["Message-ID"]
+        assert ack_id.endswith(f"@{PUBLIC_HOST}>")  # our own host, never 163.com
+        [item] = await api_items(base, token, "default")  # in the queue, not hidden
+        assert item["tracking_no"] in str(ack.message["Subject"])
+        assert not item["auto"] and item["category"] not in ("unclassified", "spam")
+        assert item["confidence"] is not None  # classified
+
+        # The citizen answers from 163's webmail: "Re:", In-Reply-To our ID, quoting us.
+        quoted = "\n".join("> " + line for line in
+                           ack.message.get_body(("plain",)).get_content().splitlines()[:6])
+        reply = citizen_mail(
+            "Re: " + str(ack.message["Subject"]),
+            "补充一下：对方名下有一辆新车，车牌号我已经拍照，可以提供给执行局。\n\n"
+            f"在 2026-11-25 10:00:00，\"南通市委政法委\" <{MAILBOX}> 写道：\n{quoted}\n",
+            msgid=provider_msgid(CITIZEN),
+            headers={"In-Reply-To": ack_id, "References": f"{letter_id} {ack_id}"})
+        deliver(maildir, "1764000100.M2P1.mx.163", reply)
+        async with database(db_url) as sessions:
+            async def both_done() -> bool:
+                async with sessions() as db:
+                    rows = list(await db.scalars(select(RawIntake)))
+                return len(rows) == 2 and all(r.state == "done" for r in rows)
+
+            await until(both_done, timeout=30, what="both letters filed")
+            async with sessions() as db:
+                subs = list(await db.scalars(select(Submission)))
+                fus = list(await db.scalars(select(Followup)))
+                acks = list(await db.scalars(select(Outbox)))
+        [sub] = subs  # not a second case, and not filed as an auto-reply
+        assert sub.auto is None and sub.message_id == letter_id.strip("<>")
+        [fu] = fus
+        assert fu.submission_id == sub.id and "车牌号" in fu.text
+        assert len(acks) == 1  # a follow-up gets no second acknowledgement
+        assert [i["tracking_no"] for i in await api_items(base, token, "auto")] == []
+
+
+def _imap_settings(gate: IdGate, account) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    return {"host": gate.host, "port": gate.port, "ssl": False, "starttls": False,
+            "user": account.user, "password": account.password, "poll_seconds": 0.5}
+
+
+async def test_serve_reads_the_163_mailbox_that_wants_imap_id(
+        db_url: str, tmp_path: Path, dovecot: Dovecot, imap_account,
+        smtp_sink: SmtpSink) -> None:
+    port = free_port()
+    with IdGate((dovecot.host, dovecot.port)) as gate:
+        config = deployment_config(tmp_path / "feedback-bot.toml", db_url, port,
+                                   smtp_sink.port, imap=_imap_settings(gate, imap_account))
+        await append(imap_account, citizen_mail("法院判决一年了还执行不到位", LETTER,
+                                                msgid=provider_msgid(CITIZEN)))
+        async with serving(config, port, tmp_path):
+            [ack] = await wait_mail(smtp_sink, 1, timeout=60)
+            assert ack.rcpt_tos == [CITIZEN]
+        assert gate.refused == 0 and gate.ids
+
