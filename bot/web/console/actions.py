@@ -19,6 +19,7 @@ from bot.runtime import Runtime
 from bot.web.console import auth, present
 from bot.web.console.security import restricted
 from bot.web.keys import RUNTIME
+from bot.web.params import ascii_int, path_id
 from handlers import compose, tracking
 from handlers.text import one_line
 from storage import events, labels, outbox, queue
@@ -106,7 +107,7 @@ async def _assign(db: AsyncSession, sub: Submission, user: User, data: MultiDict
                   rt: Runtime) -> str:
     raw = _field(data, "assignee")
     staff = {u.id: u for u in await queue.staff(db)}
-    target = staff.get(int(raw)) if raw.isdigit() else None
+    target = staff.get(ascii_int(raw) or 0)
     if raw and target is None:
         raise ActionError("没有这位工作人员。")
     await queue.update_fields(db, sub.id, assignee_id=target.id if target else None)
@@ -187,13 +188,13 @@ async def act(request: web.Request) -> web.Response:
     user = auth.current(request)
     name = request.match_info["action"]
     action = ACTIONS.get(name)
-    sid = request.match_info["id"]
-    if action is None or not sid.isdigit():
+    if action is None:
         raise web.HTTPNotFound()
+    sid = path_id(request)
     data = await request.post()
     try:
         async with rt.sessions.begin() as db:
-            sub = await queue.get(db, int(sid))
+            sub = await queue.get(db, sid)
             if sub is None:
                 raise web.HTTPNotFound()
             if restricted(sub, user):

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.web.console import auth
-from bot.web.console.filters import day_end, day_start
 from bot.web.console.present import (
     ACTIONS,
     CHANNEL,
@@ -26,6 +25,7 @@ from bot.web.console.present import (
 )
 from bot.web.console.security import sees_reports
 from bot.web.keys import RUNTIME
+from bot.web.params import query_day, query_int
 from handlers.text import excerpt
 from storage import audit
 from storage.models import Event
@@ -39,8 +39,8 @@ def _filter(request: web.Request, tz: ZoneInfo) -> audit.AuditFilter:
     return audit.AuditFilter(
         actor=q.get("actor", "").strip()[:64],
         action=action if action in ACTIONS else "",
-        since=day_start(q.get("from", ""), tz),
-        until=day_end(q.get("to", ""), tz),
+        since=query_day(q, "from", "起始日期", tz),
+        until=query_day(q, "to", "截止日期", tz, end=True),
     )
 
 
@@ -85,10 +85,9 @@ async def show(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     tz_name = rt.settings.digest.timezone
     f = _filter(request, ZoneInfo(tz_name))
-    before = request.query.get("before", "")
+    before = query_int(request.query, "before", "翻页位置")
     async with rt.sessions() as db:
-        rows, next_before = await audit.page(
-            db, f, before=int(before) if before.isdigit() else None, limit=PAGE)
+        rows, next_before = await audit.page(db, f, before=before, limit=PAGE)
     lines = [{"at": local(e.at, tz_name, "%Y-%m-%d %H:%M:%S"), "actor": ACTORS.get(e.actor, e.actor),
               "action": ACTIONS.get(e.action, e.action), "submission_id": e.submission_id,
               "tracking_no": tn, "detail": _detail(e)} for e, tn in rows]

@@ -25,6 +25,7 @@ from bot.web.console.present import ROLE_NAMES, local
 from bot.web.console.security import client_ip
 from bot.web.console.sessions import get_session
 from bot.web.keys import RUNTIME
+from bot.web.params import path_id
 from storage import events, users
 from storage.models import User
 
@@ -141,15 +142,15 @@ async def change(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     me = _admin(request)
     action = request.match_info["action"]
-    uid = request.match_info["id"]
-    if (action not in ACTIONS and action != "token") or not uid.isdigit():
+    if action not in ACTIONS and action != "token":
         raise web.HTTPNotFound()
+    uid = path_id(request)
     data = await request.post()
     issued: tuple[str, str] | None = None
     message = ""
     try:
         async with rt.sessions.begin() as db:
-            target = await users.get(db, int(uid))
+            target = await users.get(db, uid)
             if target is None:
                 raise web.HTTPNotFound()
             if action == "token":
