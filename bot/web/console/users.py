@@ -202,19 +202,18 @@ async def change_own(request: web.Request) -> web.Response:
     data = await request.post()
     current, new, again = (_field(data, k) for k in ("current", "password", "password2"))
     ip = client_ip(request, rt.settings.web.trusted_proxies)
-    keys = [f"name:{me.name.lower()}", f"ip:{ip}"]
     throttle = request.app[auth.THROTTLE]
-    wait = throttle.wait_seconds(keys)
-    if wait > 0:
+    attempt = throttle.begin(me.name, ip)  # counted before any await, as a login is
+    if attempt.refused_for > 0:
         await _own_failed(request, me, ip, "throttled")
-        return await _render_own(request, f"尝试次数过多，请 {int(wait) + 1} 秒后再试。", 429)
+        return await _render_own(
+            request, f"尝试次数过多，请 {int(attempt.refused_for) + 1} 秒后再试。", 429)
     async with rt.sessions() as db:
         user = await users.get(db, me.id)
-    if not users.password_ok(user, current):
-        throttle.failed(keys)
+    if not await auth.password_ok(request, user, current):
         await _own_failed(request, me, ip, "wrong")
         return await _render_own(request, "当前密码不正确。", 400)
-    throttle.succeeded(keys)
+    throttle.succeeded(attempt)
     try:
         users.check_password(new, again)
         if new == current:
