@@ -140,7 +140,9 @@ async def _view_context(request: web.Request, sub: Submission) -> dict[str, Any]
         "accept_days": s.intake.accept_days,
         "handle_days": s.intake.handle_days,
         "accept_by": _day(sub.received_at + timedelta(days=s.intake.accept_days), tz),
-        "handle_by": _day(sub.received_at + timedelta(days=s.intake.handle_days), tz),
+        # counted from acceptance: no date until the letter is accepted
+        "handle_by": _day(sub.accepted_at + timedelta(days=s.intake.handle_days), tz)
+        if sub.accepted_at else None,
         "replies": [{"at": _day(r.at, tz), "text": reply_text(r.message)} for r in replies],
         "followups": [{"at": _day(f.received_at, tz), "text": f.text} for f in followups],
         "can_rate": sub.status == "resolved",

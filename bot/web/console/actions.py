@@ -90,6 +90,7 @@ async def _status(db: AsyncSession, sub: Submission, user: User, data: MultiDict
     if target == "forwarded" and not unit:
         raise ActionError("转办需要填写承办单位。")
     now = utcnow()
+    previous = sub.status  # read now: the UPDATE below refreshes ``sub`` in this session
     values: dict[str, object] = {"status": target}
     if sub.status == "new" and target != "new":
         values["accepted_at"] = now  # the acceptance decision (accept, reject or forward)
@@ -98,7 +99,7 @@ async def _status(db: AsyncSession, sub: Submission, user: User, data: MultiDict
     if target == "forwarded":
         values["forwarded_to"] = unit
     await queue.update_fields(db, sub.id, **values)
-    detail = {"from": sub.status, "to": target, "reason": reason or None, "unit": unit or None}
+    detail = {"from": previous, "to": target, "reason": reason or None, "unit": unit or None}
     await events.record(db, sub.id, user.name, "status", detail)
     return f"状态已改为“{present.STATUS[target]}”。"
 

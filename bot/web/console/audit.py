@@ -47,7 +47,8 @@ def _filter(request: web.Request, tz: ZoneInfo) -> audit.AuditFilter:
 LABELS = {"channel": "渠道", "category": "类别", "measure": "措施", "kind": "性质",
           "auto": "自动邮件", "message_id": "邮件编号", "text": "内容", "from": "原为",
           "to": "改为", "unit": "转办单位", "reason": "理由", "what": "查看方式",
-          "user": "账号", "role": "角色", "ip": "IP 地址"}
+          "user": "账号", "role": "角色", "ip": "IP 地址", "satisfaction": "评价",
+          "comment": "评价意见"}
 WHAT = {"page": "页面", "raw": "原始邮件", "file": "附件", "preview": "附件预览",
         "export": "导出", "api": "接口"}
 ACTORS = {"system": "系统", "citizen": "来信人"}  # the rest are staff account names
@@ -55,6 +56,8 @@ ACTORS = {"system": "系统", "citizen": "来信人"}  # the rest are staff acco
 
 def _value(key: str, value: Any) -> str:
     """A detail value in the words staff use (status, role, channel and category names)."""
+    if isinstance(value, bool):  # e.g. whether a rating came with a comment
+        return "有" if value else "无"
     if isinstance(value, dict):  # a reclassification: the new category, measure and kind
         return " ".join(_value(k, v) for k, v in value.items() if v)
     text = str(value)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from handlers.categories import taxonomy
 from storage.models import Submission
+from storage.queue import handling_starts
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,8 @@ class Deadlines:
 
 def deadlines(sub: Submission, accept_days: int, handle_days: int, now: datetime) -> Deadlines:
     accept_by = sub.received_at + timedelta(days=accept_days)
-    handle_by = sub.received_at + timedelta(days=handle_days)
+    handle_by = handling_starts(sub.received_at, sub.accepted_at, accept_days) \
+        + timedelta(days=handle_days)
     return Deadlines(
         accept_by, handle_by,
         accept_overdue=sub.status == "new" and now > accept_by,
