@@ -65,10 +65,17 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 
 
 def same_origin(request: web.Request) -> bool:
-    """A browser's POST from another site carries that site's Origin; refuse it (CSRF)."""
+    """A browser's POST from another site carries that site's Origin; refuse it (CSRF).
+
+    "null" is refused too: browsers send it from sandboxed frames, data: and file: pages, and
+    after cross-site redirects (RFC 6454 §7.3) — never from our own pages, and an attacker
+    can produce it at will. No Origin at all (older browsers, non-browser clients) is let
+    through to the form token and CSRF checks."""
     origin = request.headers.get("Origin")
-    if not origin or origin == "null":
+    if not origin:
         return True
+    if origin == "null":
+        return False
     return origin.split("://", 1)[-1].rstrip("/") == request.host
 
 
