@@ -5,7 +5,9 @@ every path under ``/console/`` needs a signed-in, enabled staff member (else a r
 login page), every path under ``/api/v1/`` a valid API token (else 401), and every state-changing
 console request a CSRF token. Sessions live in an encrypted cookie (aiohttp-session with Fernet,
 keyed from the service secret); signing in starts a new session (no fixation), and a session dies
-when its user is disabled or changes password.
+when its user signs out, is disabled (or disabled and enabled again) or changes password: the
+cookie carries the account's session generation (``users.session_gen``), which each of those
+raises, and every request compares it, so a replayed old cookie is refused by the server.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ async def _session_user(request: web.Request) -> User | None:
         return None
     async with request.app[RUNTIME].sessions() as db:
         user = await users.get(db, uid)
-    if user is None or user.disabled or session.get("pw") != password_mark(user):
+    if (user is None or user.disabled or session.get("pw") != password_mark(user)
+            or session.get("gen") != user.session_gen):
         return None
     return user
 
@@ -98,7 +101,12 @@ async def guard(request: web.Request, handler):  # type: ignore[no-untyped-def]
         request[USER] = user
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             await csrf.check(request, await get_session(request))
-    return await handler(request)
+    response = await handler(request)
+    if path.startswith(API_PREFIX) or _is_console(path):
+        # Letters and reporters' names must not stay in a browser's or a proxy's cache after
+        # the session ends (a shared office computer): nothing of the console is stored.
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
 
 
 def _safe_next(value: str | None) -> str:
@@ -150,11 +158,16 @@ async def login(request: web.Request) -> web.Response:
     old.invalidate()
     session = await new_session(request)  # a fresh session: no fixation
     session["uid"], session["pw"], session["at"] = user.id, password_mark(user), int(time.time())
+    session["gen"] = user.session_gen
     csrf.token(session)
     raise web.HTTPFound(_safe_next(str(data.get("next", ""))))
 
 
 async def logout(request: web.Request) -> web.Response:
+    """Sign out: this cookie is cleared, and the server ends the account's sessions (a copy of
+    the cookie kept elsewhere no longer works; the account's other sign-ins end too)."""
+    async with request.app[RUNTIME].sessions.begin() as db:
+        await users.end_sessions(db, current(request).id)
     session = await get_session(request)
     session.invalidate()
     raise web.HTTPFound(LOGIN_PATH)

@@ -222,12 +222,13 @@ async def change_own(request: web.Request) -> web.Response:
             updated = await users.set_password(db, me.name, new)
             await events.record(db, None, me.name, "password-changed",
                                 {"user": me.name, "ip": ip})
-            mark = auth.password_mark(updated)
+            mark, gen = auth.password_mark(updated), updated.session_gen
     except users.UserError as exc:
         return await _render_own(request, str(exc), 400)
     # This session carries the new password's mark and lives on; every other one no longer
     # matches and ends (auth._session_user).
-    (await get_session(request))["pw"] = mark
+    session = await get_session(request)
+    session["pw"], session["gen"] = mark, gen
     await auth.flash(request, "密码已修改。其他地方的登录已全部退出。")
     raise web.HTTPSeeOther(OWN_PAGE)
 
