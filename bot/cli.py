@@ -52,20 +52,31 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", type=Path, default=None, metavar="FILE",
+def _config_option(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("--config", type=Path, default=default, metavar="FILE",
                         help="TOML configuration file (default: ./feedback-bot.toml if present)")
-    parser = argparse.ArgumentParser(prog="feedback-bot", description=__doc__.splitlines()[0],
-                                     parents=[common])
+
+
+def _add_config_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Give every (nested) subcommand a ``--config`` that never overwrites an earlier one.
+
+    argparse copies a sub-parser's whole namespace, defaults included, over the parent's
+    (Python 3.9+), so a ``default=None`` there would erase ``feedback-bot --config F cmd``.
+    SUPPRESS adds the attribute only when the option is given; the top-level parser's None
+    is the one default.
+    """
+    for action in parser._actions:  # argparse offers no public walk over sub-parsers
+        if isinstance(action, argparse._SubParsersAction):
+            for child in set(action.choices.values()):
+                if "--config" not in child._option_string_actions:
+                    _config_option(child, argparse.SUPPRESS)
+                _add_config_everywhere(child)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="feedback-bot", description=__doc__.splitlines()[0])
+    _config_option(parser, None)
     sub = parser.add_subparsers(dest="command", required=True)
-    _orig_add = sub.add_parser
-
-    def add_parser(name: str, **kw):  # type: ignore[no-untyped-def]
-        kw.setdefault("parents", [common])
-        return _orig_add(name, **kw)
-
-    sub.add_parser = add_parser  # type: ignore[method-assign]
     sub.add_parser("serve", help="run the service").set_defaults(func=_serve)
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=("upgrade",))
@@ -74,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         func=_check_config)
     for module in parts.present(COMMAND_MODULES):
         module.register(sub)
+    _add_config_everywhere(parser)
     return parser
 
 

@@ -283,6 +283,9 @@ class User(Base):
     api_token_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+    # Copied into a console session at sign-in and checked on every request: raising it
+    # (sign-out, disable, enable, new password) ends every session of the account.
+    session_gen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Label(Base):

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -153,6 +153,7 @@ async def set_disabled(session: AsyncSession, name: str, disabled: bool = True) 
 
     def apply(u: User) -> None:
         u.disabled = disabled
+        u.session_gen += 1  # a cookie from before a disable must not come back with an enable
         if disabled:
             u.api_token_hash = None
 
@@ -181,7 +182,15 @@ async def set_password(session: AsyncSession, name: str, password: str) -> User:
     check_password(password)
     user = await _require(session, name)
     user.password_hash = hash_password(password)
+    user.session_gen += 1  # every session signed in with the old password ends
     return user
+
+
+async def end_sessions(session: AsyncSession, user_id: int) -> int:
+    """End every console session of this account (sign-out); the new generation."""
+    await session.execute(update(User).where(User.id == user_id)
+                          .values(session_gen=User.session_gen + 1))
+    return int(await session.scalar(select(User.session_gen).where(User.id == user_id)) or 0)
 
 
 async def issue_token(session: AsyncSession, name: str) -> str:

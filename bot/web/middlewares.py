@@ -14,6 +14,9 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp_jinja2
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+
+from bot.web.params import BadParam
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -41,8 +44,9 @@ MESSAGES = {
 
 
 def error_page(request: web.Request, status: int, ref: str | None = None,
-               headers: dict[str, str] | None = None) -> web.Response:
-    title, text = MESSAGES.get(status, MESSAGES[400])
+               headers: dict[str, str] | None = None, text: str | None = None) -> web.Response:
+    title, default_text = MESSAGES.get(status, MESSAGES[400])
+    text = text or default_text
     resp = aiohttp_jinja2.render_template(
         "web/error.html", request, {"title": title, "text": text, "status": status, "ref": ref},
         status=status,
@@ -61,10 +65,17 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 
 
 def same_origin(request: web.Request) -> bool:
-    """A browser's POST from another site carries that site's Origin; refuse it (CSRF)."""
+    """A browser's POST from another site carries that site's Origin; refuse it (CSRF).
+
+    "null" is refused too: browsers send it from sandboxed frames, data: and file: pages, and
+    after cross-site redirects (RFC 6454 §7.3) — never from our own pages, and an attacker
+    can produce it at will. No Origin at all (older browsers, non-browser clients) is let
+    through to the form token and CSRF checks."""
     origin = request.headers.get("Origin")
-    if not origin or origin == "null":
+    if not origin:
         return True
+    if origin == "null":
+        return False
     return origin.split("://", 1)[-1].rstrip("/") == request.host
 
 
@@ -76,14 +87,19 @@ def _wants_html(request: web.Request) -> bool:
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except BadParam as exc:  # says which parameter to fix
+        if not _wants_html(request):
+            return web.json_response({"error": exc.message}, status=400)
+        return error_page(request, 400, text=exc.message)
     except web.HTTPException as exc:
         if exc.status < 400 or not _wants_html(request):
             raise
         keep = {k: v for k, v in exc.headers.items() if k in ("Retry-After", "Allow")}
         return error_page(request, exc.status, headers=keep)
-    except UnicodeError:
-        # A body that is not valid UTF-8 (aiohttp decodes form fields strictly): the sender's
-        # fault, and the citizen can fix it, so it is a 400 and not our error.
+    except (UnicodeError, HttpProcessingError):
+        # A body that is not valid UTF-8 (aiohttp decodes form fields strictly), or a multipart
+        # part whose headers aiohttp's parser refuses (NUL, bad framing): the sender's fault,
+        # so a 400 and not our error.
         log.info("request %s %s: undecodable body", request.method, request.path)
         return error_page(request, 400)
     except Exception:

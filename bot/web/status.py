@@ -35,6 +35,7 @@ from inscriptis import get_text
 from bot.web import ratelimit, tokens
 from bot.web.keys import RUNTIME
 from bot.web.middlewares import same_origin
+from bot.web.params import ascii_int
 from bot.web.validate import body_error, clean_text
 from handlers import categories, tracking
 from storage import intake as raw_intake
@@ -77,9 +78,10 @@ def issue_access(secret: bytes, tn: str, now: float | None = None) -> str:
 def read_access(secret: bytes, value: str | None, now: float | None = None) -> str | None:
     """The tracking number a valid, unexpired access cookie grants, else None."""
     parts = (value or "").split(".")
-    if len(parts) != 3 or not parts[1].isdigit() or len(value or "") > 120:
+    expires = ascii_int(parts[1]) if len(parts) == 3 and len(value or "") <= 120 else None
+    if expires is None:
         return None
-    tn, expires, sig = parts[0], int(parts[1]), parts[2]
+    tn, sig = parts[0], parts[2]
     if not hmac.compare_digest(sig, _access_sig(secret, tn, expires)):
         return None
     return tn if (now or time.time()) < expires else None
@@ -138,7 +140,9 @@ async def _view_context(request: web.Request, sub: Submission) -> dict[str, Any]
         "accept_days": s.intake.accept_days,
         "handle_days": s.intake.handle_days,
         "accept_by": _day(sub.received_at + timedelta(days=s.intake.accept_days), tz),
-        "handle_by": _day(sub.received_at + timedelta(days=s.intake.handle_days), tz),
+        # counted from acceptance: no date until the letter is accepted
+        "handle_by": _day(sub.accepted_at + timedelta(days=s.intake.handle_days), tz)
+        if sub.accepted_at else None,
         "replies": [{"at": _day(r.at, tz), "text": reply_text(r.message)} for r in replies],
         "followups": [{"at": _day(f.received_at, tz), "text": f.text} for f in followups],
         "can_rate": sub.status == "resolved",

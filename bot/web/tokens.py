@@ -13,6 +13,8 @@ import hmac
 import secrets
 import time
 
+from bot.web.params import ascii_int
+
 MAX_AGE_SECONDS = 24 * 3600
 
 
@@ -31,10 +33,10 @@ def verify(secret: bytes, token: str | None, now: float | None = None) -> str | 
     if not token or len(token) > 200:
         return None
     parts = token.split(".")
-    if len(parts) != 3 or not parts[1].isdigit():
+    ts = ascii_int(parts[1]) if len(parts) == 3 else None
+    if ts is None:
         return None
-    nonce, ts_text, sig = parts
-    ts = int(ts_text)
+    nonce, sig = parts[0], parts[2]
     if not hmac.compare_digest(sig, _sign(secret, nonce, ts)):
         return None
     age = (now or time.time()) - ts

@@ -7,7 +7,9 @@ and count as we go: text fields together may not exceed ``web.max_body_bytes`` (
 url-encoded post still goes through ``request.post()`` and its 1 MB limit.
 
 A file's type is decided by its content (magic bytes, via the ``filetype`` library), never by its
-name or the browser's Content-Type: only images (JPEG, PNG, GIF, WebP, HEIC/HEIF) and PDF are kept.
+name or the browser's Content-Type: only images (JPEG, PNG, GIF, WebP, HEIC/HEIF) and PDF are kept,
+and the kept name ends in that type's extension (``photo.hta`` holding a PNG is kept as
+``photo.png``), so a file saved from the console opens as what it is, never as a program.
 Accepted files are written to the attachment store at POST time (content-addressed, see
 ``handlers.store._write_blob``) and listed in the raw payload; the store step creates the
 Attachment rows from that list.
@@ -35,6 +37,16 @@ ALLOWED_TYPES = {
     "image/heic": "HEIC",
     "image/heif": "HEIF",
     "application/pdf": "PDF",
+}
+# The extensions a kept file's name may end in, the first one given when its own does not fit.
+EXTENSIONS = {
+    "image/jpeg": (".jpg", ".jpeg", ".jpe", ".jfif"),
+    "image/png": (".png",),
+    "image/gif": (".gif",),
+    "image/webp": (".webp",),
+    "image/heic": (".heic",),
+    "image/heif": (".heif", ".heic"),
+    "application/pdf": (".pdf",),
 }
 CHUNK = 64 * 1024
 
@@ -103,6 +115,22 @@ def safe_filename(name: str) -> str:
     return base.strip()[-200:] or "附件"
 
 
+def name_for_type(name: str, mime: str) -> str:
+    """``name`` ending in an extension of its detected type: a fitting one is kept (any case),
+    another is replaced (``a.png.hta`` → ``a.png``), a missing one added. Unchanged when the
+    type was not accepted (the file is refused, and its name is shown as the citizen chose it)."""
+    allowed = EXTENSIONS.get(mime)
+    if not allowed:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    if dot and stem and f".{suffix.lower()}" in allowed:
+        return name
+    base = stem if dot and stem else name
+    if base.lower().endswith(allowed):
+        return base
+    return base + allowed[0]
+
+
 async def _read_limited(part: BodyPartReader, limit: int, too_large: str) -> bytes:
     buf = bytearray()
     while chunk := await part.read_chunk(CHUNK):
@@ -137,7 +165,8 @@ async def _read_multipart(request: web.Request, limits: Limits) -> FormBody:
             continue  # a file input left empty
         if len(body.files) >= limits.files + 1:
             raise TooLarge(f"附件太多了：最多可以上传 {limits.files} 个文件。")
-        body.files.append(Upload(name, detect_type(data), data))
+        mime = detect_type(data)
+        body.files.append(Upload(name_for_type(name, mime), mime, data))
     return body
 
 

@@ -133,3 +133,38 @@ def test_env_overrides_toml(tmp_path: Path):
         del os.environ["FEEDBACK_SMTP__PORT"]
     assert s.smtp.port == 2626 and s.smtp.host == "mail.example"
     assert "secret" not in repr(load_settings(cfg).smtp.password)
+
+
+def test_config_is_honoured_before_and_after_the_subcommand(tmp_path: Path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[web]\nprot = 8080\n")
+    for args in (("--config", str(bad), "check-config"), ("check-config", "--config", str(bad)),
+                 ("--config", str(bad), "user", "list"), ("user", "list", "--config", str(bad)),
+                 ("--config", str(bad), "export")):
+        out = run_cli(*args, cwd=tmp_path)
+        assert out.returncode == 2 and "web.prot" in out.stderr, (args, out.stderr)
+
+
+def test_missing_config_file_named_explicitly_is_an_error(tmp_path: Path):
+    missing = tmp_path / "nonexistent.toml"
+    for args in (("--config", str(missing), "check-config"),
+                 ("check-config", "--config", str(missing)),
+                 ("--config", str(missing), "serve"),
+                 ("--config", str(missing), "db", "upgrade")):
+        out = run_cli(*args, cwd=tmp_path)
+        assert out.returncode == 2, (args, out.stdout)
+        assert "nonexistent.toml" in out.stderr and "valid" not in out.stdout
+
+
+async def test_serve_with_config_before_the_subcommand_uses_it(tmp_path: Path):
+    port = free_port()
+    config = write_config(tmp_path / "fb.toml", f"sqlite+aiosqlite:///{tmp_path}/fb.db", port,
+                          free_port())
+    proc = subprocess.Popen([str(BIN), "--config", str(config), "serve"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        await wait_http(f"http://127.0.0.1:{port}/healthz", proc)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+    assert (tmp_path / "fb.db").exists()

@@ -132,10 +132,15 @@ async def test_oversized_request_gets_413_page(service: Service):
 async def test_cross_site_post_is_refused(service: Service):
     async with aiohttp.ClientSession() as http:
         token = await form_token(http, service.base_url)
-        headers = {"Origin": "https://evil.example"}
-        async with http.post(f"{service.base_url}/feedback", headers=headers,
-                             data={"token": token, "body": LETTER}) as resp:
-            assert resp.status == 403
+        # "null": what a sandboxed iframe or a data: page on another site sends
+        for origin in ("https://evil.example", "null"):
+            for path, data in (("/feedback", {"token": token, "body": LETTER}),
+                               ("/status", {"token": token, "tracking_no": "FK-AAAA-AAAA",
+                                            "query_code": "123456"}),
+                               ("/status/followup", {"token": token, "text": LETTER})):
+                async with http.post(f"{service.base_url}{path}", data=data,
+                                     headers={"Origin": origin}) as resp:
+                    assert resp.status == 403, (origin, path)
     assert await count(service, Submission) == 0
 
 

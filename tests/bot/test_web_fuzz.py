@@ -1,13 +1,16 @@
-"""Hostile and random input against the public pages: never a 500, never a crash.
+"""Hostile and random input against the public pages, the console and the API: never a 5xx.
 
-Hypothesis drives a real running service (SQLite) with random field values, binary junk, control
-characters, CRLF, SQL and script payloads and broken multipart bodies. Only the answers a citizen
-can be given are allowed: 200, 302/303, 400, 403, 404, 405, 413 and 429.
+Hypothesis drives a real running service (on SQLite and on PostgreSQL, which refuses an
+out-of-range bigint where SQLite may not) with random field values, binary junk, control
+characters, CRLF, SQL and script payloads, broken multipart bodies, and random console and API
+query parameters and path ids. Only the answers a user can be given are allowed: 200, 302/303,
+400, 403, 404, 405, 413 and 429.
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
 import aiohttp
@@ -16,8 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.app import start
+from storage import users
+from tests.bot.console.support import add_user, file_letter, login
 from tests.bot.helpers import form_token
 from tests.conftest import make_settings
+from tests.servers import Postgres
 
 ALLOWED = {200, 302, 303, 400, 403, 404, 405, 413, 429}
 HOSTILE = [
@@ -44,10 +50,15 @@ def fuzz_loop():
     loop.close()
 
 
-@pytest.fixture(scope="module")
-def live(fuzz_loop, tmp_path_factory: pytest.TempPathFactory):
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def live(request: pytest.FixtureRequest, fuzz_loop, tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("fuzz")
-    url = f"sqlite+aiosqlite:///{tmp}/fuzz.db"
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp}/fuzz.db"
+    else:
+        postgres: Postgres = request.getfixturevalue("postgres")
+        url = postgres.create_database(f"fuzz_{uuid.uuid4().hex[:12]}",
+                                       template=request.getfixturevalue("pg_template"))
     # Hundreds of posts from one address: lift the per-address limits (tested in tests/bot/citizen).
     limits = {"submits_per_hour": 1_000_000, "lookups_per_hour": 1_000_000}
     service = fuzz_loop.run_until_complete(start(make_settings(url, Path(tmp), web=limits)))
@@ -56,6 +67,26 @@ def live(fuzz_loop, tmp_path_factory: pytest.TempPathFactory):
     yield fuzz_loop, service, session, token
     fuzz_loop.run_until_complete(session.close())
     fuzz_loop.run_until_complete(service.stop())
+
+
+@pytest.fixture(scope="module")
+def staff(live):  # type: ignore[no-untyped-def]
+    """A signed-in admin (console session cookie) and an API token, with one letter filed."""
+    loop, service, _session_, _token = live
+
+    async def setup() -> tuple[aiohttp.ClientSession, str]:
+        await add_user(service, "fuzzadmin", "admin")
+        async with service.runtime.sessions.begin() as db:
+            api_token = await users.issue_token(db, "fuzzadmin")
+        await file_letter(service, "派出所办户口一直拖着不给办，跑了五趟。", email="a@example.com")
+        http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        resp = await login(http, service.base_url, "fuzzadmin")
+        assert resp.status == 302
+        return http, api_token
+
+    http, api_token = loop.run_until_complete(setup())
+    yield http, api_token
+    loop.run_until_complete(http.close())
 
 
 async def _session() -> aiohttp.ClientSession:
@@ -118,3 +149,167 @@ def test_hostile_text_is_stored_verbatim_and_shown_escaped(live):  # type: ignor
 
     html = loop.run_until_complete(go())
     assert "<script>alert(1)</script>" not in html
+
+
+# -- the shapes that once crashed: non-ASCII digits, numbers too big for a database integer,
+#    dates at the end of the calendar, NUL in a multipart header --------------------------------
+
+BAD_TOKEN = "a.\u00b2.b"  # "a.².b": str.isdigit() accepts "²", int() does not
+BAD_NUMBERS = ["\u00b2", "\u0661\u0662", "\uff11\uff12", "99999999999999999999999",
+               "9223372036854775808", "-1", "1e3", " 1", ""]
+BAD_DAYS = ["9999-12-31", "0001-01-01", "2026-02-30", "\uff12\uff10\uff12\uff16-01-01", "x"]
+
+
+async def _get(http: aiohttp.ClientSession, url: str, **kw) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    async with http.get(url, allow_redirects=False, **kw) as resp:
+        return resp.status, await resp.text(errors="replace")
+
+
+async def _post(http: aiohttp.ClientSession, url: str, **kw) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    async with http.post(url, allow_redirects=False, **kw) as resp:
+        return resp.status, await resp.text(errors="replace")
+
+
+def test_public_posts_with_a_non_ascii_digit_token_get_400(live):  # type: ignore[no-untyped-def]
+    loop, service, session, _token = live
+    base = service.base_url
+
+    async def go() -> None:
+        for path, data in (("/feedback", {"body": "路灯坏了一个月没人修。"}),
+                           ("/status", {"tracking_no": "FK-AAAA-AAAA", "query_code": "123456"}),
+                           ("/status/followup", {"text": "补充一下情况。"}),
+                           ("/status/rating", {"satisfaction": "satisfied"})):
+            status, page = await _post(session, base + path, data={"token": BAD_TOKEN, **data})
+            assert status == 400, (path, status)
+            assert "过期" in page or "无法识别" in page, path  # says what to do, in Chinese
+
+    loop.run_until_complete(go())
+
+
+def test_status_cookie_with_a_non_ascii_digit_shows_the_lookup_form(live):  # type: ignore[no-untyped-def]
+    loop, service, _session_, _token = live
+
+    async def go() -> None:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            for value in (f"FK-AAAA-AAAA.{BAD_TOKEN[2]}.abc", "FK-AAAA-AAAA.9" + "9" * 100 + ".x"):
+                status, page = await _get(http, service.base_url + "/status",
+                                          headers={"Cookie": f"fb_status={value}"})
+                # an unusable cookie is an expired one: ask for the number again
+                assert status == 200 and "查询码" in page, value
+
+    loop.run_until_complete(go())
+
+
+def test_multipart_header_with_nul_gets_400(live):  # type: ignore[no-untyped-def]
+    loop, service, session, token = live
+    body = (b"--xyz\r\nContent-Disposition: form-data; name=\"body\x00\"\r\n\r\n"
+            b"\xe8\xb7\xaf\xe7\x81\xaf\xe5\x9d\x8f\xe4\xba\x86\xe4\xb8\x80\xe4\xb8\xaa\xe6\x9c\x88\r\n"
+            b"--xyz\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\n" + token.encode()
+            + b"\r\n--xyz\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a\x00.png\"\r\n"
+            b"Content-Type: image/png\x00\r\n\r\nxx\r\n--xyz--\r\n")
+
+    async def go() -> int:
+        status, _page = await _post(
+            session, service.base_url + "/feedback", data=body,
+            headers={"Content-Type": "multipart/form-data; boundary=xyz"})
+        return status
+
+    assert loop.run_until_complete(go()) == 400
+
+
+def test_console_and_api_answer_bad_numbers_and_dates_with_400_or_404(live, staff):  # type: ignore[no-untyped-def]
+    loop, service, _session_, _token = live
+    http, api_token = staff
+    base = service.base_url
+    bearer = {"Authorization": f"Bearer {api_token}"}
+
+    async def go() -> None:
+        for n in BAD_NUMBERS:
+            if n and n.strip() == n and "/" not in n:
+                for path in (f"/console/s/{n}", f"/console/s/{n}/raw",
+                             f"/console/s/{n}/files/{n}", f"/console/s/1/files/{n}"):
+                    assert (await _get(http, base + path))[0] == 404, path
+                status, _ = await _get(http, f"{base}/api/v1/submissions/{n}", headers=bearer)
+                assert status == 404, n
+            for path in ("/console", "/console/export.csv", "/console/audit"):
+                for key in ("after", "assignee", "before"):
+                    status, page = await _get(http, base + path, params={key: n})
+                    assert status in (200, 400), (path, key, n, status)
+                    if status == 400:
+                        assert "请" in page, (path, key, n)  # says what to fix
+            for key in ("limit", "after", "assignee"):
+                status, text = await _get(http, f"{base}/api/v1/submissions",
+                                          params={key: n}, headers=bearer)
+                assert status in (200, 400), (key, n, status)
+                if status == 400:
+                    assert "error" in text
+        for n in ("\u00b2", "99999999999999999999999"):
+            for key in ("after", "assignee"):
+                assert (await _get(http, f"{base}/console", params={key: n}))[0] == 400
+            assert (await _get(http, f"{base}/api/v1/submissions", params={"limit": n},
+                               headers=bearer))[0] == 400
+        assert (await _get(http, f"{base}/console", params={"after": "\u00b2-1"}))[0] == 400
+        for day in BAD_DAYS:
+            for path in ("/console", "/console/export.csv", "/console/export.xlsx",
+                         "/console/audit", "/api/v1/submissions"):
+                for key in ("from", "to"):
+                    status, _ = await _get(http, base + path, params={key: day},
+                                           headers=bearer if path.startswith("/api") else None)
+                    assert status == 400, (path, key, day, status)
+        # a good value still works
+        assert (await _get(http, f"{base}/console", params={"from": "2026-01-01"}))[0] == 200
+        status, text = await _get(http, f"{base}/api/v1/submissions", params={"limit": "1"},
+                                  headers=bearer)
+        assert status == 200 and '"items"' in text
+
+    loop.run_until_complete(go())
+
+
+def test_console_posts_to_bad_ids_get_404(live, staff):  # type: ignore[no-untyped-def]
+    loop, service, _session_, _token = live
+    http, _api_token = staff
+    base = service.base_url
+
+    async def go() -> None:
+        status, page = await _get(http, f"{base}/console/users")
+        assert status == 200
+        csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        for n in ("\u00b2", "99999999999999999999999"):
+            for path in (f"/console/s/{n}/note", f"/console/users/{n}/disable"):
+                status, _ = await _post(http, base + path, data={"csrf": csrf, "text": "x"})
+                assert status == 404, (path, status)
+            status, _ = await _post(http, f"{base}/console/s/1/assign",
+                                    data={"csrf": csrf, "assignee": n})
+            assert status == 302, (n, status)  # back to the letter, "没有这位工作人员"
+
+    loop.run_until_complete(go())
+
+
+QUERY_KEYS = ["after", "assignee", "before", "from", "to", "limit", "status", "kind", "channel",
+              "category", "measure", "q", "view", "review", "overdue", "actor", "action"]
+QUERY_VALUE = st.one_of(st.sampled_from(HOSTILE + BAD_NUMBERS + BAD_DAYS),
+                        st.text(max_size=40),
+                        st.from_regex(r"\A[0-9\u00b2\u0660-\u0669-]{0,30}\Z"))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(params=st.dictionaries(st.sampled_from(QUERY_KEYS), QUERY_VALUE, max_size=4),
+       path=st.sampled_from(["/console", "/console/export.csv", "/console/audit",
+                             "/api/v1/submissions", "/console/s/{}", "/api/v1/submissions/{}",
+                             "/console/s/1/files/{}", "/console/digests/{}"]),
+       key=st.one_of(st.text(min_size=1, max_size=30), st.from_regex(r"\A[0-9]{1,40}\Z")))
+def test_random_console_and_api_queries_never_fail(live, staff, params, path, key):  # type: ignore[no-untyped-def]
+    loop, service, _session_, _token = live
+    http, api_token = staff
+    path = path.format(key.replace("/", "").replace("?", "").replace("#", "") or "1")
+    clean = {k: v.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+             for k, v in params.items()}
+    headers = {"Authorization": f"Bearer {api_token}"} if path.startswith("/api") else None
+
+    async def go() -> int:
+        from yarl import URL
+
+        url = URL(service.base_url).with_path(path, encoded=False).with_query(clean)
+        return (await _get(http, str(url), headers=headers))[0]
+
+    assert loop.run_until_complete(go()) in ALLOWED

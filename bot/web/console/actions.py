@@ -19,6 +19,7 @@ from bot.runtime import Runtime
 from bot.web.console import auth, present
 from bot.web.console.security import restricted, sees_reports
 from bot.web.keys import RUNTIME
+from bot.web.params import ascii_int, path_id
 from handlers import acknowledge, compose, tracking
 from handlers.text import one_line
 from storage import events, labels, outbox, queue
@@ -127,6 +128,7 @@ async def _status(db: AsyncSession, sub: Submission, user: User, data: MultiDict
     if target == "forwarded" and not unit:
         raise ActionError("转办需要填写承办单位。")
     now = utcnow()
+    previous = sub.status  # read now: the UPDATE below refreshes ``sub`` in this session
     values: dict[str, object] = {"status": target}
     if sub.status == "new" and target != "new":
         values["accepted_at"] = now  # the acceptance decision (accept, reject or forward)
@@ -135,7 +137,7 @@ async def _status(db: AsyncSession, sub: Submission, user: User, data: MultiDict
     if target == "forwarded":
         values["forwarded_to"] = unit
     await queue.update_fields(db, sub.id, **values)
-    detail = {"from": sub.status, "to": target, "reason": reason or None, "unit": unit or None}
+    detail = {"from": previous, "to": target, "reason": reason or None, "unit": unit or None}
     await events.record(db, sub.id, user.name, "status", detail)
     return f"状态已改为“{present.STATUS[target]}”。"
 
@@ -144,7 +146,7 @@ async def _assign(db: AsyncSession, sub: Submission, user: User, data: MultiDict
                   rt: Runtime) -> str:
     raw = _field(data, "assignee")
     staff = {u.id: u for u in await queue.staff(db)}
-    target = staff.get(int(raw)) if raw.isdigit() else None
+    target = staff.get(ascii_int(raw) or 0)
     if raw and target is None:
         raise ActionError("没有这位工作人员。")
     await queue.update_fields(db, sub.id, assignee_id=target.id if target else None)
@@ -246,15 +248,15 @@ async def act(request: web.Request) -> web.Response:
     user = auth.current(request)
     name = request.match_info["action"]
     action = ACTIONS.get(name)
-    sid = request.match_info["id"]
-    if action is None or not sid.isdigit():
+    if action is None:
         raise web.HTTPNotFound()
     if name in SUPERVISOR_ACTIONS and not sees_reports(user):
         raise web.HTTPForbidden()
+    sid = path_id(request)
     data = await request.post()
     try:
         async with rt.sessions.begin() as db:
-            sub = await queue.get(db, int(sid))
+            sub = await queue.get(db, sid)
             if sub is None:
                 raise web.HTTPNotFound()
             if restricted(sub, user):

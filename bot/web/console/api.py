@@ -14,6 +14,7 @@ from bot.web.console import auth, filters, report_views
 from bot.web.console.queue import staff_names, summarize
 from bot.web.console.security import restricted
 from bot.web.keys import RUNTIME
+from bot.web.params import ascii_int, query_int
 from storage import queue
 from storage.db import utcnow
 
@@ -30,8 +31,7 @@ async def list_submissions(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     user = auth.current(request)
     f = filters.parse(request.query, rt, user)
-    limit_raw = request.query.get("limit", "50")
-    limit = min(MAX_LIMIT, max(1, int(limit_raw))) if limit_raw.isdigit() else 50
+    limit = min(MAX_LIMIT, max(1, query_int(request.query, "limit", "条数") or 50))
     names, _ = await staff_names(rt)
     async with rt.sessions() as db:
         subs, cursor = await queue.page(db, f, after=filters.decode_cursor(
@@ -47,7 +47,8 @@ async def one_submission(request: web.Request) -> web.Response:
     user = auth.current(request)
     key = request.match_info["key"]
     async with rt.sessions() as db:
-        sub = await (queue.get(db, int(key)) if key.isdigit()
+        sub_id = ascii_int(key)
+        sub = await (queue.get(db, sub_id) if sub_id is not None
                      else queue.by_tracking_no(db, key.upper()))
     if sub is None:
         raise web.HTTPNotFound(text='{"error": "not found"}', content_type="application/json")

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.web.console import auth
-from bot.web.console.filters import day_end, day_start
 from bot.web.console.present import (
     ACTIONS,
     CHANNEL,
@@ -26,6 +25,7 @@ from bot.web.console.present import (
 )
 from bot.web.console.security import sees_reports
 from bot.web.keys import RUNTIME
+from bot.web.params import query_day, query_int
 from handlers.text import excerpt
 from storage import audit
 from storage.models import Event
@@ -39,15 +39,16 @@ def _filter(request: web.Request, tz: ZoneInfo) -> audit.AuditFilter:
     return audit.AuditFilter(
         actor=q.get("actor", "").strip()[:64],
         action=action if action in ACTIONS else "",
-        since=day_start(q.get("from", ""), tz),
-        until=day_end(q.get("to", ""), tz),
+        since=query_day(q, "from", "起始日期", tz),
+        until=query_day(q, "to", "截止日期", tz, end=True),
     )
 
 
 LABELS = {"channel": "渠道", "category": "类别", "measure": "措施", "kind": "性质",
           "auto": "自动邮件", "message_id": "邮件编号", "text": "内容", "from": "原为",
           "to": "改为", "unit": "转办单位", "reason": "理由", "what": "查看方式",
-          "user": "账号", "role": "角色", "ip": "IP 地址", "letters": "举报编号", "q": "搜索词"}
+          "user": "账号", "role": "角色", "ip": "IP 地址", "letters": "举报编号", "q": "搜索词",
+          "satisfaction": "评价", "comment": "评价意见"}
 WHAT = {"page": "页面", "raw": "原始邮件", "file": "附件", "preview": "附件预览",
         "export": "导出", "api": "接口", "list": "列表", "search": "搜索"}
 ACTORS = {"system": "系统", "citizen": "来信人"}  # the rest are staff account names
@@ -55,6 +56,8 @@ ACTORS = {"system": "系统", "citizen": "来信人"}  # the rest are staff acco
 
 def _value(key: str, value: Any) -> str:
     """A detail value in the words staff use (status, role, channel and category names)."""
+    if isinstance(value, bool):  # e.g. whether a rating came with a comment
+        return "有" if value else "无"
     if isinstance(value, dict):  # a reclassification: the new category, measure and kind
         return " ".join(_value(k, v) for k, v in value.items() if v)
     if isinstance(value, list):  # the letters a list view showed: all of them, by number
@@ -87,10 +90,9 @@ async def show(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     tz_name = rt.settings.digest.timezone
     f = _filter(request, ZoneInfo(tz_name))
-    before = request.query.get("before", "")
+    before = query_int(request.query, "before", "翻页位置")
     async with rt.sessions() as db:
-        rows, next_before = await audit.page(
-            db, f, before=int(before) if before.isdigit() else None, limit=PAGE)
+        rows, next_before = await audit.page(db, f, before=before, limit=PAGE)
     lines = [{"at": local(e.at, tz_name, "%Y-%m-%d %H:%M:%S"), "actor": ACTORS.get(e.actor, e.actor),
               "action": ACTIONS.get(e.action, e.action), "submission_id": e.submission_id,
               "tracking_no": tn, "detail": _detail(e)} for e, tn in rows]

@@ -5,14 +5,18 @@ every path under ``/console/`` needs a signed-in, enabled staff member (else a r
 login page), every path under ``/api/v1/`` a valid API token (else 401), and every state-changing
 console request a CSRF token. Sessions live in an encrypted cookie (aiohttp-session with Fernet,
 keyed from the service secret); signing in starts a new session (no fixation), and a session dies
-when its user is disabled or changes password.
+when its user signs out, is disabled (or disabled and enabled again) or changes password: the
+cookie carries the account's session generation (``users.session_gen``), which each of those
+raises, and every request compares it, so a replayed old cookie is refused by the server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 import aiohttp_jinja2
@@ -29,6 +33,11 @@ from storage.models import User
 log = logging.getLogger(__name__)
 USER: web.RequestKey[User] = web.RequestKey("console_user", User)  # the signed-in User
 THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("console_throttle", LoginThrottle)
+HASHING: web.AppKey[ThreadPoolExecutor] = web.AppKey("console_hashing", ThreadPoolExecutor)
+# argon2id (RFC 9106 defaults) takes 64 MiB and a few tenths of a second of CPU per check; it
+# runs in these threads, never on the event loop (which must keep answering /healthz and the
+# form), and at most this many at once, so a burst of logins queues instead of taking the host.
+PASSWORD_CHECKS = 2
 SESSION_HOURS = 12
 LOGIN_PATH = "/console/login"
 API_PREFIX = "/api/v1/"
@@ -37,6 +46,12 @@ API_PREFIX = "/api/v1/"
 def password_mark(user: User) -> str:
     """Changes when the password does: a new password ends every old session."""
     return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+async def password_ok(request: web.Request, user: User | None, password: str) -> bool:
+    """``users.password_ok`` off the event loop, in the bounded hashing threads."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(request.app[HASHING], users.password_ok, user, password)
 
 
 def current(request: web.Request) -> User:
@@ -50,7 +65,8 @@ async def _session_user(request: web.Request) -> User | None:
         return None
     async with request.app[RUNTIME].sessions() as db:
         user = await users.get(db, uid)
-    if user is None or user.disabled or session.get("pw") != password_mark(user):
+    if (user is None or user.disabled or session.get("pw") != password_mark(user)
+            or session.get("gen") != user.session_gen):
         return None
     return user
 
@@ -85,7 +101,12 @@ async def guard(request: web.Request, handler):  # type: ignore[no-untyped-def]
         request[USER] = user
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             await csrf.check(request, await get_session(request))
-    return await handler(request)
+    response = await handler(request)
+    if path.startswith(API_PREFIX) or _is_console(path):
+        # Letters and reporters' names must not stay in a browser's or a proxy's cache after
+        # the session ends (a shared office computer): nothing of the console is stored.
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
 
 
 def _safe_next(value: str | None) -> str:
@@ -115,33 +136,38 @@ async def login(request: web.Request) -> web.Response:
     name = str(data.get("name", "")).strip()[:64]
     password = str(data.get("password", ""))
     ip = client_ip(request, rt.settings.web.trusted_proxies)
-    keys = [f"name:{name.lower()}", f"ip:{ip}"]
     throttle = request.app[THROTTLE]
-    wait = throttle.wait_seconds(keys)
-    if wait > 0:
+    attempt = throttle.begin(name, ip)  # counted now, before the first await below
+    if attempt.refused_for > 0:
         log.warning("console login refused while throttled: name=%r ip=%s", name, ip)
         await _audit(request, name, "login-throttled", ip)
         return await _render_login(
-            request, f"尝试次数过多，请 {int(wait) + 1} 秒后再试。", status=429)
+            request, f"尝试次数过多，请 {int(attempt.refused_for) + 1} 秒后再试。", status=429)
+    if attempt.delay:
+        await asyncio.sleep(attempt.delay)  # this name is being guessed from many addresses
     async with rt.sessions() as db:
         user = await users.by_name(db, name)
-    if not users.password_ok(user, password):
-        wait = throttle.failed(keys)
+    if not await password_ok(request, user, password):
         log.warning("console login failed: name=%r ip=%s", name, ip)
         await _audit(request, name, "login-failed", ip)
         return await _render_login(request, "用户名或密码不正确。", status=401)
     assert user is not None
-    throttle.succeeded(keys)
+    throttle.succeeded(attempt)
     await _audit(request, user.name, "login", ip)
     old = await get_session(request)
     old.invalidate()
     session = await new_session(request)  # a fresh session: no fixation
     session["uid"], session["pw"], session["at"] = user.id, password_mark(user), int(time.time())
+    session["gen"] = user.session_gen
     csrf.token(session)
     raise web.HTTPFound(_safe_next(str(data.get("next", ""))))
 
 
 async def logout(request: web.Request) -> web.Response:
+    """Sign out: this cookie is cleared, and the server ends the account's sessions (a copy of
+    the cookie kept elsewhere no longer works; the account's other sign-ins end too)."""
+    async with request.app[RUNTIME].sessions.begin() as db:
+        await users.end_sessions(db, current(request).id)
     session = await get_session(request)
     session.invalidate()
     raise web.HTTPFound(LOGIN_PATH)
@@ -159,6 +185,12 @@ def setup(app: web.Application) -> None:
     app.middlewares.append(sessions.middleware(store))
     app.middlewares.append(guard)
     app[THROTTLE] = LoginThrottle()
+    app[HASHING] = ThreadPoolExecutor(PASSWORD_CHECKS, thread_name_prefix="argon2")
+
+    async def stop_hashing(app: web.Application) -> None:
+        app[HASHING].shutdown(wait=True, cancel_futures=True)
+
+    app.on_cleanup.append(stop_hashing)
     app.router.add_get(LOGIN_PATH, login_form)
     app.router.add_post(LOGIN_PATH, login)
     app.router.add_post("/console/logout", logout)

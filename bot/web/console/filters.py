@@ -1,7 +1,9 @@
 """Reading the queue filter from a query string (shared by the list, the export and the API).
 
-Bad values are ignored rather than refused: a filter link that has gone stale should still show
-a list, just a wider one.
+A choice that is no longer offered (a status, kind or channel name) is ignored: a filter link
+that has gone stale should still show a list, just a wider one. A malformed number, day or
+page cursor is refused with a 400 naming the parameter (bot.web.params): guessing what it
+meant would show a list the user did not ask for.
 """
 
 from __future__ import annotations
@@ -14,27 +16,13 @@ from multidict import MultiMapping
 from bot.runtime import Runtime
 from bot.web.console.present import CHANNEL, KIND, STATUS
 from bot.web.console.security import sees_reports
+from bot.web.params import BadParam, ascii_int, query_day, query_int
 from storage.models import User
 from storage.queue import VIEWS, QueueFilter
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FILTER_KEYS = ("category", "measure", "kind", "status", "channel", "from", "to", "review",
                "overdue", "restricted", "assignee", "q", "view")
-
-
-def day_start(value: str, tz: ZoneInfo) -> datetime | None:
-    """The start of a YYYY-MM-DD day in the console's timezone; None for anything else."""
-    try:
-        day = datetime.strptime(value.strip(), "%Y-%m-%d")
-    except ValueError:
-        return None
-    return day.replace(tzinfo=tz)
-
-
-def day_end(value: str, tz: ZoneInfo) -> datetime | None:
-    """The end (exclusive) of a YYYY-MM-DD day: a "to" date includes that whole day."""
-    start = day_start(value, tz)
-    return start + timedelta(days=1) if start else None
 
 
 def _choice(value: str, allowed: object) -> str | None:
@@ -50,16 +38,16 @@ def parse(query: MultiMapping[str], rt: Runtime, user: User) -> QueueFilter:
         assignee = user.id
     elif assignee_raw == "none":
         assignee = 0
-    elif assignee_raw.isdigit():
-        assignee = int(assignee_raw)
+    else:
+        assignee = query_int(query, "assignee", "经办人")
     return QueueFilter(
         category=query.get("category") or None,
         measure=query.get("measure") or None,
         kind=_choice(query.get("kind", ""), KIND),
         status=_choice(query.get("status", ""), STATUS),
         channel=_choice(query.get("channel", ""), CHANNEL),
-        received_from=day_start(query.get("from", ""), tz),
-        received_to=day_end(query.get("to", ""), tz),
+        received_from=query_day(query, "from", "起始日期", tz),
+        received_to=query_day(query, "to", "截止日期", tz, end=True),  # the whole "to" day
         needs_review=query.get("review") == "1",
         overdue=query.get("overdue") == "1",
         restricted_only=query.get("restricted") == "1",
@@ -80,12 +68,17 @@ def encode_cursor(cursor: tuple[datetime, int] | None) -> str | None:
 
 
 def decode_cursor(value: str | None) -> tuple[datetime, int] | None:
+    """The (received_at, id) a "next page" link carries; a 400 for one we cannot have made."""
     if not value:
         return None
-    micros, _, sid = value.partition("-")
-    if not (micros.isdigit() and sid.isdigit()):
-        return None
-    return EPOCH + timedelta(microseconds=int(micros)), int(sid)
+    micros_text, _, sid_text = value.partition("-")
+    micros, sid = ascii_int(micros_text), ascii_int(sid_text)
+    try:
+        if micros is not None and sid is not None:
+            return EPOCH + timedelta(microseconds=micros), sid
+    except OverflowError:  # past datetime's year 9999
+        pass
+    raise BadParam("翻页参数（after）无效，请回到列表第一页重新翻页。")
 
 
 def kept(query: MultiMapping[str]) -> dict[str, str]:

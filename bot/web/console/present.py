@@ -16,6 +16,7 @@ from handlers.categories import taxonomy
 from handlers.names import CHANNEL as CHANNEL  # re-exported: one table, console and digest
 from handlers.names import STATUS as STATUS
 from storage.models import Submission
+from storage.queue import handling_starts
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,8 @@ class Deadlines:
 
 def deadlines(sub: Submission, accept_days: int, handle_days: int, now: datetime) -> Deadlines:
     accept_by = sub.received_at + timedelta(days=accept_days)
-    handle_by = sub.received_at + timedelta(days=handle_days)
+    handle_by = handling_starts(sub.received_at, sub.accepted_at, accept_days) \
+        + timedelta(days=handle_days)
     return Deadlines(
         accept_by, handle_by,
         accept_overdue=sub.status == "new" and now > accept_by,

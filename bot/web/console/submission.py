@@ -18,21 +18,15 @@ from bot.web.console.actions import TRANSITIONS, kinds_for_form
 from bot.web.console.queue import staff_names, summarize
 from bot.web.console.security import PREVIEW_TYPES, download_headers, restricted, sees_reports
 from bot.web.keys import RUNTIME
+from bot.web.params import path_id
 from storage import events, queue
 from storage.db import utcnow
 from storage.models import Submission, User
 
 
-def _id(request: web.Request, key: str = "id") -> int:
-    value = request.match_info[key]
-    if not value.isdigit():
-        raise web.HTTPNotFound()
-    return int(value)
-
-
 async def load(request: web.Request) -> Submission:
     async with request.app[RUNTIME].sessions() as db:
-        sub = await queue.get(db, _id(request))
+        sub = await queue.get(db, path_id(request))
     if sub is None:
         raise web.HTTPNotFound()
     return sub
@@ -103,9 +97,9 @@ async def _attachment(request: web.Request, inline: bool) -> web.Response:
     rt = request.app[RUNTIME]
     user = auth.current(request)
     async with rt.sessions() as db:
-        att = await queue.attachment(db, _id(request, "att"))
+        att = await queue.attachment(db, path_id(request, "att"))
         sub = await queue.get(db, att.submission_id) if att else None
-    if att is None or sub is None or sub.id != _id(request):
+    if att is None or sub is None or sub.id != path_id(request):
         raise web.HTTPNotFound()
     if restricted(sub, user):
         raise web.HTTPForbidden()

@@ -25,6 +25,7 @@ from bot.web.console.present import ROLE_NAMES, local
 from bot.web.console.security import client_ip
 from bot.web.console.sessions import get_session
 from bot.web.keys import RUNTIME
+from bot.web.params import path_id
 from storage import events, users
 from storage.models import User
 
@@ -141,15 +142,15 @@ async def change(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     me = _admin(request)
     action = request.match_info["action"]
-    uid = request.match_info["id"]
-    if (action not in ACTIONS and action != "token") or not uid.isdigit():
+    if action not in ACTIONS and action != "token":
         raise web.HTTPNotFound()
+    uid = path_id(request)
     data = await request.post()
     issued: tuple[str, str] | None = None
     message = ""
     try:
         async with rt.sessions.begin() as db:
-            target = await users.get(db, int(uid))
+            target = await users.get(db, uid)
             if target is None:
                 raise web.HTTPNotFound()
             if action == "token":
@@ -201,19 +202,18 @@ async def change_own(request: web.Request) -> web.Response:
     data = await request.post()
     current, new, again = (_field(data, k) for k in ("current", "password", "password2"))
     ip = client_ip(request, rt.settings.web.trusted_proxies)
-    keys = [f"name:{me.name.lower()}", f"ip:{ip}"]
     throttle = request.app[auth.THROTTLE]
-    wait = throttle.wait_seconds(keys)
-    if wait > 0:
+    attempt = throttle.begin(me.name, ip)  # counted before any await, as a login is
+    if attempt.refused_for > 0:
         await _own_failed(request, me, ip, "throttled")
-        return await _render_own(request, f"尝试次数过多，请 {int(wait) + 1} 秒后再试。", 429)
+        return await _render_own(
+            request, f"尝试次数过多，请 {int(attempt.refused_for) + 1} 秒后再试。", 429)
     async with rt.sessions() as db:
         user = await users.get(db, me.id)
-    if not users.password_ok(user, current):
-        throttle.failed(keys)
+    if not await auth.password_ok(request, user, current):
         await _own_failed(request, me, ip, "wrong")
         return await _render_own(request, "当前密码不正确。", 400)
-    throttle.succeeded(keys)
+    throttle.succeeded(attempt)
     try:
         users.check_password(new, again)
         if new == current:
@@ -222,12 +222,13 @@ async def change_own(request: web.Request) -> web.Response:
             updated = await users.set_password(db, me.name, new)
             await events.record(db, None, me.name, "password-changed",
                                 {"user": me.name, "ip": ip})
-            mark = auth.password_mark(updated)
+            mark, gen = auth.password_mark(updated), updated.session_gen
     except users.UserError as exc:
         return await _render_own(request, str(exc), 400)
     # This session carries the new password's mark and lives on; every other one no longer
     # matches and ends (auth._session_user).
-    (await get_session(request))["pw"] = mark
+    session = await get_session(request)
+    session["pw"], session["gen"] = mark, gen
     await auth.flash(request, "密码已修改。其他地方的登录已全部退出。")
     raise web.HTTPSeeOther(OWN_PAGE)
 

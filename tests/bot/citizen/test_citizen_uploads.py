@@ -20,7 +20,7 @@ from tests.bot.citizen.steps import (
     query_code,
     submit_multipart,
 )
-from tests.bot.helpers import form_token, tracking_no
+from tests.bot.helpers import filed, form_token, tracking_no
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 200
 
@@ -50,7 +50,7 @@ async def test_attachments_are_stored_with_the_submission(service: Service):
             select(Attachment).where(Attachment.submission_id == sub.id).order_by(Attachment.id)))
     got = [(a.filename, a.content_type, a.size) for a in rows]
     assert got == [("现场照片.png", "image/png", len(image)), ("通知.pdf", "application/pdf", len(PDF)),
-                   ("IMG_0001.txt", "image/jpeg", len(JPEG))]
+                   ("IMG_0001.jpg", "image/jpeg", len(JPEG))]
     for att, data in zip(rows, (image, PDF, JPEG), strict=True):
         assert att.sha256 == hashlib.sha256(data).hexdigest()
         assert (root / att.sha256[:2] / att.sha256).read_bytes() == data
@@ -107,3 +107,29 @@ async def test_body_larger_than_all_limits_is_refused_before_reading(service: Se
             form.add_field("attachments", b"\x00" * (9 * 1024 * 1024), filename=f"{n}.bin")
         async with http.post(f"{service.base_url}/feedback", data=form) as resp:
             assert resp.status == 413 and "附件最多 3 个" in await resp.text()
+
+
+async def test_saved_file_is_named_by_its_content_not_by_the_senders_extension(service: Service):
+    from tests.bot.console.support import add_user, login
+
+    # a valid PNG header with an HTML application behind it: Windows runs a .hta on a double click
+    hta = png() + b"<HTA:APPLICATION><script>new ActiveXObject('WScript.Shell')</script>"
+    files = [("整改通知.hta", hta, "application/hta"), ("现场.png.exe", png(3, 2), "image/png"),
+             ("photo.JPEG", JPEG, "image/jpeg")]
+    async with client() as http:
+        status, html = await submit_multipart(http, service.base_url, files=files, body=LETTER)
+        assert status == 200, html
+        tn = tracking_no(html)
+    await filed(service)
+    async with service.runtime.sessions() as s:
+        sub = await s.scalar(select(Submission).where(Submission.tracking_no == tn))
+        rows = list(await s.scalars(
+            select(Attachment).where(Attachment.submission_id == sub.id).order_by(Attachment.id)))
+    assert [a.filename for a in rows] == ["整改通知.png", "现场.png", "photo.JPEG"]
+    staff = await add_user(service, "reviewer9", "reviewer")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        await login(http, service.base_url, staff.name)
+        async with http.get(f"{service.base_url}/console/s/{sub.id}/files/{rows[0].id}") as resp:
+            assert resp.status == 200
+            disposition = resp.headers["Content-Disposition"]
+    assert disposition.endswith(".png") and ".hta" not in disposition

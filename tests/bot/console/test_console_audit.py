@@ -34,8 +34,10 @@ async def test_supervisor_reads_the_log_and_filters_it(
     assert "登录失败" in page and "查看举报内容</td>" not in page
     status, page = await _page(client, f"{base}/console/audit?from=2001-01-01&to=2001-01-31")
     assert "没有符合条件的记录" in page
-    status, page = await _page(client, f"{base}/console/audit?from=garbage&before=x")
-    assert status == 200 and "查看举报内容" in page  # bad values widen, never fail
+    status, page = await _page(client, f"{base}/console/audit?from=garbage")
+    assert status == 400 and "起始日期" in page and "2026-03-01" in page  # says what to fix
+    status, page = await _page(client, f"{base}/console/audit?action=garbage")
+    assert status == 200 and "查看举报内容" in page  # an unknown choice widens, never fails
 
 
 async def test_log_pages_back_without_repeating_a_line(

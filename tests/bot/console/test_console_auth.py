@@ -134,24 +134,42 @@ async def test_login_locks_after_five_failures_and_logs_them(
     assert resp.status == 429
     async with client.get(f"{base}/console", allow_redirects=False) as r:
         assert r.status == 302
-    # another name from the same address is slowed too (the address counts)
-    other = await login(client, base, "nobody", PASSWORD)
-    assert other.status == 429
+    # other names from the same address are slowed too once the address has had its allowance
+    allowance = LoginThrottle().free_per_address
+    statuses = [(await login(client, base, f"nobody{i}", PASSWORD)).status
+                for i in range(allowance - 5 + 1)]
+    assert statuses == [401] * (allowance - 5) + [429]
     async with service.runtime.sessions() as db:
         failed = await audit.recent(db, actions=("login-failed",))
-    assert len(failed) == 5 and all(e.actor == reviewer.name for e in failed)
+    assert len(failed) == allowance
+    assert sum(e.actor == reviewer.name for e in failed) == 5
 
 
-def test_throttle_delay_grows_and_success_clears_it():
+def test_throttle_refusal_grows_by_name_and_address_and_success_clears_it():
     now = [1000.0]
-    t = LoginThrottle(free=5, base_seconds=2, cap_seconds=60, clock=lambda: now[0])
-    keys = ["name:a", "ip:1"]
-    assert [t.failed(keys) for _ in range(5)][:4] == [0, 0, 0, 0]
-    assert t.wait_seconds(keys) == 2
-    waits = [t.failed(keys) for _ in range(4)]
-    assert waits == [4, 8, 16, 32]
-    assert t.failed(keys) == 60  # capped
-    now[0] += 61
-    assert t.wait_seconds(keys) == 0
-    t.succeeded(keys)
-    assert t.failed(keys) == 0
+    t = LoginThrottle(free=5, free_per_address=100, base_seconds=2, cap_seconds=60,
+                      clock=lambda: now[0])
+    assert [t.begin("a", "1").refused_for for _ in range(5)] == [0] * 5
+    assert t.begin("a", "1").refused_for == 2
+    assert t.begin("A", "2").refused_for == 0  # the same name at another address: no refusal
+    waits = [2.0]
+    for _ in range(5):  # each attempt after a wait has passed doubles the next wait
+        now[0] += waits[-1]
+        assert t.begin("a", "1").refused_for == 0
+        waits.append(t.begin("a", "1").refused_for)
+    assert waits == [2, 4, 8, 16, 32, 60]  # capped
+    now[0] += 60
+    ok = t.begin("a", "1")
+    assert ok.refused_for == 0
+    t.succeeded(ok)
+    assert [t.begin("a", "1").refused_for for _ in range(5)] == [0] * 5
+
+
+def test_throttle_slows_a_name_guessed_from_many_addresses_but_never_refuses_it():
+    t = LoginThrottle(free=5, free_per_name=10, name_base_seconds=0.5, name_delay_cap=8,
+                      clock=lambda: 1000.0)
+    attempts = [t.begin("admin", f"10.0.0.{i % 5}") for i in range(15)]
+    assert [a.refused_for for a in attempts] == [0] * 15
+    assert [a.delay for a in attempts] == [0] * 10 + [0.5, 1, 2, 4, 8]
+    owner = t.begin("admin", "192.0.2.1")
+    assert owner.refused_for == 0 and owner.delay == 8
