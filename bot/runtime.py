@@ -20,6 +20,7 @@ import jinja2
 
 from bot.config import Settings
 from bot.metrics import Metrics
+from handlers import categories
 from handlers.loop_guard import LoopPolicy
 from handlers.pipeline import Context
 
@@ -118,6 +119,7 @@ class Runtime:
         from storage.db import make_engine, sessionmaker
 
         engine = make_engine(settings.database.url)
+        categories.use(settings.report_file, Path(settings.var_dir) / "taxonomies")
         holder = None
         if with_classifier:
             holder = load_classifier_holder(settings)
@@ -186,8 +188,9 @@ class _LazyHolder:
     that is never, and the service does not carry the model's 100 MB (numpy, the jieba
     dictionary, the model's arrays)."""
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, report: Path | None = None) -> None:
         self._model_dir = model_dir
+        self._report = report
         self._holder: Any = None
         self._missing = False
         self._lock = threading.Lock()
@@ -202,10 +205,10 @@ class _LazyHolder:
                         log.warning("classifier not available; submissions stay unclassified")
                         self._missing = True
                         return None
-                    self._holder = ClassifierHolder(self._model_dir)
+                    self._holder = ClassifierHolder(self._model_dir, report=self._report)
         return None if self._holder is None else self._holder.get()
 
 
 def load_classifier_holder(settings: Settings) -> Any:
     """The classifier, if that part is installed; otherwise submissions stay unclassified."""
-    return _LazyHolder(Path(settings.classifier.model_dir))
+    return _LazyHolder(Path(settings.classifier.model_dir), settings.report_file)

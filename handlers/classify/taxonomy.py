@@ -117,7 +117,7 @@ class Taxonomy:
             for m in c.measures:
                 text = m.text if len(m.text) <= 60 else m.text[:59] + "…"
                 lines.append(f"    {m.id:<6}{text}")
-        lines.append("other  其他（不属于以上十类的群众反映）")
+        lines.append("other  其他（不属于以上各类的群众反映）")
         lines.append("spam   垃圾信息（广告、钓鱼、乱码、群发）")
         return "\n".join(lines)
 

@@ -46,7 +46,7 @@ async def audit_report_view(request: web.Request, sub: Submission, what: str) ->
 
 def _top(sub: Submission) -> list[tuple[str, float]]:
     raw = (sub.top or {}).get("top") or []
-    return [(present.category_name(str(c)), float(p)) for c, p in raw[:5]]
+    return [(present.category_name(str(c), sub.taxonomy_version), float(p)) for c, p in raw[:5]]
 
 
 def _history(evs: list, names: dict[int, str], tz: str) -> list[dict]:
