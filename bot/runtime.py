@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
-from bot.config import Settings
+from bot.config import CommissionSettings, ReportSettings, Settings
 from bot.metrics import Metrics
 from handlers import categories
 from handlers.loop_guard import LoopPolicy
@@ -62,14 +62,25 @@ async def wait_event(event: asyncio.Event, timeout: float) -> None:
         pass
 
 
-def mail_templates() -> jinja2.Environment:
-    return jinja2.Environment(
+def identity(settings: Settings | None = None) -> dict[str, Any]:
+    """Template globals for every page and mail: who runs the service (``commission``: name,
+    phone, postal address, published mailbox) and the report it takes feedback on (``report``:
+    title, url). None: the defaults, which are the 2021 report's."""
+    if settings is None:
+        return {"commission": CommissionSettings(), "report": ReportSettings()}
+    return {"commission": settings.commission, "report": settings.report}
+
+
+def mail_templates(settings: Settings | None = None) -> jinja2.Environment:
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(["html"]),
         trim_blocks=False,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
+    env.globals.update(identity(settings))
+    return env
 
 
 @dataclass
@@ -128,7 +139,7 @@ class Runtime:
             engine=engine,
             sessions=sessionmaker(engine),
             secret=settings.secret(),
-            templates=mail_templates(),
+            templates=mail_templates(settings),
             classifier_holder=holder,
         )
 
