@@ -17,7 +17,7 @@ import aiohttp
 from bot.app import start
 from handlers.classify import load_taxonomy, save_model, shipped_classifier
 from storage import queue
-from tests.bot.console.support import add_user, file_letter, login
+from tests.bot.console.support import add_user, file_letter, login, page_csrf
 from tests.conftest import make_settings
 from tests.servers import SmtpSink
 
@@ -73,7 +73,24 @@ async def test_a_new_report_takes_effect_on_restart(db_url: str, tmp_path: Path,
         new_name = f"（3）{tax_b.category('3').title}"
         old_name = f"（{old.category}）{old_title}（原整改报告）"
         assert new_name in listing and old_name in listing
-        assert old_name in letter_page
+        assert f'<dd id="category">{old_name}</dd>' in letter_page
+        # The reclassify form preselects none of B's categories for a letter of A ...
+        assert '<option value="" selected>' in letter_page
+
+        # ... and a category staff choose now is B's: the letter moves to B's taxonomy.
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            await login(http, base, staff.name)
+            token = await page_csrf(http, f"{base}/console/s/{old_id}")
+            async with http.post(f"{base}/console/s/{old_id}/classify",
+                                 data={"csrf": token, "category": "2", "measure": "2.1",
+                                       "kind": "complaint"}) as resp:
+                assert resp.status == 200
+                shown = f'<dd id="category">（2）{tax_b.category("2").title}</dd>'
+                assert shown in await resp.text()
+        async with service.runtime.sessions() as db:
+            old = await queue.get(db, old_id)
+        assert old is not None
+        assert (old.category, old.measure, old.taxonomy_version) == ("2", "2.1", tax_b.version)
         archive = Path(service.runtime.settings.var_dir) / "taxonomies"
         assert {p.stem for p in archive.glob("t-*.json")} == {tax_a.version, tax_b.version}
     finally:

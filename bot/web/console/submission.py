@@ -83,6 +83,9 @@ async def show(request: web.Request) -> web.Response:
         "history": _history(evs, names, tz),
         "transitions": [(s, present.STATUS[s]) for s in TRANSITIONS.get(sub.status, ())],
         "categories": present.categories(),
+        # A letter classified under an earlier report: its numbers are not this report's, so
+        # the form preselects none of them.
+        "same_report": present.active_catalog().is_current(sub.taxonomy_version),
         "kinds": kinds_for_form(),
         "staff": staff,
         "statuses": present.STATUS,
