@@ -211,7 +211,7 @@ def check_report_file(path: Path) -> Taxonomy:
     except OSError as exc:
         raise ValueError(f"无法读取报告文件 / cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
-        raise ValueError(f"报告文件不是 UTF-8 文本 / {path} is not UTF-8 text") from None
+        raise ValueError(f"报告文件不是 UTF-8 文本，请另存为 UTF-8 / {path} is not UTF-8 text") from None
     except TaxonomyError as exc:
         raise ValueError(f"{path} 中没有解析出整改类别（{exc}）/ no categories found in "
                          "section 二 of the report") from None
