@@ -10,12 +10,17 @@ the same."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp
 
 from bot.app import start
+from bot.workers import digest as digest_worker
 from handlers.classify import load_taxonomy, save_model, shipped_classifier
+from handlers.digest.figures import collect
+from handlers.digest.weeks import Week
 from storage import queue
 from tests.bot.console.support import add_user, file_letter, login, page_csrf
 from tests.conftest import make_settings
@@ -91,6 +96,14 @@ async def test_a_new_report_takes_effect_on_restart(db_url: str, tmp_path: Path,
             old = await queue.get(db, old_id)
         assert old is not None
         assert (old.category, old.measure, old.taxonomy_version) == ("2", "2.1", tax_b.version)
+
+        # The digest names the week's categories by the configured report.
+        settings = service.runtime.settings
+        week = Week.of(datetime.now(ZoneInfo(settings.digest.timezone)).date())
+        async with service.runtime.sessions() as db:
+            figures = await collect(db, week, digest_worker.options(settings))
+        assert {(r.id, r.title) for r in figures.categories} >= {
+            ("2", tax_b.category("2").title), ("3", tax_b.category("3").title)}
         archive = Path(service.runtime.settings.var_dir) / "taxonomies"
         assert {p.stem for p in archive.glob("t-*.json")} == {tax_a.version, tax_b.version}
     finally:
