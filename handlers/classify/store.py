@@ -69,9 +69,13 @@ def examples_for(tax: Taxonomy, examples: list[dict]) -> list[dict]:
     A category number means something only under the report it was chosen from: "3" of the
     2021 report is not "3" of a later one. An example labelled under another taxonomy (its
     ``taxonomy_version``; the repository's data, which has none, under the shipped report's)
-    keeps what does not depend on the report, its kind and a spam label, and loses its category
-    and measure. Staff labels of unknown version (``taxonomy_version`` None) are kept as they
-    are: staff chose them from the configured report."""
+    keeps its kind, which does not depend on the report, and loses its category and measure.
+    Its spam label too: with the other letters' categories gone, the spam examples would be
+    the only citizen-written text the category model sees, and it learned "written by a
+    citizen" as spam (a trial with a three-category report called 5 of 7 genuine letters spam).
+    The category model of another report is thus the report's own, as with ``--taxonomy-only``.
+    Staff labels of unknown version (``taxonomy_version`` None) are kept as they are: staff
+    chose them from the configured report."""
     shipped = load_taxonomy().version
     out = []
     for ex in examples:
@@ -79,8 +83,7 @@ def examples_for(tax: Taxonomy, examples: list[dict]) -> list[dict]:
         if version is None or version == tax.version or ex.get("category") is None:
             out.append(ex)
         else:
-            spam = ex.get("category") == "spam"
-            out.append({**ex, "category": "spam" if spam else None, "measure": None})
+            out.append({**ex, "category": None, "measure": None})
     return out
 
 
