@@ -206,6 +206,13 @@ class CommissionSettings(Section):
     address: str = "南通市世纪大道6号"  # the report's 邮政信箱
     mailbox: str = "ntzfwjgdw@163.com"  # the published mailbox, read by [imap] or [maildir]
 
+    @field_validator("mailbox")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        if v and (v.count("@") != 1 or any(c.isspace() or c in "<>\"'" for c in v)):
+            raise ValueError("must be a plain e-mail address such as name@163.com, or empty")
+        return v
+
 
 class LogSettings(Section):
     level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot.config import load_settings
+import pytest
+
+from bot.config import ConfigError, load_settings
 from handlers.classify import load_taxonomy
 from tests.bot.test_cli import run_cli
 
@@ -63,3 +65,10 @@ def test_the_sender_name_follows_the_commission(tmp_path: Path) -> None:
                                '[smtp]\nfrom_name = "海门政法来信"\n')
     assert load_settings(config).smtp.from_name == "海门政法来信"
     assert load_settings(None).smtp.from_name == "南通市委政法委群众来信"
+
+
+def test_identity_values_that_would_break_a_page_are_refused(tmp_path: Path) -> None:
+    for text, key in (('[commission]\nmailbox = "信访 <a@b.cn>"\n', "commission.mailbox"),
+                      ('[report]\nurl = "javascript:alert(1)"\n', "report.url")):
+        with pytest.raises(ConfigError, match=key):
+            load_settings(_config(tmp_path, text))
