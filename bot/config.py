@@ -206,6 +206,11 @@ class CommissionSettings(Section):
     address: str = "南通市世纪大道6号"  # the report's 邮政信箱
     mailbox: str = "ntzfwjgdw@163.com"  # the published mailbox, read by [imap] or [maildir]
 
+    @property
+    def tel(self) -> str:
+        """The phone as a tel: URI's number (RFC 3966 drops the visual separators)."""
+        return "".join(c for c in self.phone if c.isdigit() or c == "+")
+
     @field_validator("mailbox")
     @classmethod
     def _address(cls, v: str) -> str:
