@@ -47,8 +47,14 @@ def _db(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    load_settings(args.config)
+    settings = load_settings(args.config)
     print("configuration is valid")
+    from handlers.classify.taxonomy import load_taxonomy  # stdlib only, parsed in milliseconds
+
+    tax = load_taxonomy(settings.report_file)
+    print(f"report: {settings.report.path or '(the copy shipped with the project)'}: "
+          f"{len(tax.categories)} categories, {len(tax.measures)} measures, "
+          f"taxonomy {tax.version}")
     return 0
 
 

@@ -21,7 +21,15 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from handlers.classify.restrict import DEFAULT_THRESHOLD as DEFAULT_RESTRICT_THRESHOLD
@@ -84,7 +92,8 @@ class SmtpSettings(Section):
     user: str = ""
     password: SecretStr = SecretStr("")
     from_addr: str = "feedback@localhost"
-    from_name: str = "市委政法委群众来信"
+    # Empty: the commission's name + "群众来信" (see Settings._sender_name).
+    from_name: str = ""
     # The host part of our Message-IDs (acknowledgements, replies, digests). Empty: the host of
     # web.public_url. Never derived from from_addr: at a shared provider (163.com) every citizen's
     # Message-ID ends in that domain too. Our own mail is recognised by the HMAC in the local
@@ -171,6 +180,57 @@ class IntakeSettings(Section):
     retention_days: int = Field(1095, ge=1)
 
 
+class ReportSettings(Section):
+    """The published report the service takes feedback on (issue #15 item 12).
+
+    Section 二 of the file at ``path`` becomes the classifier's categories and measures; empty
+    means the copy shipped with the project. The file is parsed here, at start, so that a file
+    that yields no categories stops the start (and ``check-config``) with a clear message
+    instead of failing on the first letter."""
+
+    path: str = ""
+    title: str = "南通市委政法委关于巡察整改进展情况的通报"
+    url: str = ""  # where the report is published; empty: the pages name it without a link
+
+    @field_validator("path")
+    @classmethod
+    def _parses(cls, v: str) -> str:
+        if v:
+            from handlers.classify.taxonomy import check_report_file
+
+            check_report_file(Path(v))  # raises ValueError naming what is wrong
+        return v
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://, or be empty")
+        return v
+
+
+class CommissionSettings(Section):
+    """Who runs the service, and the channels its report publishes: shown on the citizen pages
+    and signed under every mail. The defaults are the 2021 report's own (its closing lines)."""
+
+    name: str = Field("南通市委政法委", min_length=1)
+    phone: str = "85098289"
+    address: str = "南通市世纪大道6号"  # the report's 邮政信箱
+    mailbox: str = "ntzfwjgdw@163.com"  # the published mailbox, read by [imap] or [maildir]
+
+    @property
+    def tel(self) -> str:
+        """The phone as a tel: URI's number (RFC 3966 drops the visual separators)."""
+        return "".join(c for c in self.phone if c.isdigit() or c == "+")
+
+    @field_validator("mailbox")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        if v and (v.count("@") != 1 or any(c.isspace() or c in "<>\"'" for c in v)):
+            raise ValueError("must be a plain e-mail address such as name@163.com, or empty")
+        return v
+
+
 class LogSettings(Section):
     level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     format: str = Field("auto", pattern=r"^(auto|json|text)$")
@@ -191,6 +251,8 @@ class Settings(BaseSettings):
     digest: DigestSettings = DigestSettings()
     classifier: ClassifierSettings = ClassifierSettings()
     intake: IntakeSettings = IntakeSettings()
+    report: ReportSettings = ReportSettings()
+    commission: CommissionSettings = CommissionSettings()
     log: LogSettings = LogSettings()
     # Where var/ lives: the SQLite file, outbox .eml files, attachments, models, the secret.
     var_dir: str = "var"
@@ -207,7 +269,18 @@ class Settings(BaseSettings):
         # init_settings carries the TOML file's content (see load_settings); env wins over it.
         return (env_settings, init_settings)
 
+    @model_validator(mode="after")
+    def _sender_name(self) -> Settings:
+        if not self.smtp.from_name:
+            self.smtp.from_name = f"{self.commission.name}群众来信"
+        return self
+
     # -- derived values -------------------------------------------------------------------
+    @property
+    def report_file(self) -> Path | None:
+        """The configured report; None: the copy shipped with the project."""
+        return Path(self.report.path) if self.report.path else None
+
     def path(self, value: str) -> Path:
         """A configured path, relative to the working directory unless absolute."""
         return Path(value)
@@ -252,7 +325,8 @@ def _explain(exc: ValidationError) -> str:
         if err["type"] == "extra_forbidden":
             lines.append(f"unknown key '{key}'")
         else:
-            lines.append(f"invalid value for '{key}': {err['msg']}")
+            msg = err["msg"].removeprefix("Value error, ")  # pydantic's prefix says nothing
+            lines.append(f"invalid value for '{key}': {msg}")
     return "; ".join(lines)
 
 

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
-from bot.config import Settings
+from bot.config import CommissionSettings, ReportSettings, Settings
 from bot.metrics import Metrics
+from handlers import categories
 from handlers.loop_guard import LoopPolicy
 from handlers.pipeline import Context
 
@@ -61,14 +62,25 @@ async def wait_event(event: asyncio.Event, timeout: float) -> None:
         pass
 
 
-def mail_templates() -> jinja2.Environment:
-    return jinja2.Environment(
+def identity(settings: Settings | None = None) -> dict[str, Any]:
+    """Template globals for every page and mail: who runs the service (``commission``: name,
+    phone, postal address, published mailbox) and the report it takes feedback on (``report``:
+    title, url). None: the defaults, which are the 2021 report's."""
+    if settings is None:
+        return {"commission": CommissionSettings(), "report": ReportSettings()}
+    return {"commission": settings.commission, "report": settings.report}
+
+
+def mail_templates(settings: Settings | None = None) -> jinja2.Environment:
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(["html"]),
         trim_blocks=False,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
+    env.globals.update(identity(settings))
+    return env
 
 
 @dataclass
@@ -118,6 +130,7 @@ class Runtime:
         from storage.db import make_engine, sessionmaker
 
         engine = make_engine(settings.database.url)
+        categories.use(settings.report_file, Path(settings.var_dir) / "taxonomies")
         holder = None
         if with_classifier:
             holder = load_classifier_holder(settings)
@@ -126,7 +139,7 @@ class Runtime:
             engine=engine,
             sessions=sessionmaker(engine),
             secret=settings.secret(),
-            templates=mail_templates(),
+            templates=mail_templates(settings),
             classifier_holder=holder,
         )
 
@@ -189,8 +202,9 @@ class _LazyHolder:
     that is never, and the service does not carry the model's 100 MB (numpy, the jieba
     dictionary, the model's arrays)."""
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, report: Path | None = None) -> None:
         self._model_dir = model_dir
+        self._report = report
         self._holder: Any = None
         self._missing = False
         self._lock = threading.Lock()
@@ -205,10 +219,10 @@ class _LazyHolder:
                         log.warning("classifier not available; submissions stay unclassified")
                         self._missing = True
                         return None
-                    self._holder = ClassifierHolder(self._model_dir)
+                    self._holder = ClassifierHolder(self._model_dir, report=self._report)
         return None if self._holder is None else self._holder.get()
 
 
 def load_classifier_holder(settings: Settings) -> Any:
     """The classifier, if that part is installed; otherwise submissions stay unclassified."""
-    return _LazyHolder(Path(settings.classifier.model_dir))
+    return _LazyHolder(Path(settings.classifier.model_dir), settings.report_file)

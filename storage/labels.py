@@ -19,12 +19,16 @@ from storage.models import Label, Submission
 
 
 async def confirm(session: AsyncSession, sub: Submission, *, category: str,
-                  measure: str | None, kind: str | None, user_id: int | None) -> Label:
-    """Store a staff-confirmed label and apply it to the submission."""
+                  measure: str | None, kind: str | None, user_id: int | None,
+                  taxonomy_version: str | None = None) -> Label:
+    """Store a staff-confirmed label and apply it to the submission. ``taxonomy_version`` is
+    the report staff chose the category from: the letter's category now means that report's."""
     label = Label(submission_id=sub.id, category=category, measure=measure, kind=kind,
                   user_id=user_id, at=utcnow())
     session.add(label)
     sub.category, sub.measure, sub.kind = category, measure, kind
+    if taxonomy_version:
+        sub.taxonomy_version = taxonomy_version
     sub.needs_review = False
     sub.updated_at = utcnow()
     await session.flush()
@@ -32,7 +36,8 @@ async def confirm(session: AsyncSession, sub: Submission, *, category: str,
 
 
 async def latest_examples(session: AsyncSession) -> list[dict[str, Any]]:
-    """{subject, body, category, measure, kind} of the latest label of each submission."""
+    """{subject, body, category, measure, kind, taxonomy_version} of the latest label of each
+    submission (the version says which report's categories the label means)."""
     latest = (select(func.max(Label.id).label("id")).group_by(Label.submission_id)
               .subquery())
     stmt = (select(Label, Submission).join(latest, Label.id == latest.c.id)
@@ -40,7 +45,8 @@ async def latest_examples(session: AsyncSession) -> list[dict[str, Any]]:
     out = []
     for label, sub in (await session.execute(stmt)).all():
         out.append({"subject": sub.subject, "body": sub.new_text or sub.text,
-                    "category": label.category, "measure": label.measure, "kind": label.kind})
+                    "category": label.category, "measure": label.measure, "kind": label.kind,
+                    "taxonomy_version": sub.taxonomy_version})
     return out
 
 

@@ -45,6 +45,11 @@ def register(sub) -> None:
     p = sub.add_parser("taxonomy", help="整改报告解析出的类别与措施")
     tsub = p.add_subparsers(dest="taxonomy_cmd", required=True)
     show = tsub.add_parser("show", help="打印解析出的类别树")
-    show.add_argument("file", type=Path, nargs="?", help="报告文本（默认：项目自带的报告）")
+    show.add_argument("file", type=Path, nargs="?",
+                      help="报告文本（默认：配置的 [report] path，未配置时为项目自带的报告）")
     show.add_argument("--json", action="store_true", help="以 JSON 输出")
+    # Also after "show" (a nested subcommand does not inherit the common options); SUPPRESS,
+    # so that it does not overwrite a --config given earlier on the line.
+    show.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="FILE",
+                      help="TOML 配置文件：显示其 [report] path 所配置报告的类别")
     show.set_defaults(func=_lazy("cmd_taxonomy_show"))

@@ -27,7 +27,7 @@ from handlers.classify.evaluate import cross_validate, predict, score
 from handlers.classify.model import Classification, Classifier
 from handlers.classify.restrict import DEFAULT_THRESHOLD as DEFAULT_RESTRICT_THRESHOLD
 from handlers.classify.scorer import Scorer
-from handlers.classify.store import build_shipped, read_jsonl, shipped_examples
+from handlers.classify.store import build_shipped, examples_for, read_jsonl, shipped_examples
 
 BATCH = 256  # lines classified together: vectorised prediction, bounded memory
 
@@ -44,7 +44,7 @@ def _classifier(args: argparse.Namespace) -> tuple[Classifier | Scorer, float, f
     if getattr(args, "config", None) is None:
         return shipped_classifier(), 0.55, DEFAULT_RESTRICT_THRESHOLD
     settings = _settings(args)
-    holder = ClassifierHolder(Path(settings.classifier.model_dir))
+    holder = ClassifierHolder(Path(settings.classifier.model_dir), report=settings.report_file)
     c = settings.classifier
     return holder.get(), c.review_threshold, c.restrict_threshold
 
@@ -195,7 +195,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     settings = _settings(args)
     staff = _staff_examples(settings)
-    clf = train(shipped_examples() + staff, load_taxonomy(), progress=True)
+    taxonomy = load_taxonomy(settings.report_file)  # the configured report's categories
+    clf = train(examples_for(taxonomy, shipped_examples() + staff), taxonomy, progress=True)
     version = save_model(clf, Path(settings.classifier.model_dir))
     print(
         f"已训练模型 {version}（含工作人员确认 {len(staff)} 条），保存在 {settings.classifier.model_dir}"
@@ -207,10 +208,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_taxonomy_show(args: argparse.Namespace) -> int:
+    """The taxonomy of FILE, else of the configured report (``[report] path``; the copy shipped
+    with the project when none is configured)."""
+    path = args.file if args.file is not None else _settings(args).report_file
     try:
-        taxonomy = load_taxonomy(args.file)
+        taxonomy = load_taxonomy(path)
     except (OSError, UnicodeDecodeError, TaxonomyError) as exc:
-        print(f"无法解析 {args.file}：{exc}", file=sys.stderr)
+        print(f"无法解析 {path}：{exc}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(taxonomy.to_dict(), ensure_ascii=False, indent=2))

@@ -7,7 +7,7 @@ import jinja2
 from aiohttp import web
 
 from bot import parts
-from bot.runtime import TEMPLATES, Runtime
+from bot.runtime import TEMPLATES, Runtime, identity
 from bot.web import form, health, intake_writer
 from bot.web.keys import RUNTIME
 from bot.web.middlewares import errors, security_headers
@@ -32,6 +32,7 @@ def make_app(rt: Runtime) -> web.Application:
         # the template file on every page, which Jinja's default makes to notice edits.
         auto_reload=False,
     )
+    aiohttp_jinja2.get_env(app).globals.update(identity(rt.settings))
     app.router.add_get("/", form.show_form)
     app.router.add_get("/feedback", form.show_form)
     app.router.add_post("/", form.submit)

@@ -101,10 +101,11 @@ def _see_other(location: str) -> web.Response:
 
 # -- what the page shows -------------------------------------------------------------------
 
-def category_label(category: str | None) -> str:
+def category_label(category: str | None, taxonomy_version: str | None = None) -> str:
+    """The category's title under the report the letter was classified by."""
     if category in OTHER_CATEGORIES:
         return OTHER_CATEGORIES[category]
-    return categories.titles().get(category or "", "待分类")
+    return categories.titles(taxonomy_version).get(category or "", "待分类")
 
 
 def reply_text(message: bytes) -> str:
@@ -132,7 +133,7 @@ async def _view_context(request: web.Request, sub: Submission) -> dict[str, Any]
     return {
         "tracking_no": sub.tracking_no,
         "received": sub.received_at.astimezone(tz).strftime("%Y年%m月%d日 %H:%M"),
-        "category": category_label(sub.category),
+        "category": category_label(sub.category, sub.taxonomy_version),
         "stage": stage,
         "stage_text": stage_text,
         "status": sub.status,

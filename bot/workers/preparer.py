@@ -98,7 +98,7 @@ def _start_process(settings: Settings, secret: bytes) -> None:
         threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
     _state["settings"] = settings
     _state["secret"] = secret  # the service's: the signed Message-IDs must verify there
-    _state["templates"] = mail_templates()
+    _state["templates"] = mail_templates(settings)
     _state["holder"] = load_classifier_holder(settings)
 
 

@@ -86,12 +86,16 @@ def _example_docs(examples: Iterable[dict], tax: Taxonomy, norm, progress: bool)
     docs = []
     for ex in tqdm(list(examples), desc="准备训练数据", unit="条", disable=not progress):
         cat = ex.get("category")
+        kind = ex.get("kind") if ex.get("kind") in KINDS else None
         if cat not in labels:
-            continue  # a label from another taxonomy version: skip rather than mislearn
-        measure = ex.get("measure")
+            # A label from another taxonomy (store.examples_for blanks those): its category
+            # would mislead, its kind still teaches.
+            if kind is None:
+                continue
+            cat = None
+        measure = ex.get("measure") if cat is not None else None
         if measure is not None and tax.measure(measure) is None:
             measure = None
-        kind = ex.get("kind") if ex.get("kind") in KINDS else None
         clean, words = norm(ex.get("subject") or "", ex.get("body") or "")
         weight = float(ex.get("weight", 1.0))
         docs.append(_Doc(clean, words, cat, measure, kind, weight, labelled=True))

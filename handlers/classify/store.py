@@ -63,6 +63,30 @@ def shipped_examples(*, with_dev: bool = True) -> list[dict]:
     return examples + read_jsonl(DEV_COPY) if with_dev else examples
 
 
+def examples_for(tax: Taxonomy, examples: list[dict]) -> list[dict]:
+    """``examples`` as they can teach a model of ``tax``.
+
+    A category number means something only under the report it was chosen from: "3" of the
+    2021 report is not "3" of a later one. An example labelled under another taxonomy (its
+    ``taxonomy_version``; the repository's data, which has none, under the shipped report's)
+    keeps its kind, which does not depend on the report, and loses its category and measure.
+    Its spam label too: with the other letters' categories gone, the spam examples would be
+    the only citizen-written text the category model sees, and it learned "written by a
+    citizen" as spam (a trial with a three-category report called 5 of 7 genuine letters spam).
+    The category model of another report is thus the report's own, as with ``--taxonomy-only``.
+    Staff labels of unknown version (``taxonomy_version`` None) are kept as they are: staff
+    chose them from the configured report."""
+    shipped = load_taxonomy().version
+    out = []
+    for ex in examples:
+        version = ex.get("taxonomy_version", shipped)
+        if version is None or version == tax.version or ex.get("category") is None:
+            out.append(ex)
+        else:
+            out.append({**ex, "category": None, "measure": None})
+    return out
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "wb") as fh:
@@ -202,11 +226,20 @@ def _cache_dir() -> Path:
     return (root if os.environ.get("FEEDBACK_BOT_CACHE") else root / "feedback-bot") / "classify"
 
 
-def build_shipped(*, progress: bool = False, cache: bool = True) -> Classifier:
-    """Train the shipped model from repository data; cache it if the cache is writable."""
+def _base(report: Path | None) -> tuple[list[dict], Taxonomy]:
+    """What the model of a report is trained from before staff label anything: the report's
+    taxonomy and the repository's data as it applies to it (see :func:`examples_for`)."""
+    tax = load_taxonomy(report)
+    return examples_for(tax, shipped_examples()), tax
+
+
+def build_shipped(*, progress: bool = False, cache: bool = True,
+                  report: Path | str | None = None) -> Classifier:
+    """Train the shipped model (of ``report``; None: the shipped report) from repository data;
+    cache it if the cache is writable."""
     from .model import train
 
-    clf = train(shipped_examples(), load_taxonomy(), progress=progress)
+    clf = train(*_base(Path(report) if report else None), progress=progress)
     if cache:
         try:
             save_model(clf, _cache_dir())
@@ -215,33 +248,36 @@ def build_shipped(*, progress: bool = False, cache: bool = True) -> Classifier:
     return clf
 
 
-@lru_cache(maxsize=1)
-def shipped_classifier() -> Classifier:
-    """The model that ships with the project (cached on disk by content hash)."""
-    version = data_version(shipped_examples(), load_taxonomy())
+@lru_cache(maxsize=4)
+def shipped_classifier(report: Path | None = None) -> Classifier:
+    """The model that ships with the project, for ``report`` (None: the shipped report);
+    cached on disk by content hash."""
+    version = data_version(*_base(report))
     cache = _cache_dir()
     if (cache / f"{version}.joblib").exists():
         try:
             return load_version(cache, version)
         except Exception as exc:  # a damaged cache file is rebuilt, not fatal
             log.warning("shipped model cache unreadable (%s); rebuilding", exc)
-    return build_shipped()
+    return build_shipped(report=report)
 
 
-@lru_cache(maxsize=1)
-def shipped_scorer() -> Scorer:
-    """The shipped model's scorer, from the cache by content hash: only the first run ever
-    (or one after the model's code or data changed) trains it, in another process."""
+@lru_cache(maxsize=4)
+def shipped_scorer(report: Path | None = None) -> Scorer:
+    """The shipped model's scorer for ``report`` (None: the shipped report), from the cache by
+    content hash: only the first run with that report (or one after the model's code or data
+    changed) trains it, in another process. A new report thus takes effect on restart."""
     cache = _cache_dir()
-    path = scorer_path(cache, data_version(shipped_examples(), load_taxonomy()))
+    path = scorer_path(cache, data_version(*_base(report)))
     scorer = _try_load(path)
     if scorer is not None:
         return scorer
-    _in_another_process("from handlers.classify.store import build_shipped; build_shipped()")
+    _in_another_process("from handlers.classify.store import build_shipped; "
+                        f"build_shipped(report={str(report.resolve()) if report else None!r})")
     scorer = _try_load(path)
     if scorer is not None:
         return scorer
-    scorer = Scorer.from_classifier(shipped_classifier())
+    scorer = Scorer.from_classifier(shipped_classifier(report))
     try:
         _write_scorer(scorer, path)  # again if build_shipped just wrote it: a few ms
     except OSError as exc:
@@ -249,15 +285,42 @@ def shipped_scorer() -> Scorer:
     return scorer
 
 
-class ClassifierHolder:
-    """Gives the service the newest trained model, as a ``Scorer``, without a restart."""
+def trained_for(model_dir: Path, version: str) -> str | None:
+    """The taxonomy version a saved model was trained for (from its metadata), or None."""
+    try:
+        meta = json.loads((model_dir / f"{version}.json").read_text(encoding="utf-8"))
+        return str(meta["taxonomy"]["version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
-    def __init__(self, model_dir: Path) -> None:
+
+class ClassifierHolder:
+    """Gives the service the newest trained model, as a ``Scorer``, without a restart.
+
+    The models in the model directory were trained for some report. One trained for another
+    report than the configured one (``report``; None: the shipped copy) is not used: its
+    category numbers mean that report's categories. Until ``feedback-bot train`` trains one for
+    the configured report, the shipped model of the configured report serves."""
+
+    def __init__(self, model_dir: Path, report: Path | None = None) -> None:
         self.model_dir = Path(model_dir)
+        self.report = report
+        self._taxonomy: str | None = None  # the configured report's version, read once
         self._lock = threading.Lock()
         self._checked = 0.0
         self._mtime: float | None = None
         self._scorer: Scorer | None = None
+
+    def _fits(self, version: str) -> bool:
+        if self._taxonomy is None:
+            self._taxonomy = load_taxonomy(self.report).version
+        made_for = trained_for(self.model_dir, version)
+        if made_for is None or made_for == self._taxonomy:
+            return True  # unreadable metadata: loading the model says what is wrong
+        log.warning("model %s in %s was trained for taxonomy %s, not the configured report's %s;"
+                    " using the shipped model for this report until `feedback-bot train`",
+                    version, self.model_dir, made_for, self._taxonomy)
+        return False
 
     def _stat(self) -> float | None:
         try:
@@ -267,14 +330,16 @@ class ClassifierHolder:
 
     def _reload(self, mtime: float | None) -> None:
         version = current_version(self.model_dir) if mtime is not None else None
-        if version is None:
-            self._scorer = shipped_scorer()  # empty or missing dir: the shipped model
+        if version is not None and not self._fits(version):
+            version = None
+        if version is None:  # empty or missing dir, or a model of another report
+            self._scorer = shipped_scorer(self.report)
         elif self._scorer is None or self._scorer.version != version:
             try:
                 self._scorer = load_scorer(self.model_dir, version)
             except Exception:  # keep serving the old model; staff see the error in the log
                 log.exception("cannot load model %s from %s", version, self.model_dir)
-                self._scorer = self._scorer or shipped_scorer()
+                self._scorer = self._scorer or shipped_scorer(self.report)
         self._mtime = mtime
 
     def get(self) -> Scorer:

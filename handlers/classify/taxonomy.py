@@ -117,7 +117,7 @@ class Taxonomy:
             for m in c.measures:
                 text = m.text if len(m.text) <= 60 else m.text[:59] + "…"
                 lines.append(f"    {m.id:<6}{text}")
-        lines.append("other  其他（不属于以上十类的群众反映）")
+        lines.append("other  其他（不属于以上各类的群众反映）")
         lines.append("spam   垃圾信息（广告、钓鱼、乱码、群发）")
         return "\n".join(lines)
 
@@ -199,3 +199,19 @@ def load_taxonomy(path: Path | None = None) -> Taxonomy:
     """Parse the report at ``path``; None means the report shipped with the project."""
     raw = (path or SHIPPED_REPORT).read_bytes()
     return parse_report(raw.decode("utf-8-sig"))
+
+
+def check_report_file(path: Path) -> Taxonomy:
+    """The taxonomy of a configured report, or a ValueError that says what is wrong with the
+    file in words an operator can act on (the configuration check shows it as it is)."""
+    try:
+        return load_taxonomy(path)
+    except FileNotFoundError:
+        raise ValueError(f"报告文件不存在 / report file not found: {path}") from None
+    except OSError as exc:
+        raise ValueError(f"无法读取报告文件 / cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"报告文件不是 UTF-8 文本，请另存为 UTF-8 / {path} is not UTF-8 text") from None
+    except TaxonomyError as exc:
+        raise ValueError(f"{path} 中没有解析出整改类别（{exc}）/ no categories found in "
+                         "section 二 of the report") from None

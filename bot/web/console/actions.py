@@ -69,7 +69,9 @@ async def _reclassify(db: AsyncSession, sub: Submission, user: User, data: Multi
     if category == "spam":
         measure, kind = None, "spam"
     before = {"category": sub.category, "measure": sub.measure, "kind": sub.kind}
-    await labels.confirm(db, sub, category=category, measure=measure, kind=kind, user_id=user.id)
+    tax = present.taxonomy()  # the categories on the form are the configured report's
+    await labels.confirm(db, sub, category=category, measure=measure, kind=kind, user_id=user.id,
+                         taxonomy_version=tax.version if tax else None)
     await events.record(db, sub.id, user.name, "reclassify",
                         {"from": before, "to": {"category": category, "measure": measure,
                                                 "kind": kind}})

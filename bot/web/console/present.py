@@ -6,17 +6,21 @@ cannot be loaded the console still works and shows the bare category numbers.
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from handlers.categories import active as active_catalog
 from handlers.categories import taxonomy
 from handlers.names import CHANNEL as CHANNEL  # re-exported: one table, console and digest
 from handlers.names import STATUS as STATUS
 from storage.models import Submission
 from storage.queue import handling_starts
+
+if TYPE_CHECKING:
+    from handlers.classify.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +55,20 @@ class CategoryInfo:
     measures: tuple[tuple[str, str], ...]  # (id, text)
 
 
-@functools.cache
 def categories() -> tuple[CategoryInfo, ...]:
-    """The report's ten categories with their measures, then other and spam."""
-    tail = (CategoryInfo("other", "其他", ()), CategoryInfo("spam", "垃圾信息", ()))
+    """The configured report's categories with their measures, then other and spam."""
     tax = taxonomy()
+    built = _built.get("categories")
+    if built is None or built[0] is not tax:  # built once per configured report
+        built = _built["categories"] = (tax, _categories(tax))
+    return built[1]
+
+
+_built: dict[str, tuple[Taxonomy | None, tuple[CategoryInfo, ...]]] = {}
+
+
+def _categories(tax: Taxonomy | None) -> tuple[CategoryInfo, ...]:
+    tail = (CategoryInfo("other", "其他", ()), CategoryInfo("spam", "垃圾信息", ()))
     if tax is None:  # the console must work without the classifier part
         return tuple(CategoryInfo(str(i), f"第{i}类", ()) for i in range(1, 11)) + tail
     cats = tuple(CategoryInfo(c.id, c.title, tuple((m.id, m.text) for m in c.measures))
@@ -63,11 +76,18 @@ def categories() -> tuple[CategoryInfo, ...]:
     return cats + tail
 
 
-def category_name(cid: str | None) -> str:
+def category_name(cid: str | None, version: str | None = None) -> str:
+    """A category as staff read it. ``version`` is the taxonomy the letter was classified
+    under: a letter filed under an earlier report is named by that report's title and says
+    so, never by whatever the configured report now numbers the same."""
     if not cid:
         return ""
     if cid in SPECIAL_CATEGORY:
         return SPECIAL_CATEGORY[cid]
+    catalog = active_catalog()
+    if not catalog.is_current(version):
+        title = catalog.titles(version).get(cid)
+        return f"（{cid}）{title}（原整改报告）" if title else f"第{cid}类（原整改报告 {version}）"
     info = next((c for c in categories() if c.id == cid), None)
     return f"（{cid}）{info.title}" if info else cid
 

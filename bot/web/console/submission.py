@@ -34,7 +34,7 @@ async def load(request: web.Request) -> Submission:
 
 def _top(sub: Submission) -> list[tuple[str, float]]:
     raw = (sub.top or {}).get("top") or []
-    return [(present.category_name(str(c)), float(p)) for c, p in raw[:5]]
+    return [(present.category_name(str(c), sub.taxonomy_version), float(p)) for c, p in raw[:5]]
 
 
 def _history(evs: list, tz: str, hidden: bool) -> list[dict]:
@@ -84,6 +84,9 @@ async def show(request: web.Request) -> web.Response:
         "history": _history(evs, tz, hidden),
         "transitions": [(s, present.STATUS[s]) for s in TRANSITIONS.get(sub.status, ())],
         "categories": present.categories(),
+        # A letter classified under an earlier report: its numbers are not this report's, so
+        # the form preselects none of them.
+        "same_report": present.active_catalog().is_current(sub.taxonomy_version),
         "kinds": kinds_for_form(),
         "staff": staff,
         "statuses": present.STATUS,

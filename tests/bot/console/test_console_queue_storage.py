@@ -79,9 +79,9 @@ async def test_confirmed_examples_latest_label_per_submission(db, db_url: str):
     examples = labels.confirmed_examples(db_url)
     assert examples == [
         {"subject": "来信1", "body": "新写的内容", "category": "5", "measure": None,
-         "kind": "inquiry"},
+         "kind": "inquiry", "taxonomy_version": None},
         {"subject": "来信2", "body": "另一封来信", "category": "spam", "measure": None,
-         "kind": "spam"},
+         "kind": "spam", "taxonomy_version": None},
     ]
     async with db() as s:
         sub = await queue.get(s, a.id)

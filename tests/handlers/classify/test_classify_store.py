@@ -112,3 +112,39 @@ def test_old_versions_are_pruned_with_their_scorers(
     new = save_model(train(small_examples, load_taxonomy()), tmp_path)
     assert not list(tmp_path.glob(f"{old}*"))
     assert scorer_path(tmp_path, new).exists()
+
+
+REPORT_B = Path(__file__).resolve().parents[2] / "data" / "reports" / "second_report.txt"
+
+
+def test_labels_of_another_report_teach_only_kind() -> None:
+    tax_a, tax_b = load_taxonomy(), load_taxonomy(REPORT_B)
+    examples = [
+        {"body": "a", "category": "3", "measure": "3.2", "kind": "complaint"},  # the corpus: A
+        {"body": "b", "category": "spam", "kind": None},
+        {"body": "c", "category": "3", "measure": "3.1", "kind": "report",
+         "taxonomy_version": tax_b.version},  # staff, under B
+        {"body": "d", "category": "2", "measure": None, "kind": "inquiry",
+         "taxonomy_version": None},  # staff, version unknown: chosen from the configured report
+    ]
+    assert store.examples_for(tax_a, examples[:2]) == examples[:2]
+    got = store.examples_for(tax_b, examples)
+    assert [(e["category"], e.get("measure"), e["kind"]) for e in got] == [
+        (None, None, "complaint"), (None, None, None), ("3", "3.1", "report"),
+        ("2", None, "inquiry")]
+
+
+def test_a_model_of_another_report_is_not_served(tmp_path: Path, small_examples,
+                                                 no_wait) -> None:
+    """The model dir holds a model trained for the shipped report; the configured report is
+    another one: the holder serves a model of the configured report instead."""
+    tax_b = load_taxonomy(REPORT_B)
+    save_model(train(small_examples, load_taxonomy()), tmp_path)
+    served = ClassifierHolder(tmp_path, report=REPORT_B).get()
+    assert served.taxonomy.version == tax_b.version
+    result = served.classify("", "申请法律援助要先开经济困难证明，跑了三趟还没受理")
+    assert result.taxonomy_version == tax_b.version and result.category == "3"
+    # One trained for the configured report is served as before.
+    mine = train(store.examples_for(tax_b, small_examples), tax_b)
+    save_model(mine, tmp_path)
+    assert ClassifierHolder(tmp_path, report=REPORT_B).get().version == mine.version
