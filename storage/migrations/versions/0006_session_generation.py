@@ -6,7 +6,7 @@ replayed. ``users.session_gen`` is copied into the session at sign-in and compar
 request; raising it ends every session of that account.
 
 Revision ID: 0006_session_generation
-Revises: 0004_lookup_indexes
+Revises: 0005_restriction
 Create Date: 2026-12-05
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_session_generation"
-down_revision = "0004_lookup_indexes"
+down_revision = "0005_restriction"
 branch_labels = None
 depends_on = None
 
