@@ -723,10 +723,13 @@ class SmtpSink:
     ``stop()`` then ``start()`` reopens the same port, to simulate the relay going down.
     """
 
-    def __init__(self, port: int | None = None, credentials: Mapping[str, str] | None = None):
+    def __init__(self, port: int | None = None, credentials: Mapping[str, str] | None = None,
+                 smtputf8: bool = True):
         self.host = HOST
         self.port = port or free_port()
         self.credentials = dict(credentials) if credentials else None
+        # Offer SMTPUTF8 (RFC 6531); aiosmtpd's Controller does by default, many relays do not.
+        self.smtputf8 = smtputf8
         self.messages: list[Received] = []
         self.failures_injected = 0
         self._cond = threading.Condition()
@@ -745,6 +748,7 @@ class SmtpSink:
             kwargs = {"auth_require_tls": False, "authenticator": self._authenticate}
         # A Controller closes its loop on stop, so each start needs a new one. port=0 is not
         # supported by Controller (it self-connects to the configured port to check readiness).
+        kwargs["enable_SMTPUTF8"] = self.smtputf8
         self._controller = Controller(self, hostname=self.host, port=self.port, **kwargs)
         self._controller.start()
         return self
