@@ -234,6 +234,7 @@ class Hold:
     until: datetime | None     # when more may go (None: not held)
     reason: str | None         # in Chinese, for staff
     strikes: int = 0           # the provider's pauses in a row (0: none since mail went out)
+    paused: str | None = None  # the provider's answer, while its pause lasts
 
 
 async def hold(rt: Runtime, session) -> Hold:  # type: ignore[no-untyped-def]
@@ -242,7 +243,8 @@ async def hold(rt: Runtime, session) -> Hold:  # type: ignore[no-untyped-def]
     paused = await outbox.pause_state(session)
     strikes = paused.strikes if paused is not None else 0
     if paused is not None and paused.until > now:
-        return Hold(0, paused.until, f"邮件服务商限制发信，暂停发送：{paused.reason}", strikes)
+        return Hold(0, paused.until, f"邮件服务商限制发信，暂停发送：{paused.reason}", strikes,
+                    paused.reason)
     s = rt.settings.smtp
     limit, until, reason = BATCH, None, None
     for cap, window, name in ((s.max_per_minute, timedelta(minutes=1), "每分钟"),
