@@ -171,13 +171,25 @@ async def flag_mail_failure(session: AsyncSession, submission_id: int,
     sub.flags = flags or None
 
 
-async def states_of(session: AsyncSession, row_ids: list[int]) -> dict[int, tuple[str, str | None]]:
-    """(state, last error) of these rows, by id (the digests page)."""
-    if not row_ids:
+async def digest_mail(session: AsyncSession, runs: dict[str, int]
+                      ) -> dict[str, list[tuple[str, str | None]]]:
+    """(state, last error) of each week's digest mail, by week; ``runs`` maps a week to the
+    id of its first outbox row. A week's mail is found by its Message-ID (``digest.<week>.``,
+    handlers/digest/render.py), and its first row by id in any case."""
+    if not runs:
         return {}
-    rows = await session.execute(select(Outbox.id, Outbox.state, Outbox.last_error)
-                                 .where(Outbox.id.in_(row_ids)))
-    return {i: (st, err) for i, st, err in rows.all()}
+    week_of = {first: week for week, first in runs.items()}
+    clauses = [Outbox.id.in_(list(week_of))]
+    clauses += [Outbox.message_id.startswith(f"digest.{week}.") for week in runs]
+    rows = await session.execute(
+        select(Outbox.id, Outbox.message_id, Outbox.state, Outbox.last_error)
+        .where(Outbox.purpose == "digest", or_(*clauses)).order_by(Outbox.id))
+    out: dict[str, list[tuple[str, str | None]]] = {}
+    for row_id, message_id, state, error in rows.all():
+        week = week_of.get(row_id) or message_id.split(".")[1]
+        if week in runs:
+            out.setdefault(week, []).append((state, error))
+    return out
 
 
 # -- the provider's throttling and the sending caps -------------------------------------------

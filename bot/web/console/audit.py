@@ -47,7 +47,9 @@ def _filter(request: web.Request, tz: ZoneInfo) -> audit.AuditFilter:
 LABELS = {"channel": "渠道", "category": "类别", "measure": "措施", "kind": "性质",
           "auto": "自动邮件", "message_id": "邮件编号", "text": "内容", "from": "原为",
           "to": "改为", "unit": "转办单位", "reason": "理由", "what": "查看方式",
-          "user": "账号", "role": "角色", "ip": "IP 地址"}
+          "user": "账号", "role": "角色", "ip": "IP 地址",
+          "raw": "原始记录编号", "outbox": "邮件编号", "purpose": "邮件类型",
+          "tracking_no": "受理编号"}
 WHAT = {"page": "页面", "raw": "原始邮件", "file": "附件", "preview": "附件预览",
         "export": "导出", "api": "接口"}
 ACTORS = {"system": "系统", "citizen": "来信人"}  # the rest are staff account names
