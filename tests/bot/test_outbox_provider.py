@@ -20,6 +20,7 @@ from bot.workers.outbox import deliver_due, hold
 from storage import outbox
 from storage.db import utcnow
 from storage.models import Outbox, OutboxPause
+from tests.bot.console.support import add_user, login
 from tests.bot.helpers import submit, wait_mail
 from tests.bot.sources.mailtools import until
 from tests.conftest import make_settings
@@ -67,7 +68,7 @@ async def test_throttling_pauses_the_outbox_instead_of_spending_retries(
     """The provider's spam verdict or rate limit pauses the whole outbox; no message is failed
     or charged an attempt; staff see the answer and the end of the pause on /healthz; then
     every message goes."""
-    settings = _settings(db_url, tmp_path, smtp_sink, {"throttle_pause_seconds": 1.5, "connections": 1})
+    settings = _settings(db_url, tmp_path, smtp_sink, {"throttle_pause_seconds": 3, "connections": 1})
     smtp_sink.fail_next(1, code=code, text=text)
     service = await start(settings)
     rt = service.runtime
@@ -79,6 +80,12 @@ async def test_throttling_pauses_the_outbox_instead_of_spending_retries(
         assert health["status"] == "degraded"
         assert any("throttling" in r and text[:10] in r for r in health["reasons"])
         assert health["outbox_hold"]["provider_pause"] is True
+        await add_user(service, "rev", "reviewer")  # staff see it on the outbox page too
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            await login(http, service.base_url, "rev")
+            async with http.get(f"{service.base_url}/console/outbox") as resp:
+                page = await resp.text()
+        assert 'id="hold"' in page and "邮件服务商限制发信" in page and text[:10] in page
         rows = await _rows(rt)
         assert all(r.state in ("pending", "sending", "sent") for r in rows)
         assert all(r.attempts == 0 for r in rows)  # the pause charged nobody an attempt
