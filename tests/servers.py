@@ -715,6 +715,7 @@ class Received:
     message: EmailMessage = field(repr=False)
     login: str | None = None  # AUTH user, when the sink requires authentication
     peer: Any = None  # the client's (host, port): which connection brought it
+    mail_options: tuple[str, ...] = ()  # MAIL FROM parameters (SMTPUTF8, BODY=8BITMIME...)
 
 
 class SmtpSink:
@@ -851,7 +852,8 @@ class SmtpSink:
         parsed = email.message_from_bytes(content, policy=email.policy.default)
         login = session.auth_data.login.decode() if session.auth_data else None
         received = Received(
-            str(envelope.mail_from), list(envelope.rcpt_tos), content, parsed, login, session.peer
+            str(envelope.mail_from), list(envelope.rcpt_tos), content, parsed, login, session.peer,
+            tuple(envelope.mail_options),
         )
         with self._cond:
             self.messages.append(received)

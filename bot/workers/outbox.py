@@ -132,7 +132,10 @@ async def _send_one(client: aiosmtplib.SMTP, row: Outbox) -> None:
         await client.ehlo()
     if not client.supports_extension("smtputf8"):
         raise NoSmtpUtf8(NO_SMTPUTF8)
-    await client.sendmail(sender, [recipient], row.message, mail_options=["SMTPUTF8"])
+    # The headers are raw UTF-8 (RFC 6532): 8-bit content, announced as such (RFC 6152); a
+    # server offering SMTPUTF8 must offer 8BITMIME too (RFC 6531 section 3.1).
+    options = ["SMTPUTF8"] + (["BODY=8BITMIME"] if client.supports_extension("8bitmime") else [])
+    await client.sendmail(sender, [recipient], row.message, mail_options=options)
 
 
 async def _smtp_send(rt: Runtime, rows: list[Outbox],

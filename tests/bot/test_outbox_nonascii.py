@@ -54,12 +54,14 @@ async def test_smtputf8_relay_acknowledges_every_non_ascii_address(db_url: str, 
             got = await wait_mail(sink, 4, timeout=20)
             by_rcpt = {m.rcpt_tos[0]: m for m in got}
             for addr in UNICODE_LOCAL:
+                assert "SMTPUTF8" in by_rcpt[addr].mail_options
                 msg = _read(by_rcpt[addr].content)
                 assert msg["To"].addresses[0].addr_spec == addr
                 assert msg["To"].addresses[0].display_name == "王五"
                 assert numbers[addr] in msg["Subject"]
             # an ASCII local part needs no SMTPUTF8: the domain goes as IDNA
             for addr, wire in IDN_ONLY.items():
+                assert "SMTPUTF8" not in by_rcpt[wire].mail_options
                 assert by_rcpt[wire].content.split(b"\r\n\r\n")[0].isascii()
                 assert numbers[addr] in _read(by_rcpt[wire].content)["Subject"]
             assert {r.state for r in await _rows(service, RawIntake)} == {"done"}
