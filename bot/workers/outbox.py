@@ -229,6 +229,16 @@ def _describe(exc: Exception) -> str:
     return f"{exc.__class__.__name__}: {exc}"
 
 
+def _for_log(row: Outbox, exc: Exception) -> str:
+    """The relay's answer without the recipient's address, which answers often quote: logs
+    carry ids, not addresses (SECURITY.md)."""
+    text = _describe(exc)
+    for addr in {row.recipient, envelope_address(row.recipient)[0]}:
+        if addr:
+            text = re.sub(re.escape(addr), "<recipient>", text, flags=re.IGNORECASE)
+    return text
+
+
 @dataclass
 class Hold:
     """Why the outbox sends nothing (or less) now, and until when."""
@@ -284,7 +294,7 @@ async def _pause(rt: Runtime, session, exc: Exception) -> datetime:  # type: ign
 async def _fail(rt: Runtime, session, row: Outbox, exc: Exception,  # type: ignore[no-untyped-def]
                 why: str) -> None:
     """Fail a row for good; an acknowledgement's letter says so on its console page."""
-    log.warning("outbox %s failed permanently: %s", row.id, _describe(exc))
+    log.warning("outbox %s failed permanently: %s", row.id, _for_log(row, exc))
     await outbox.mark_failed(session, row.id, _describe(exc))
     if row.submission_id is not None and row.purpose == "ack":
         await outbox.flag_mail_failure(session, row.submission_id, ACK_FAILED[why])
@@ -314,7 +324,7 @@ async def _settle(rt: Runtime, rows: list[Outbox], results: dict[int, Exception 
             elif row.attempts + 1 >= rt.settings.smtp.max_attempts or _expired(rt, row):
                 await _fail(rt, session, row, exc, "expired")
             else:
-                log.warning("outbox %s retry: %s", row.id, _describe(exc))
+                log.warning("outbox %s retry: %s", row.id, _for_log(row, exc))
                 await outbox.mark_retry(session, row.id, _describe(exc),
                                         _backoff(rt, row.attempts))
         if until is not None:

@@ -162,9 +162,10 @@ async def test_smtp_outage_makes_healthz_degraded_and_retries_log_warnings(
         await service.stop()
 
 
-async def test_mail_failed_for_good_makes_healthz_degraded(db_url: str, tmp_path: Path,
-                                                           smtp_sink: SmtpSink):
-    smtp_sink.reject_rcpt("c0@example.com", code=550, text="5.1.1 User unknown")
+async def test_mail_failed_for_good_makes_healthz_degraded(
+        db_url: str, tmp_path: Path, smtp_sink: SmtpSink, caplog: pytest.LogCaptureFixture):
+    caplog.set_level(logging.WARNING, logger="bot.workers.outbox")
+    smtp_sink.reject_rcpt("c0@example.com", code=550, text="5.1.1 <C0@example.com> User unknown")
     service = await start(make_settings(db_url, tmp_path, smtp_sink))
     try:
         await _letters(service, 1)
@@ -175,6 +176,9 @@ async def test_mail_failed_for_good_makes_healthz_degraded(db_url: str, tmp_path
         health = await until(failed, what="the failure on healthz", timeout=20)
         assert health["status"] == "degraded"
         assert any("failed for good" in r for r in health["reasons"])
+        logged = [r.getMessage() for r in caplog.records if "failed permanently" in r.getMessage()]
+        assert logged and "User unknown" in logged[0]
+        assert "c0@example.com" not in " ".join(logged).lower()  # logs carry no addresses
     finally:
         await service.stop()
 
