@@ -59,6 +59,7 @@ MAX_PAUSE = timedelta(hours=6)
 THROTTLE_WORDS = re.compile(
     r"\b(?:DT:SPM|RP:[A-Z]{2,4}|MI:[A-Z]{2,4}|HL:[A-Z]{2,4})\b|frequen|rate.?limit|limited"
     r"|too many|throttl", re.IGNORECASE)
+_ADDRESS = re.compile(r"[^\s<>@]+@[^\s<>@]+")
 OUTAGE = "SMTP relay unreachable"
 NO_SMTPUTF8 = "收件地址含非 ASCII 字符，只能经 SMTPUTF8 发送，而发信服务器不支持 SMTPUTF8"
 # What the letter's console page says when its acknowledgement failed for good.
@@ -85,7 +86,9 @@ class Unreachable(Exception):
 
 def _backoff(rt: Runtime, attempts: int) -> timedelta:
     base = rt.settings.smtp.retry_base_seconds
-    return min(timedelta(seconds=base * (2**attempts)), MAX_DELAY)
+    # The exponent is capped: with a large max_attempts, 2**attempts seconds would overflow
+    # timedelta long after MAX_DELAY had been reached.
+    return min(timedelta(seconds=base * (2 ** min(attempts, 24))), MAX_DELAY)
 
 
 def _eml_name(message_id: str) -> str:
@@ -284,7 +287,8 @@ async def _pause(rt: Runtime, session, exc: Exception) -> datetime:  # type: ign
     strikes = (before.strikes if before is not None else 0) + 1
     wait = timedelta(seconds=rt.settings.smtp.throttle_pause_seconds * 2 ** (strikes - 1))
     until = utcnow() + min(wait, MAX_PAUSE)
-    reason = _describe(exc)
+    # Shown on /healthz and the console: without any address a per-recipient answer quotes.
+    reason = _ADDRESS.sub("<address>", _describe(exc))
     await outbox.pause(session, until=until, reason=reason, strikes=strikes)
     log.warning("SMTP provider throttles us (%s); outbox paused until %s (pause %d in a row)",
                 reason, until.isoformat(timespec="seconds"), strikes)
