@@ -345,7 +345,17 @@ def _report(rt: Runtime, results: dict[int, Exception | None]) -> None:
         state.state, state.last_error = "running", None
     elif outage:
         state.state = "error"
-        state.last_error = f"{OUTAGE}: {_describe(outage[0])}"
+        state.last_error = f"{OUTAGE}: {_outage(outage[0])}"
+
+
+def _outage(exc: Exception) -> str:
+    """What went wrong with the relay, for /healthz (public): the relay's answer or the kind
+    of error, never its host and port ("SMTPConnectError (ConnectionRefusedError)")."""
+    cause = exc.cause if isinstance(exc, Unreachable) else exc
+    if isinstance(cause, aiosmtplib.SMTPResponseException):
+        return f"{cause.code} {_ADDRESS.sub('<address>', cause.message)}"[:300]
+    inner = cause.__cause__ or cause.__context__
+    return cause.__class__.__name__ + (f" ({inner.__class__.__name__})" if inner else "")
 
 
 async def deliver_due(rt: Runtime) -> int:
