@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import aiohttp
+from playwright.async_api import Page
 from sqlalchemy import select
 
 from bot.app import Service
@@ -16,7 +17,14 @@ from handlers import tracking
 from storage import digests, outbox
 from storage import intake as raw_intake
 from storage.models import Event, Outbox, RawIntake, Submission
-from tests.bot.console.support import Staff, file_letter, login, page_csrf, post_form
+from tests.bot.console.support import (
+    PASSWORD,
+    Staff,
+    file_letter,
+    login,
+    page_csrf,
+    post_form,
+)
 from tests.bot.helpers import form_token, wait_mail
 from tests.bot.sources.mailtools import until
 from tests.servers import SmtpSink
@@ -189,3 +197,38 @@ async def test_digest_page_says_what_became_of_each_digest(
     assert cells["2026-W47"].startswith("发送失败") and "Mailbox unavailable" in cells["2026-W47"]
     assert cells["2026-W48"].startswith("已发送")
     assert "已进入发信队列" not in html
+
+
+async def test_staff_handle_problems_in_chromium(service: Service, page: Page, reviewer: Staff,
+                                                 smtp_sink: SmtpSink):
+    """In a browser: the nav leads to both pages, a quarantined letter is retried with a click
+    and acknowledged, a failed message is resent with a click."""
+    base = service.base_url
+    raw_id, tn = await _quarantine(service, 9, "zhou@example.com")
+    smtp_sink.reject_rcpt("wu@example.com", code=550, text="5.1.1 User unknown")
+    await file_letter(service, "小区垃圾站每天都有异味，夏天尤其严重，请环卫部门处理。",
+                      email="wu@example.com")
+    await page.goto(f"{base}/console")
+    await page.get_by_label("用户名").fill(reviewer.name)
+    await page.get_by_label("密码").fill(PASSWORD)
+    await page.get_by_role("button", name="登录").click()
+    await page.get_by_role("link", name="未能登记").click()
+    row = page.locator(f"#raw-{raw_id}")
+    assert tn in (await row.inner_text())
+    await row.get_by_role("button", name="重新处理").click()
+    assert "已放回待处理队列" in (await page.locator("#flash").text_content() or "")
+    [ack] = await wait_mail(smtp_sink, 1, timeout=15)
+    assert ack.rcpt_tos == ["zhou@example.com"]
+
+    async def failed() -> bool:
+        async with service.runtime.sessions() as db:
+            return bool((await outbox.counts_by_state(db)).get("failed"))
+    await until(failed, what="the failed acknowledgement", timeout=15)
+    smtp_sink.clear()
+    await page.get_by_role("link", name="发信队列").click()
+    failed_row = page.locator("tr.mail-failed")
+    assert "User unknown" in await failed_row.inner_text()
+    await failed_row.get_by_role("button", name="重新发送").click()
+    assert "重新放入发送队列" in (await page.locator("#flash").text_content() or "")
+    [again] = await wait_mail(smtp_sink, 1, timeout=15)
+    assert again.rcpt_tos == ["wu@example.com"]
