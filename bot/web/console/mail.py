@@ -21,6 +21,7 @@ from bot.web.console.present import local
 from bot.web.console.security import restricted
 from bot.web.keys import RUNTIME
 from bot.workers import outbox as outbox_worker
+from handlers.compose import envelope_address
 from storage import events, outbox
 from storage.db import utcnow
 from storage.models import Outbox, Submission, User
@@ -39,8 +40,9 @@ def mask(address: str) -> str:
 def _row(row: Outbox, sub: Submission | None, user: User, tz: str) -> dict[str, object]:
     hidden = sub is not None and restricted(sub, user)
     recipient, error = row.recipient, row.last_error or ""
-    if hidden:
-        error = error.replace(recipient, mask(recipient))
+    if hidden:  # the relay's answer may quote the address as stored or as sent (IDNA)
+        for form in {recipient, envelope_address(recipient)[0]}:
+            error = error.replace(form, mask(recipient))
         recipient = mask(recipient)
     return {"id": row.id, "purpose": PURPOSE.get(row.purpose, row.purpose),
             "recipient": recipient, "state": row.state,
