@@ -102,10 +102,22 @@ class SmtpSettings(Section):
         "", pattern=r"^$|^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
     timeout: float = Field(30.0, gt=0)
     retry_base_seconds: float = Field(30.0, gt=0)
-    max_attempts: int = Field(8, ge=1)
+    # A message that cannot be delivered is retried (backoff: base x 2^attempt, at most 2 h)
+    # for retry_hours after it was queued, or max_attempts attempts, whichever comes first;
+    # then it fails for good and staff see it (/console/outbox, /healthz).
+    max_attempts: int = Field(30, ge=1)
+    retry_hours: float = Field(24.0, gt=0)
     # Connections that deliver side by side: one message at a time over one connection waits
     # for the relay's answers, several round trips per message.
     connections: int = Field(4, ge=1, le=20)
+    # When the provider throttles us (smtp.163.com's "554 DT:SPM", "450 RP:…", "frequency
+    # limited"), the whole outbox pauses this long, doubled for each pause in a row (at most
+    # 6 h), instead of spending every message's retries (bot/workers/outbox.py).
+    throttle_pause_seconds: float = Field(300.0, gt=0)
+    # Sending caps, counted from what the outbox sent in the last minute / day (so they hold
+    # across restarts); 0: no cap.
+    max_per_minute: int = Field(0, ge=0)
+    max_per_day: int = Field(0, ge=0)
 
 
 class ImapSettings(Section):

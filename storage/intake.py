@@ -113,6 +113,14 @@ async def tracking_no_pending(session: AsyncSession, tracking_no: str) -> bool:
     return found is not None
 
 
+async def tracking_no_quarantined(session: AsyncSession, tracking_no: str) -> bool:
+    """Whether an input given this tracking number is quarantined: stored, not filed, in
+    staff's hands (/console/intake). Its writer must not be told the number is wrong."""
+    found = await session.scalar(select(RawIntake.id).where(
+        RawIntake.state == "quarantined", RawIntake.tracking_no == tracking_no).limit(1))
+    return found is not None
+
+
 async def get_many(session: AsyncSession, ids: list[int]) -> list[RawIntake]:
     """Rows by id, in id order (a batch read ahead of processing)."""
     if not ids:
@@ -197,6 +205,19 @@ async def counts_by_channel(session: AsyncSession) -> dict[str, int]:
         select(RawIntake.channel, func.count()).group_by(RawIntake.channel)
     )
     return {ch: n for ch, n in rows.all()}
+
+
+async def requeue(session: AsyncSession, raw_id: int, *, no_ack: bool) -> RawIntake | None:
+    """A held or quarantined row back to pending, its attempts reset, for staff; ``no_ack``
+    files it without an acknowledgement (``payload["no_ack"]``, as ``ingest --no-ack`` does).
+    None when the row is not held or quarantined (processed meanwhile)."""
+    row = await session.get(RawIntake, raw_id, with_for_update=True)
+    if row is None or row.state not in ("held", "quarantined"):
+        return None
+    row.state, row.attempts, row.retry_at = "pending", 0, None
+    if no_ack:
+        row.payload = {**(row.payload or {}), "no_ack": True}
+    return row
 
 
 async def problem_rows(session: AsyncSession, limit: int = 100) -> list[RawIntake]:

@@ -221,10 +221,26 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # Retried until then; None: created_at + smtp.retry_hours (migration 0007).
+    retry_until: Mapped[datetime | None]
 
-    # Due messages; one submission's messages (status page replies, purge; migration 0004).
+    # Due messages; one submission's messages (status page replies, purge; migration 0004);
+    # what was sent lately, for the sending caps (migration 0007).
     __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),
-                      Index("ix_outbox_submission", "submission_id"))
+                      Index("ix_outbox_submission", "submission_id"),
+                      Index("ix_outbox_sent_at", "sent_at"))
+
+
+class OutboxPause(Base):
+    """The whole outbox waits: the provider throttles us (migration 0007). One row per sender
+    (``name`` = "smtp"); ``strikes`` counts the pauses in a row, the backoff's exponent."""
+
+    __tablename__ = "outbox_pause"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    until: Mapped[datetime]
+    since: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text)
+    strikes: Mapped[int] = mapped_column(Integer)
 
 
 class Event(Base):

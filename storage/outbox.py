@@ -13,9 +13,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from storage.db import utcnow
-from storage.models import Outbox, Suppression
+from storage.models import Outbox, OutboxPause, Submission, Suppression
+
+PAUSE = "smtp"  # the one sender we have; the pause row's name
 
 
 async def enqueue(
@@ -106,6 +109,122 @@ async def mark_failed(session: AsyncSession, row_id: int, error: str, state: str
         .values(state=state, attempts=_T.c.attempts + 1, claimed_until=None,
                 last_error=error[:2000])
     )
+
+
+async def mark_deferred(session: AsyncSession, row_ids: list[int], until: datetime,
+                        error: str | None) -> None:
+    """Back to pending until ``until`` without counting an attempt: the provider asked the
+    whole outbox to wait, which says nothing about these messages."""
+    if row_ids:
+        values: dict[str, object] = {"state": "pending", "next_attempt_at": until,
+                                     "claimed_until": None}
+        if error is not None:
+            values["last_error"] = error[:2000]
+        await session.execute(update(_T).where(_T.c.id.in_(row_ids)).values(values))
+
+
+async def resend(session: AsyncSession, row_id: int, retry_until: datetime) -> Outbox | None:
+    """A failed (or dismissed) message queued again, with a new retry window; None if the row
+    is not in one of those states."""
+    row = await session.get(Outbox, row_id, with_for_update=True)
+    if row is None or row.state not in ("failed", "dismissed"):
+        return None
+    row.state, row.attempts, row.next_attempt_at = "pending", 0, utcnow()
+    row.claimed_until, row.retry_until = None, retry_until
+    return row
+
+
+async def dismiss(session: AsyncSession, row_id: int) -> Outbox | None:
+    """Staff have seen a failed message and will not resend it: it stops counting as a
+    problem (/healthz). None if the row is not failed."""
+    row = await session.get(Outbox, row_id, with_for_update=True)
+    if row is None or row.state != "failed":
+        return None
+    row.state = "dismissed"
+    return row
+
+
+async def problems(session: AsyncSession, *, limit: int = 200
+                   ) -> list[tuple[Outbox, Submission | None]]:
+    """Mail not delivered yet or failed for good (never the bytes: see ``Outbox.message``),
+    oldest first, each with its submission (for the tracking number and who may see it)."""
+    rows = await session.execute(
+        select(Outbox, Submission).options(defer(Outbox.message))
+        .outerjoin(Submission, Submission.id == Outbox.submission_id)
+        .where(Outbox.state.in_(("pending", "sending", "failed")))
+        .order_by(Outbox.created_at, Outbox.id).limit(limit))
+    return [(o, s) for o, s in rows.all()]
+
+
+async def flag_mail_failure(session: AsyncSession, submission_id: int,
+                            reason: str | None) -> None:
+    """Say on the letter itself that its citizen got no acknowledgement (``flags["ack_failed"]``,
+    shown on its console page), or take that back (``reason`` None) when it is resent."""
+    sub = await session.get(Submission, submission_id)
+    if sub is None:
+        return
+    flags = dict(sub.flags or {})
+    if reason is None:
+        flags.pop("ack_failed", None)
+    else:
+        flags["ack_failed"] = reason
+    sub.flags = flags or None
+
+
+async def digest_mail(session: AsyncSession, runs: dict[str, int]
+                      ) -> dict[str, list[tuple[str, str | None]]]:
+    """(state, last error) of each week's digest mail, by week; ``runs`` maps a week to the
+    id of its first outbox row. A week's mail is found by its signed Message-ID, whose tag is
+    the week without its hyphen and the recipient's number (``digest.2026W47r0.…``,
+    handlers/digest/render.py), and its first row by id in any case."""
+    if not runs:
+        return {}
+    week_of = {first: week for week, first in runs.items()}
+    tag_of = {week.replace("-", ""): week for week in runs}
+    clauses = [Outbox.id.in_(list(week_of))]
+    clauses += [Outbox.message_id.startswith(f"digest.{tag}r") for tag in tag_of]
+    rows = await session.execute(
+        select(Outbox.id, Outbox.message_id, Outbox.state, Outbox.last_error)
+        .where(Outbox.purpose == "digest", or_(*clauses)).order_by(Outbox.id))
+    out: dict[str, list[tuple[str, str | None]]] = {}
+    for row_id, message_id, state, error in rows.all():
+        week = week_of.get(row_id) or tag_of.get(message_id.split(".")[1].split("r")[0], "")
+        if week in runs:
+            out.setdefault(week, []).append((state, error))
+    return out
+
+
+# -- the provider's throttling and the sending caps -------------------------------------------
+async def pause_state(session: AsyncSession) -> OutboxPause | None:
+    return await session.get(OutboxPause, PAUSE)
+
+
+async def pause(session: AsyncSession, *, until: datetime, reason: str, strikes: int) -> None:
+    row = await session.get(OutboxPause, PAUSE, with_for_update=True)
+    if row is None:
+        session.add(OutboxPause(name=PAUSE, until=until, since=utcnow(), reason=reason[:2000],
+                                strikes=strikes))
+    else:
+        if row.until < utcnow() and row.strikes == 0:
+            row.since = utcnow()
+        row.until, row.reason, row.strikes = max(row.until, until), reason[:2000], strikes
+
+
+async def clear_pause(session: AsyncSession) -> None:
+    """Mail went through again: the next throttling starts the backoff from the beginning."""
+    await session.execute(update(OutboxPause).where(OutboxPause.name == PAUSE)
+                          .values(strikes=0))
+
+
+async def sent_since(session: AsyncSession, since: datetime) -> int:
+    return int(await session.scalar(
+        select(func.count()).select_from(_T).where(_T.c.sent_at >= since)) or 0)
+
+
+async def nth_sent_since(session: AsyncSession, since: datetime, n: int) -> datetime | None:
+    """When the ``n``-th (from 0) message sent since ``since`` went out."""
+    return await session.scalar(select(_T.c.sent_at).where(_T.c.sent_at >= since)
+                                .order_by(_T.c.sent_at).offset(n).limit(1))
 
 
 async def mark_bounced(session: AsyncSession, message_ids: list[str], reason: str) -> list[str]:

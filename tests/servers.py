@@ -715,6 +715,7 @@ class Received:
     message: EmailMessage = field(repr=False)
     login: str | None = None  # AUTH user, when the sink requires authentication
     peer: Any = None  # the client's (host, port): which connection brought it
+    mail_options: tuple[str, ...] = ()  # MAIL FROM parameters (SMTPUTF8, BODY=8BITMIME...)
 
 
 class SmtpSink:
@@ -723,10 +724,13 @@ class SmtpSink:
     ``stop()`` then ``start()`` reopens the same port, to simulate the relay going down.
     """
 
-    def __init__(self, port: int | None = None, credentials: Mapping[str, str] | None = None):
+    def __init__(self, port: int | None = None, credentials: Mapping[str, str] | None = None,
+                 smtputf8: bool = True):
         self.host = HOST
         self.port = port or free_port()
         self.credentials = dict(credentials) if credentials else None
+        # Offer SMTPUTF8 (RFC 6531); aiosmtpd's Controller does by default, many relays do not.
+        self.smtputf8 = smtputf8
         self.messages: list[Received] = []
         self.failures_injected = 0
         self._cond = threading.Condition()
@@ -745,6 +749,7 @@ class SmtpSink:
             kwargs = {"auth_require_tls": False, "authenticator": self._authenticate}
         # A Controller closes its loop on stop, so each start needs a new one. port=0 is not
         # supported by Controller (it self-connects to the configured port to check readiness).
+        kwargs["enable_SMTPUTF8"] = self.smtputf8
         self._controller = Controller(self, hostname=self.host, port=self.port, **kwargs)
         self._controller.start()
         return self
@@ -847,7 +852,8 @@ class SmtpSink:
         parsed = email.message_from_bytes(content, policy=email.policy.default)
         login = session.auth_data.login.decode() if session.auth_data else None
         received = Received(
-            str(envelope.mail_from), list(envelope.rcpt_tos), content, parsed, login, session.peer
+            str(envelope.mail_from), list(envelope.rcpt_tos), content, parsed, login, session.peer,
+            tuple(envelope.mail_options),
         )
         with self._cond:
             self.messages.append(received)

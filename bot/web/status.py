@@ -48,6 +48,8 @@ ACCESS_SECONDS = 30 * 60
 COMMENT_MAX = 1000
 FILING_WAIT = 3.0  # seconds a lookup waits for a letter the intake worker is still filing
 STILL_FILING = "您的来信已经收到，正在登记，请过一两分钟再查询。"
+IN_STAFF_HANDS = ("您的来信已经收到并完整保存。自动登记时遇到技术问题，已转工作人员人工处理，"
+                  "登记后即可查询办理进度，请稍后再来查询。")
 GENERIC_WRONG = "受理编号或查询码不正确。请核对确认邮件或提交成功页面上的受理编号和 6 位查询码后再试。"
 STAGES = {
     "new": ("待受理", "工作人员正在阅读您的来信，将在受理期限内决定是否受理。"),
@@ -265,8 +267,12 @@ async def lookup(request: web.Request) -> web.StreamResponse:
     stored = sub.query_code_hash if sub is not None else None
     # Always compare, even for an unknown number, so timing does not tell which half was wrong.
     if not tracking.check_query_code(rt.secret, tn, code, stored) or sub is None:
-        if filing and hmac.compare_digest(tracking.query_code_for(rt.secret, tn), code):
-            return _render_lookup(request, 200, STILL_FILING, given_tn)
+        if hmac.compare_digest(tracking.query_code_for(rt.secret, tn), code):
+            if filing:
+                return _render_lookup(request, 200, STILL_FILING, given_tn)
+            async with rt.sessions() as session:  # stored but not filed: never "wrong number"
+                if await raw_intake.tracking_no_quarantined(session, tn):
+                    return _render_lookup(request, 200, IN_STAFF_HANDS, given_tn)
         return _render_lookup(request, 400, GENERIC_WRONG, given_tn)
     resp = _see_other("/status")
     _set_access(request, resp, sub.tracking_no)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -72,3 +73,62 @@ def test_chart_inline_and_workbook_attached():
     assert [f.get_filename() for f in files] == ["每周摘要 2026-W48.xlsx"]
     assert files[0].get_content() == sheet
     assert msg.get_body(("plain",)).get_content() == "您好：\n您的来信已收到。"
+
+
+def test_an_internationalised_domain_is_written_in_idna():
+    """An ASCII local part at a Chinese domain needs nothing of the relay: the domain is
+    written as its IDNA A-label, which every relay takes."""
+    data = compose.build(outgoing(to=[("张三", "zhang@例子.中国")]))
+    msg = read(data)
+    assert msg["To"].addresses[0].addr_spec == "zhang@xn--fsqu00a.xn--fiqs8s"
+    assert msg["To"].addresses[0].display_name == "张三"
+    assert data.split(b"\r\n\r\n", 1)[0].isascii()
+    assert compose.envelope_address("zhang@例子.中国") == ("zhang@xn--fsqu00a.xn--fiqs8s", False)
+
+
+def test_a_non_ascii_local_part_is_written_for_smtputf8():
+    """用户@例子.广告 has no ASCII form: the header carries it as UTF-8 (RFC 6532), and the
+    envelope says the relay must offer SMTPUTF8."""
+    for addr in ("用户@例子.广告", "张三@例子.中国", "张三@example.com"):
+        data = compose.build(outgoing(to=[("张三", addr)]))
+        # A mail program of our time reads the UTF-8 header as text (RFC 6532)
+        msg = email.message_from_string(data.decode("utf-8"), policy=policy.default)
+        assert msg["To"].addresses[0].addr_spec == addr
+        assert msg["To"].addresses[0].display_name == "张三"
+        assert compose.envelope_address(addr) == (addr, True)
+        assert msg.get_body(("plain",)).get_content() == "您好：\n您的来信已收到。"
+
+
+def test_an_encoded_word_holding_crlf_stays_one_line_in_the_to_name():
+    """A name whose encoded-word decodes to text with CR/LF (typed into the form, or written by
+    a hostile mail program) is decoded, folded to one line and encoded again: a reader's
+    program shows one name and no extra header or recipient."""
+    import base64
+
+    hostile = "=?utf-8?b?" + base64.b64encode("张三\r\nBcc: all@example.com".encode()).decode() + "?="
+    for name in (hostile, "=?utf-8?q?x=0D=0ABcc=3A_b=40example=2Ecom?="):
+        msg = read(compose.build(outgoing(to=[(name, "zhang@example.com")])))
+        [to] = msg["To"].addresses
+        assert "\r" not in to.display_name and "\n" not in to.display_name
+        assert "Bcc" in to.display_name  # kept as text
+        assert to.addr_spec == "zhang@example.com"
+        assert msg["Bcc"] is None
+
+
+def test_nothing_in_an_address_or_name_makes_compose_raise():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    text = st.text(st.characters(codec=None), max_size=60)
+    addr = st.one_of(text, st.builds(lambda a, b: f"{a}@{b}", text, text))
+
+    @settings(max_examples=300, deadline=None)
+    @given(name=text, address=addr, sender=addr)
+    def check(name: str, address: str, sender: str) -> None:
+        data = compose.build(outgoing(to=[(name, address)], from_addr=sender, from_name=name))
+        head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        names = [line.split(b":", 1)[0].lower() for line in head if line[:1] not in b" \t"]
+        assert names.count(b"to") == names.count(b"from") == 1 and b"bcc" not in names
+        assert b"\n" not in data.replace(b"\r\n", b"")
+
+    check()

@@ -18,6 +18,8 @@ from bot.web.console import (
     digests,
     entry,
     export,
+    intake_problems,
+    mail,
     present,
     queue,
     submission,
@@ -37,7 +39,11 @@ def setup(app: web.Application) -> None:
     digests.setup(app)
     audit.setup(app)
     users.setup(app)
+    intake_problems.setup(app)
+    mail.setup(app)
     env = aiohttp_jinja2.get_env(app)
     env.globals.setdefault("role_names", present.ROLE_NAMES)
     env.globals.setdefault("console_nav", (("/console", "来信列表"), ("/console/new", "录入来信"),
-                                          ("/console/digests", "每周简报")))
+                                          ("/console/digests", "每周简报"),
+                                          ("/console/intake", "未能登记"),
+                                          ("/console/outbox", "发信队列")))

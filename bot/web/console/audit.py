@@ -48,7 +48,9 @@ LABELS = {"channel": "渠道", "category": "类别", "measure": "措施", "kind"
           "auto": "自动邮件", "message_id": "邮件编号", "text": "内容", "from": "原为",
           "to": "改为", "unit": "转办单位", "reason": "理由", "what": "查看方式",
           "user": "账号", "role": "角色", "ip": "IP 地址", "letters": "举报编号", "q": "搜索词",
-          "satisfaction": "评价", "comment": "评价意见"}
+          "satisfaction": "评价", "comment": "评价意见",
+          "raw": "原始记录编号", "outbox": "邮件编号", "purpose": "邮件类型",
+          "tracking_no": "受理编号"}
 WHAT = {"page": "页面", "raw": "原始邮件", "file": "附件", "preview": "附件预览",
         "export": "导出", "api": "接口", "list": "列表", "search": "搜索"}
 ACTORS = {"system": "系统", "citizen": "来信人"}  # the rest are staff account names

@@ -45,6 +45,9 @@ ACTIONS = {
     "user-role": "更改账号角色", "user-password": "重设账号密码", "token-issued": "签发 API 令牌",
     "password-changed": "修改本人密码", "password-change-failed": "修改密码失败",
     "digest-started": "每周简报开始运行",
+    "ack-failed": "确认邮件未发出", "intake-retry": "重新处理来信",
+    "intake-file-no-ack": "不发确认邮件直接登记",
+    "mail-resend": "重新发送邮件", "mail-dismiss": "发送失败邮件标记为已处理",
 }
 
 
