@@ -209,7 +209,10 @@ def _body_text(part: Message, subtype: str, st: _State) -> str:
         st.defect(defect)
     if subtype == "html":
         st.cids.update(m.lower() for m in _CID_REF.findall(text))
-        return html_to_text(text)
+        text, defect = html_to_text(text)
+        if defect:
+            st.defect(defect)
+        return text
     text, blocks = extract_uuencoded(text)
     for name, blob in blocks:
         _add_attachment(st, name, "application/octet-stream", blob, None, False)
