@@ -15,7 +15,7 @@ import re
 from email.message import Message
 
 from handlers.mailcharset import decode_bytes
-from handlers.mailheaders import clean_header, decode_words, raw_header, to_bytes
+from handlers.mailheaders import clean_header, decode_words, escape_raw_words, raw_header, to_bytes
 from handlers.mailtext import uudecode
 
 _IDENTITY = frozenset({"", "7bit", "8bit", "binary"})
@@ -110,7 +110,7 @@ def param(part: Message, header: str, name: str) -> str | None:
         charset, _lang, text = value
         data = str(text).encode("latin-1", "replace")
         return clean_header(decode_bytes(data, charset or None, short=True)[0])
-    data = str(value).encode("latin-1", "replace")
+    data = escape_raw_words(str(value).encode("latin-1", "replace"))
     return clean_header(decode_words(decode_bytes(data, None, short=True)[0]))
 
 

@@ -23,10 +23,10 @@ from handlers.mailheaders import (
     address_list,
     header_text,
     message_ids,
-    parse_address,
     parse_date,
     raw_header,
     raw_headers,
+    sender,
 )
 from handlers.mailparts import param, payload_bytes, raw_filename, safe_filename
 from handlers.mailpolicy import POLICY
@@ -249,7 +249,8 @@ def _parse(raw: bytes, max_bytes: int) -> ParsedMail:
 
 def _assemble(msg: Message, text: str, attachments: list[Attachment], defects: list[str],
               oversized: bool) -> ParsedMail:
-    from_addr, from_name = parse_address(raw_header(msg, "From"))
+    from_addr, from_name = sender(msg, defects)
+    subject = header_text(msg, "Subject", defects) or ""
     date, date_defect = parse_date(raw_header(msg, "Date"))
     if date_defect:
         defects.append(date_defect)
@@ -257,7 +258,7 @@ def _assemble(msg: Message, text: str, attachments: list[Attachment], defects: l
     reply_to = message_ids(raw_header(msg, "In-Reply-To"))
     return ParsedMail(
         message_id=ids[0] if ids else None, from_addr=from_addr, from_name=from_name,
-        subject=header_text(msg, "Subject") or "", date=date, text=text,
+        subject=subject, date=date, text=text,
         new_text=split_reply(text) if text else text, attachments=attachments,
         in_reply_to=reply_to[0] if reply_to else None,
         references=message_ids(raw_header(msg, "References")),

@@ -1,0 +1,79 @@
+"""Headers of real-world mail (issue #16, classes 3, 4 and 7): the sender is found when From holds
+several mailboxes or a broken first one, a malformed header block is recovered instead of read as
+body, and raw 8-bit bytes inside encoded-words are decoded by the word's charset."""
+
+from __future__ import annotations
+
+from handlers.parse import parse_message
+
+BODY = "\r\n\r\n请尽快处理。".encode()
+REST = b"To: ntzfwjgdw@163.com\r\nSubject: t\r\nDate: Tue, 01 Dec 2026 10:00:00 +0800"
+
+
+# --- class 3: the sender when From is odd ------------------------------------------------------
+
+def sender_of(from_lines: bytes) -> tuple[str | None, str | None, list[str]]:
+    p = parse_message(from_lines + b"\r\n" + REST + BODY)
+    return p.from_addr, p.from_name, p.defects
+
+
+def test_first_mailbox_without_address_falls_to_the_next_with_a_defect():
+    addr, name, defects = sender_of(b'From: "Yangzhou ABC " <>, "LTD" <LY@example.com>')
+    assert (addr, name) == ("ly@example.com", "LTD")
+    assert any("ly@example.com" in d for d in defects)
+
+
+def test_two_from_headers_the_first_unusable():
+    addr, name, defects = sender_of("From: 匿名\r\nFrom: 张三 <zhangsan@qq.com>".encode())
+    assert (addr, name) == ("zhangsan@qq.com", "张三")
+    assert any("zhangsan@qq.com" in d for d in defects)
+
+
+def test_several_authors_take_the_first_and_say_so():
+    addr, _name, defects = sender_of(b"From: a@163.com, b@qq.com")
+    assert addr == "a@163.com" and defects
+
+
+def test_comma_inside_an_encoded_word_display_name():
+    for raw, name in ((b"From: =?iso-8859-1?Q?B=FCrling,=20Andreas?= <smith@example.com>",
+                       "Bürling, Andreas"),
+                      (b'From: "=?utf-8?B?546L5bu65Zu9LOWNl+mAmg==?=" <w@163.com>', "王建国,南通")):
+        addr, got, defects = sender_of(raw)
+        assert (addr, got) == (raw.rsplit(b"<", 1)[1].rstrip(b">").decode(), name)
+        assert defects == []
+
+
+def test_to_and_cc_with_encoded_commas_list_every_address():
+    raw = (b"From: a@163.com\r\nTo: =?utf-8?Q?Li,_Si?= <li@qq.com>, wang@163.com\r\n"
+           b"Cc: =?gbk?B?1cXI/Q==?= <zs@126.com>" + BODY)
+    assert parse_message(raw).to_addrs == ["li@qq.com", "wang@163.com", "zs@126.com"]
+
+
+# --- class 7: raw 8-bit bytes inside encoded-words --------------------------------------------
+
+def test_raw_utf8_bytes_inside_q_words_of_subject_and_name():
+    raw = ("From: =?utf-8?Q?王建国?= <w@163.com>\r\nSubject: =?utf-8?Q?关于噪音_test?=\r\n"
+           "To: ntzfwjgdw@163.com").encode() + BODY
+    p = parse_message(raw)
+    assert (p.subject, p.from_name) == ("关于噪音 test", "王建国")
+
+
+def test_raw_gbk_bytes_inside_a_gb2312_q_word():
+    raw = "From: a@163.com\r\nSubject: =?gb2312?Q?举报材料_补充?=".encode("gbk") + BODY
+    assert parse_message(raw).subject == "举报材料 补充"
+
+
+def test_raw_bytes_inside_a_b_word_are_taken_as_written():
+    raw = "From: a@163.com\r\nSubject: =?utf-8?B?关于拆迁?=".encode() + BODY
+    assert parse_message(raw).subject == "关于拆迁"
+
+
+def test_raw_bytes_inside_an_encoded_word_filename():
+    part = ('--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n见附件\r\n--B\r\n'
+            'Content-Type: application/pdf; name="=?utf-8?Q?投诉.pdf?="\r\n'
+            'Content-Disposition: attachment; filename="=?utf-8?Q?投诉.pdf?="\r\n'
+            'Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--B--\r\n').encode()
+    raw = b'From: a@163.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="B"\r\n\r\n' + part
+    p = parse_message(raw)
+    assert [a.filename for a in p.attachments] == ["投诉.pdf"]
+    assert p.text == "见附件"
