@@ -107,6 +107,40 @@ def _flatten(tree: lxml.html.HtmlElement, limit: int) -> None:
         stack.extend((child, level + 1) for child in el)
 
 
+# --- format=flowed (RFC 3676) ------------------------------------------------------------------
+# Hand-written: the stdlib's email package does not undo format=flowed, and no maintained
+# library does only that. Twenty lines of RFC 3676 §4 are cheaper than a dependency.
+
+
+def unflow(text: str, delsp: bool) -> str:
+    """Join the soft line breaks of a format=flowed body; with DelSp=yes the space that marks
+    a soft break is not part of the text (so a Chinese sentence joins without a space)."""
+    out: list[str] = []
+    paragraph: list[str] = []
+    depth_open = -1
+    for raw in text.replace("\r\n", "\n").split("\n"):
+        stripped = raw.lstrip(">")
+        depth = len(raw) - len(stripped)
+        if stripped.startswith(" "):  # space-stuffing (§4.4)
+            stripped = stripped[1:]
+        if paragraph and depth != depth_open:  # a quote depth change ends a paragraph (§4.5)
+            out.append(_quoted(depth_open, "".join(paragraph)))
+            paragraph = []
+        depth_open = depth
+        flowed = stripped.endswith(" ") and stripped != "-- "
+        paragraph.append(stripped[:-1] if flowed and delsp else stripped)
+        if not flowed:
+            out.append(_quoted(depth, "".join(paragraph)))
+            paragraph = []
+    if paragraph:
+        out.append(_quoted(depth_open, "".join(paragraph)))
+    return "\n".join(out)
+
+
+def _quoted(depth: int, line: str) -> str:
+    return f"{'>' * depth} {line}" if depth else line
+
+
 # --- reply splitting --------------------------------------------------------------------------
 # Hand-written: no maintained Python library knows the Chinese clients' quote headers
 # (163/QQ/Foxmail/Outlook-CN); the patterns follow what those clients emit.

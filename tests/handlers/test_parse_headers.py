@@ -77,3 +77,38 @@ def test_raw_bytes_inside_an_encoded_word_filename():
     p = parse_message(raw)
     assert [a.filename for a in p.attachments] == ["投诉.pdf"]
     assert p.text == "见附件"
+
+
+# --- class 4: a malformed header block -------------------------------------------------------
+
+HEAD = ("From: 张三 <zhangsan@163.com>\r\nTo: ntzfwjgdw@163.com\r\nSubject: =?utf-8?B?"
+        "5YWz5LqO5ouG6L+B?=\r\nDate: Tue, 01 Dec 2026 10:00:00 +0800\r\n").encode()
+
+
+def test_a_line_pasted_above_the_headers_is_skipped_and_the_headers_recovered():
+    for junk in (b"---- Original email message ----\r\n", b"> \r\n-------- Forwarded --------\r\n"):
+        p = parse_message(junk + HEAD + "\r\n补偿款至今未发放。".encode())
+        assert (p.from_addr, p.subject, p.text) == ("zhangsan@163.com", "关于拆迁", "补偿款至今未发放。")
+        assert p.date is not None and any("邮件头" in d for d in p.defects)
+
+
+def test_unindented_continuation_lines_are_joined_to_their_header():
+    raw = (b"From: a@163.com\r\nTo: x@qq.com,\r\ny@qq.com,\r\nz@qq.com\r\n"
+           b"Subject: a very long subject that a broken mailer\r\nwrapped without indent\r\n"
+           b"Date: Tue, 01 Dec 2026 10:00:00 +0800\r\n\r\nbody text")
+    p = parse_message(raw)
+    assert p.subject == "a very long subject that a broken mailer wrapped without indent"
+    assert p.to_addrs == ["x@qq.com", "y@qq.com", "z@qq.com"]
+    assert (p.text, p.date is not None) == ("body text", True)
+    assert any("续行" in d for d in p.defects)
+
+
+def test_body_without_blank_line_after_headers_is_still_body():
+    p = parse_message(b"From: a@163.com\r\nSubject: s\r\nthis is the body\r\nsecond line")
+    assert (p.subject, p.text) == ("s", "this is the body\nsecond line")
+
+
+def test_letter_without_any_headers_stays_all_body():
+    text = "尊敬的领导：\r\n我反映一个问题。\r\n\r\n此致"
+    p = parse_message(text.encode())
+    assert p.text == "尊敬的领导：\n我反映一个问题。\n\n此致" and p.from_addr is None
