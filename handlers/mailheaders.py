@@ -166,23 +166,31 @@ _HIDDEN = re.compile("\ue000(\\d+)\ue001")
 
 def mailboxes(raw: str, defects: list[str] | None = None) -> list[tuple[str, str]]:
     """(decoded display name, lower-cased address or "") of each mailbox in a From-like value."""
+    pairs, words = _address_pairs(raw, defects)
+    if not words:
+        return [(fold(clean_header(name)).strip("\"' "), fold(clean_header(addr)).lower())
+                for name, addr in pairs]
+
+    def restore(text: str) -> str:
+        return _HIDDEN.sub(lambda m: words[int(m.group(1))], text) if "\ue000" in text else text
+
+    return [(fold(clean_header(decode_words(restore(name), defects))).strip("\"' "),
+             fold(clean_header(restore(addr))).lower()) for name, addr in pairs]
+
+
+def _address_pairs(raw: str, defects: list[str] | None) -> tuple[list[tuple[str, str]], list[str]]:
+    """getaddresses over ``raw`` with its encoded-words hidden; (pairs, the hidden words)."""
     words: list[str] = []
 
     def hide(m: re.Match[str]) -> str:
         words.append(m.group(0))
         return f"\ue000{len(words) - 1}\ue001"
 
-    hidden = _ANY_WORD.sub(hide, unicode_raw(_escaped(raw), defects))
+    text = unicode_raw(_escaped(raw), defects)
     try:
-        pairs = getaddresses([hidden])
+        return getaddresses([_ANY_WORD.sub(hide, text) if "=?" in text else text]), words
     except Exception:  # getaddresses has had crash bugs on hostile input
-        pairs = []
-
-    def restore(text: str) -> str:
-        return _HIDDEN.sub(lambda m: words[int(m.group(1))], text)
-
-    return [(fold(clean_header(decode_words(restore(name), defects))).strip("\"' "),
-             fold(clean_header(restore(addr))).lower()) for name, addr in pairs]
+        return [], words
 
 
 def parse_address(raw: str | None, defects: list[str] | None = None) -> tuple[str | None, str | None]:
@@ -225,7 +233,8 @@ def sender(msg: Message, defects: list[str]) -> tuple[str | None, str | None]:
 
 def address_list(raw_values: list[str]) -> list[str]:
     """Lower-cased addr-specs of every address in To/Cc-like headers."""
-    return [addr for value in raw_values for _, addr in mailboxes(value) if "@" in addr]
+    return [addr.strip().lower() for value in raw_values
+            for _, addr in _address_pairs(value, None)[0] if "@" in addr]
 
 
 def message_ids(raw: str | None) -> list[str]:

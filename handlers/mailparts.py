@@ -23,6 +23,7 @@ _ENCODED = frozenset({"base64", "quoted-printable", "x-uuencode", "uuencode", "x
 _B64_JUNK = re.compile(rb"[^A-Za-z0-9+/=]")
 _PADDED_LINE = re.compile(rb"[A-Za-z0-9+/]=[ \t]*(?:\r?\n|$)|==[ \t]*(?:\r?\n|$)")
 # A line with a character base64 never has, or a space between base64 characters.
+_B64_TEXT = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \t\r\n"
 _IMPURE_LINE = re.compile(rb"(?m)^[ \t]*[A-Za-z0-9+/=]*(?:[^A-Za-z0-9+/=\s]|[ \t]+[A-Za-z0-9+/=])")
 _B64_LINE = re.compile(rb"(?m)^[A-Za-z0-9+/]{16,}={0,2}[ \t]*\r?$")
 _PURE_B64_LINES = re.compile(rb"(?:[ \t]*[A-Za-z0-9+/]*={0,2}[ \t]*(?:\r?\n|$))*")
@@ -63,6 +64,9 @@ def decode_base64(data: bytes) -> tuple[bytes, bool, bytes]:
 def _split_junk(data: bytes) -> tuple[bytes, bytes]:
     """(base64 data, trailing junk): the data ends at a padded line or before a line that is not
     base64 when no base64 line follows it (a stray character inside the data stays tolerated)."""
+    padding = data.find(b"=")
+    if (padding < 0 or not data[padding:].strip(b"=\r\n\t ")) and not data.translate(None, _B64_TEXT):
+        return data, b""  # the common case, decided at C speed: nothing after the padding
     pad = _PADDED_LINE.search(data)
     bad = _IMPURE_LINE.search(data)
     for end, start in ((pad.end(), pad.end()) if pad else (None, None),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import binascii
 import html as html_lib
 import re
+import threading
 
 import lxml.etree
 import lxml.html
@@ -45,6 +46,7 @@ _CONFIG = ParserConfig(css=_CSS, display_images=False, display_links=False)
 FLAT_DEPTH = 200
 # libxml2 drops everything below 2,048 levels even with huge_tree: past that, nh3 reads it.
 _LXML_MAX_DEPTH = 2000
+_LOCAL = threading.local()
 
 
 def clean_text(text: str) -> str:
@@ -66,7 +68,7 @@ def html_to_text(markup: str) -> tuple[str, str | None]:
     defect = None
     try:
         # huge_tree: without it libxml2 silently drops everything nested deeper than 255.
-        tree = lxml.html.document_fromstring(markup, parser=lxml.html.HTMLParser(huge_tree=True))
+        tree = lxml.html.document_fromstring(markup, parser=_parser())
         # A tree cannot be deeper than its number of tags: the walk is only paid by huge HTML.
         depth = _depth(tree) if markup.count("<") > FLAT_DEPTH else 0
         if depth >= _LXML_MAX_DEPTH:
@@ -82,6 +84,14 @@ def html_to_text(markup: str) -> tuple[str, str | None]:
                                            clean_content_tags={"script", "style"}))
         defect = defect or "HTML 无法按结构转换，已提取纯文本（版式丢失）"
     return clean_text(text), defect
+
+
+def _parser() -> lxml.html.HTMLParser:
+    """This thread's HTML parser (lxml parsers must not be shared between threads)."""
+    parser = getattr(_LOCAL, "parser", None)
+    if parser is None:
+        parser = _LOCAL.parser = lxml.html.HTMLParser(huge_tree=True)
+    return parser
 
 
 def _depth(tree: lxml.html.HtmlElement) -> int:
