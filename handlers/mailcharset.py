@@ -41,6 +41,8 @@ _SUPERSETS: dict[str, str] = {
 _NEVER_FAILS = frozenset(codecs.lookup(n).name for n in ("latin-1", "iso-8859-15", "cp1252",
                                                           "iso-8859-2", "cp1250"))
 
+_WINDOWS_1252 = frozenset({codecs.lookup("latin-1").name, codecs.lookup("cp1252").name})
+
 _MULTIBYTE = frozenset({"gb18030", "big5hkscs", "cp949", "cp932", "euc_jp", "euc_kr", "shift_jis"})
 
 _CHINESE = ("utf_8", "gb18030", "big5hkscs")
@@ -254,7 +256,9 @@ def _latin_or_cjk(data: bytes, codec: str, label: str | None,
     utf8 = _strict(data, "utf-8")
     if utf8 is not None:
         return utf8, f"声明的字符集 {label} 与内容不符，按 utf-8 解码"
-    declared = data.decode(codec)
+    # WHATWG Encoding: a "latin-1" label means windows-1252 (mailers put “ ” – € in 0x80-0x9F).
+    declared = (_latin(data) if codec in _WINDOWS_1252 else
+                data.decode(codec, errors="replace"))
     latin = latin_score(declared)
     # Detection on a few bytes is noise (GBK subjects come out Korean): short text tries the
     # Chinese family only, as _candidates does.
