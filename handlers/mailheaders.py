@@ -161,6 +161,7 @@ def header_text(msg: Message, name: str, defects: list[str] | None = None) -> st
 # display name may hold commas and angle brackets ("Bürling, Andreas"), and even the encoded
 # text is split at a Q-encoded comma by getaddresses.
 _ANY_WORD = re.compile(r"=\?[^?\s]{1,80}\?[QqBb]\?[^?\s]*\?=")
+_ADDR_SPEC = re.compile(r"[^\s<>\"'(),;:\[\]@]+@[^\s<>\"'(),;:\[\]@]+")
 _HIDDEN = re.compile("\ue000(\\d+)\ue001")
 
 
@@ -168,14 +169,24 @@ def mailboxes(raw: str, defects: list[str] | None = None) -> list[tuple[str, str
     """(decoded display name, lower-cased address or "") of each mailbox in a From-like value."""
     pairs, words = _address_pairs(raw, defects)
     if not words:
-        return [(fold(clean_header(name)).strip("\"' "), fold(clean_header(addr)).lower())
-                for name, addr in pairs]
+        return [_tidy(fold(clean_header(name)), fold(clean_header(addr))) for name, addr in pairs]
 
     def restore(text: str) -> str:
         return _HIDDEN.sub(lambda m: words[int(m.group(1))], text) if "\ue000" in text else text
 
-    return [(fold(clean_header(decode_words(restore(name), defects))).strip("\"' "),
-             fold(clean_header(restore(addr))).lower()) for name, addr in pairs]
+    return [_tidy(fold(clean_header(decode_words(restore(name), defects))),
+                  fold(clean_header(restore(addr)))) for name, addr in pairs]
+
+
+def _tidy(name: str, addr: str) -> tuple[str, str]:
+    """(name, lower-cased addr-spec): a name written without angle brackets ('"Smith, John"
+    john@example.com') lands in the address; the addr-spec is cut out and the rest is the name."""
+    if "@" in addr and not _ADDR_SPEC.fullmatch(addr):
+        found = _ADDR_SPEC.search(addr)
+        if found:
+            rest = (addr[:found.start()] + " " + addr[found.end():]).strip()
+            name, addr = name or decode_words(fold(rest)), found.group(0)
+    return name.strip("\"' "), addr.lower()
 
 
 def _address_pairs(raw: str, defects: list[str] | None) -> tuple[list[tuple[str, str]], list[str]]:

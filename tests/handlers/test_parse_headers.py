@@ -112,3 +112,9 @@ def test_letter_without_any_headers_stays_all_body():
     text = "尊敬的领导：\r\n我反映一个问题。\r\n\r\n此致"
     p = parse_message(text.encode())
     assert p.text == "尊敬的领导：\n我反映一个问题。\n\n此致" and p.from_addr is None
+
+
+def test_address_written_without_angle_brackets_after_a_name():
+    for raw, want in ((b'From: "Smith, John" john@example.com', ("john@example.com", "Smith, John")),
+                      (b"From: =?utf-8?B?546L5bu65Zu9?= W@163.com", ("w@163.com", "王建国"))):
+        assert sender_of(raw)[:2] == want
