@@ -82,7 +82,8 @@ def html_to_text(markup: str) -> tuple[str, str | None]:
         # It knows no layout, so block boundaries become line breaks before it strips the tags.
         text = html_lib.unescape(nh3.clean(_BLOCK_TAG.sub("\n", markup), tags=set(),
                                            clean_content_tags={"script", "style"}))
-        defect = defect or "HTML 无法按结构转换，已提取纯文本（版式丢失）"
+        if text.strip():
+            defect = defect or "HTML 无法按结构转换，已提取纯文本（版式丢失）"
     return clean_text(text), defect
 
 
@@ -149,6 +150,21 @@ def unflow(text: str, delsp: bool) -> str:
 
 def _quoted(depth: int, line: str) -> str:
     return f"{'>' * depth} {line}" if depth else line
+
+
+# --- text/enriched (RFC 1896) -------------------------------------------------------------------
+# Hand-written: no maintained library reads text/enriched; its rules are four lines of §2.
+_ENRICHED_PARAM = re.compile(r"<param>.*?</param>", re.IGNORECASE | re.DOTALL)
+_ENRICHED_TAG = re.compile(r"</?[A-Za-z0-9-]{1,60}>")
+_ENRICHED_BREAKS = re.compile(r"\n+")
+
+
+def enriched_to_text(text: str) -> str:
+    """Plain text of text/enriched (and the older text/richtext): formatting commands dropped,
+    "<<" is "<", a lone line break is a space and n breaks are n-1 line breaks."""
+    text = _ENRICHED_PARAM.sub("", text.replace("\r\n", "\n"))
+    text = _ENRICHED_BREAKS.sub(lambda m: " " if len(m.group(0)) == 1 else m.group(0)[1:], text)
+    return _ENRICHED_TAG.sub("", text.replace("<<", "\x00")).replace("\x00", "<")
 
 
 # --- reply splitting --------------------------------------------------------------------------

@@ -31,7 +31,14 @@ from handlers.mailheaders import (
 )
 from handlers.mailparts import param, payload_bytes, raw_filename, safe_filename
 from handlers.mailpolicy import POLICY
-from handlers.mailtext import clean_text, extract_uuencoded, html_to_text, split_reply, unflow
+from handlers.mailtext import (
+    clean_text,
+    enriched_to_text,
+    extract_uuencoded,
+    html_to_text,
+    split_reply,
+    unflow,
+)
 from handlers.pipeline import Context, Intake
 from handlers.text import one_line
 
@@ -46,6 +53,7 @@ _REPORT_MACHINE_PARTS = frozenset({
 # Defects after which repair_raw may recover headers or a MIME tree the stdlib could not read.
 _REPAIRABLE = ("MIME 结构缺陷：MissingHeaderBodySeparatorDefect",
                "MIME 结构缺陷：NoBoundaryInMultipartDefect")
+_TEXT_SUBTYPES = frozenset({"plain", "html", "enriched", "richtext"})
 # Types that say nothing about the content; an unnamed inline part of one may be the letter.
 _OPAQUE = frozenset({"application/octet-stream", "application/unknown", "unknown/unknown",
                      "application/x-unknown-content-type"})
@@ -203,7 +211,7 @@ def _forwarded(part: Message, inner: Message, depth: int, texts: list[str], st: 
 def _leaf(part: Message, ctype: str, texts: list[str], st: _State, in_related: bool) -> None:
     maintype, _, subtype = ctype.partition("/")
     filename = raw_filename(part)
-    is_body = (maintype == "text" and subtype in ("plain", "html")) or maintype == "multipart"
+    is_body = (maintype == "text" and subtype in _TEXT_SUBTYPES) or maintype == "multipart"
     inline = not filename and _disposition(part) != "attachment"
     if is_body and inline:
         texts.append(_body_text(part, subtype, st))
@@ -251,6 +259,8 @@ def _decode_text(part: Message, data: bytes, subtype: str, st: _State,
         if defect:
             st.defect(defect)
         return text
+    if subtype in ("enriched", "richtext"):
+        return enriched_to_text(text)
     if ("flowed" in (raw_header(part, "Content-Type") or "").lower()
             and (param(part, "Content-Type", "format") or "").lower() == "flowed"):
         delsp = (param(part, "Content-Type", "delsp") or "").lower() == "yes"

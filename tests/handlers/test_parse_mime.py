@@ -99,3 +99,9 @@ def test_format_flowed_without_delsp_keeps_the_space_between_words():
     raw = (HEAD + b"Content-Type: text/plain; charset=us-ascii; format=flowed\r\n\r\n"
            b"The street light has been \r\nbroken for a month.\r\n>> quoted \r\n>> text\r\n")
     assert parse_message(raw).text == "The street light has been broken for a month.\n>> quoted text"
+
+
+def test_text_enriched_body_is_read_without_its_formatting_commands():
+    raw = (HEAD + b"Content-Type: text/enriched; charset=utf-8\r\n\r\n"
+           + "<bold>紧急</bold>：桥下<italic>积水</italic>\r\n很深\r\n\r\n<<注意安全>".encode())
+    assert parse_message(raw).text == "紧急：桥下积水 很深\n<注意安全>"
