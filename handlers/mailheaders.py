@@ -307,7 +307,7 @@ def _loose_date(text: str) -> datetime | None:
 # continuation, and everything after it becomes body: one unindented continuation line, or a
 # "---- Original email message ----" line pasted above the headers, loses subject, sender and
 # date. ``repair_raw`` is tried only when the parser reported such a defect.
-_FIELD_LINE = re.compile(rb"[A-Za-z][A-Za-z0-9-]{0,75}[ \t]*:")
+_FIELD_LINE = re.compile(rb"[A-Za-z][A-Za-z0-9_.-]{0,75}([ \t]*):")
 _KNOWN = frozenset({b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"received",
                     b"mime-version", b"content-type", b"reply-to", b"return-path", b"sender"})
 _MAX_LEADING_JUNK = 3
@@ -350,7 +350,11 @@ def _repair_header_block(raw: bytes) -> tuple[bytes, str] | None:
     out = []
     merged = 0
     for line in lines[start:end]:
-        if line[:1] in (b" ", b"\t") or _FIELD_LINE.match(line) or not out:
+        field = _FIELD_LINE.match(line)
+        if field and field.group(1):  # "Subject : x": the stdlib takes no space before ':'
+            line = line[:field.start(1)] + line[field.end(1):]
+            merged += 1
+        if line[:1] in (b" ", b"\t") or field or not out:
             out.append(line)
         else:
             out.append(b" " + line)
@@ -365,5 +369,5 @@ def _repair_header_block(raw: bytes) -> tuple[bytes, str] | None:
     repaired = nl.join(out) + nl + nl + tail
     junk = b" ".join(lines[mbox:start]).decode("utf-8", "replace")[:60]
     note = (f"邮件头前有非邮件头内容（{junk}），已跳过并恢复其后的邮件头" if start > mbox
-            else "邮件头含未缩进的续行，已按续行合并")
+            else "邮件头格式错误（未缩进的续行或名称后的空格），已修复")
     return repaired, note

@@ -118,3 +118,9 @@ def test_address_written_without_angle_brackets_after_a_name():
     for raw, want in ((b'From: "Smith, John" john@example.com', ("john@example.com", "Smith, John")),
                       (b"From: =?utf-8?B?546L5bu65Zu9?= W@163.com", ("w@163.com", "王建国"))):
         assert sender_of(raw)[:2] == want
+
+
+def test_space_before_the_colon_of_a_header_name_is_repaired():
+    p = parse_message(b"From: a@163.com\r\nSubject : \xe8\xb7\xaf\xe7\x81\xaf\r\n"
+                      b"Date: Tue, 01 Dec 2026 10:00:00 +0800\r\n\r\nbody")
+    assert (p.subject, p.text, p.date is not None) == ("路灯", "body", True)
