@@ -237,7 +237,8 @@ def sender(msg: Message, defects: list[str]) -> tuple[str | None, str | None]:
         found += [box for value in values[1:] for box in mailboxes(value, defects)]
         usable = next(((n, a) for n, a in found if "@" in a), None)
         if usable is not None:
-            defects.append(f"发件人栏有 {len(found)} 个地址或首个地址不可用，取第一个可用地址 {usable[1]}")
+            # No address in the text: defects carry no personal data (a 举报's writer is secret).
+            defects.append(f"发件人栏有 {len(found)} 个地址或首个地址不可用，已取第一个可用地址")
             return _first_mailbox(values[0], [usable])
     return _first_mailbox(values[0], found)
 
@@ -367,7 +368,6 @@ def _repair_header_block(raw: bytes) -> tuple[bytes, str] | None:
     # would read them; the repaired block is closed with a blank line before them.
     tail = nl.join(rest) + (sep + body if sep else b"") if rest else body
     repaired = nl.join(out) + nl + nl + tail
-    junk = b" ".join(lines[mbox:start]).decode("utf-8", "replace")[:60]
-    note = (f"邮件头前有非邮件头内容（{junk}），已跳过并恢复其后的邮件头" if start > mbox
+    note = (f"邮件头前有 {start - mbox} 行非邮件头内容，已跳过并恢复其后的邮件头" if start > mbox
             else "邮件头格式错误（未缩进的续行或名称后的空格），已修复")
     return repaired, note

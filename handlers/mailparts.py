@@ -122,9 +122,8 @@ def _decode(data: bytes, cte: str) -> tuple[bytes, list[str]]:
     if cte == "base64":
         decoded, truncated, junk = decode_base64(data)
         defects = ["截断的 base64（已解码可读部分）"] if truncated else []
-        if junk:
-            snippet = junk[:60].decode("utf-8", "replace")
-            defects.append(f"base64 数据结束后有多余内容，未解码：{snippet}")
+        if junk:  # its size, not its text: defects must not leak a letter's content
+            defects.append(f"base64 数据结束后有 {len(junk)} 字节多余内容，未解码")
         return decoded, defects
     if cte == "quoted-printable":
         return binascii.a2b_qp(data), []

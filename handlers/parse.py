@@ -144,8 +144,7 @@ def _walk(part: Message, depth: int, texts: list[str], st: _State, in_related: b
         # RFC 2046 §5.2.3: only a pointer (FTP, URL, mail server) to a body that was not sent;
         # its inner headers describe that body, so it is neither text nor a forwarded message.
         access = param(part, "Content-Type", "access-type") or "?"
-        where = param(part, "Content-Type", "url") or param(part, "Content-Type", "name") or ""
-        st.defect(f"邮件引用了未随信发送的外部正文（access-type={access[:20]}）{where[:100]}")
+        st.defect(f"邮件引用了未随信发送的外部正文（message/external-body，access-type={access[:20]}）")
         return
     if isinstance(payload, list) and ctype.startswith("message/"):
         if payload and isinstance(payload[0], Message):
@@ -279,7 +278,7 @@ def _text_from_files(st: _State) -> str:
         text = clean_text(_decode_text(Message(), att.data, "html", st, charset))
         if text:
             found.append(text)
-            st.defect(f"邮件无正文，正文取自附件 {att.filename}")
+            st.defect("邮件无正文，正文取自所附的 HTML 文件")
     return clean_text("\n\n".join(found))
 
 
