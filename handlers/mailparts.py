@@ -23,6 +23,7 @@ _ENCODED = frozenset({"base64", "quoted-printable", "x-uuencode", "uuencode", "x
 _B64_JUNK = re.compile(rb"[^A-Za-z0-9+/=]")
 _PADDED_LINE = re.compile(rb"[A-Za-z0-9+/]=[ \t]*(?:\r?\n|$)|==[ \t]*(?:\r?\n|$)")
 # A line with a character base64 never has, or a space between base64 characters.
+_TRAILING_SPACE = re.compile(rb"[ \t]+(?=\r?\n|\Z)")
 _B64_TEXT = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \t\r\n"
 _IMPURE_LINE = re.compile(rb"(?m)^[ \t]*[A-Za-z0-9+/=]*(?:[^A-Za-z0-9+/=\s]|[ \t]+[A-Za-z0-9+/=])")
 _B64_LINE = re.compile(rb"(?m)^[A-Za-z0-9+/]{16,}={0,2}[ \t]*\r?$")
@@ -126,7 +127,9 @@ def _decode(data: bytes, cte: str) -> tuple[bytes, list[str]]:
             defects.append(f"base64 数据结束后有 {len(junk)} 字节多余内容，未解码")
         return decoded, defects
     if cte == "quoted-printable":
-        return binascii.a2b_qp(data), []
+        # RFC 2045 §6.7 (3): whitespace a transport added at line ends is deleted, which also
+        # makes "= " + line break the soft line break it was (binascii keeps "= " literally).
+        return binascii.a2b_qp(_TRAILING_SPACE.sub(b"", data)), []
     lines = data.decode("latin-1").splitlines()
     return uudecode([x for x in lines if not x.startswith("begin ")]), []
 

@@ -106,3 +106,10 @@ def test_text_enriched_body_is_read_without_its_formatting_commands():
     raw = (HEAD + b"Content-Type: text/enriched; charset=utf-8\r\n\r\n"
            + "<bold>紧急</bold>：桥下<italic>积水</italic>\r\n很深\r\n\r\n<<注意安全>".encode())
     assert parse_message(raw).text == "紧急：桥下积水 很深\n<注意安全>"
+
+
+def test_quoted_printable_soft_break_with_trailing_whitespace():
+    raw = (HEAD + b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: "
+           b"quoted-printable\r\n\r\n=E6=B4=BE=E5=87=BA=E6=89=80= \r\n=E4=B8=8D=E4=BD=9C=E4=B8=BA=\t\r\n"
+           b"=E3=80=82 \r\n")
+    assert parse_message(raw).text == "派出所不作为。"
