@@ -4,7 +4,9 @@ Used by ``handlers.parse`` (the first pipeline step). Policy, as in Salmon's ``e
 Zulip's email gateway: no declared charset is trusted blindly. A declared label is mapped to the
 superset Chinese mailers really mean (gb2312 → gb18030, big5 → big5hkscs, us-ascii → utf-8), tried
 strictly, and on failure the bytes go through UTF-8, charset-normalizer and GB18030 before a
-last-resort ``errors="replace"`` decode that keeps losses visible and records a defect.
+last-resort ``errors="replace"`` decode that keeps losses visible and records a defect. Where
+two readings both decode (a Latin label or raw 8-bit bytes against GBK/Big5), the more plausible
+one wins: see "plausibility" below.
 """
 
 from __future__ import annotations

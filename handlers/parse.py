@@ -5,8 +5,10 @@ GB2312 labels over GBK bytes, raw 8-bit headers, HTML-only bodies, truncated bas
 transfer encodings. The stdlib ``email`` package with ``policy.default`` splits the MIME tree;
 ``mailheaders``/``mailcharset`` decode headers and bodies with superset fallbacks and detection,
 ``mailtext`` turns HTML into text and finds the new part of a reply, ``mailparts`` decodes leaf
-parts and names attachments safely. ``parse_message`` never raises and does bounded work: what it
-could not read is reported in ``defects`` for staff, never silently dropped.
+parts and names attachments safely. A header block or Content-Type the stdlib could not read is
+repaired (``mailheaders.repair_raw``) and read once more. ``parse_message`` never raises and does
+bounded work: what it could not read or had to guess is reported in ``defects`` for staff, never
+silently dropped; defects name sizes and counts, not a letter's text or its writer.
 """
 
 from __future__ import annotations
