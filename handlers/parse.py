@@ -6,7 +6,7 @@ transfer encodings. The stdlib ``email`` package with ``policy.default`` splits 
 ``mailheaders``/``mailcharset`` decode headers and bodies with superset fallbacks and detection,
 ``mailtext`` turns HTML into text and finds the new part of a reply, ``mailparts`` decodes leaf
 parts and names attachments safely. A header block or Content-Type the stdlib could not read is
-repaired (``mailheaders.repair_raw``) and read once more. ``parse_message`` never raises and does
+repaired (``mailrepair.repair_raw``) and read once more. ``parse_message`` never raises and does
 bounded work: what it could not read or had to guess is reported in ``defects`` for staff, never
 silently dropped; defects name sizes and counts, not a letter's text or its writer.
 """
@@ -28,11 +28,11 @@ from handlers.mailheaders import (
     parse_date,
     raw_header,
     raw_headers,
-    repair_raw,
     sender,
 )
 from handlers.mailparts import param, payload_bytes, raw_filename, safe_filename
 from handlers.mailpolicy import POLICY
+from handlers.mailrepair import repair_raw
 from handlers.mailtext import (
     clean_text,
     enriched_to_text,
