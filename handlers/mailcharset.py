@@ -149,9 +149,9 @@ def decode_bytes(data: bytes, label: str | None, *, short: bool = False) -> tupl
             return text, None
         if codec in _ISO2022_JP:
             return _jis_extensions(data, label)
-        # A label that is right except for a few stray bytes beats any guess.
-        bad = _replacement_count(data, codec)
-        if bad <= 2 or bad * 200 <= len(data):
+        # A label that is right except for a stray byte or two beats any guess, however short
+        # the part (detection on a short part picks nonsense such as UTF-16 or cp1006).
+        if _replacement_count(data, codec) <= 2:
             return data.decode(codec, errors="replace"), f"正文含无效字节（{label}），已用替换符标出"
     damaged = None if short else _damaged_utf8(data)
     if damaged is not None:
