@@ -161,6 +161,8 @@ def header_text(msg: Message, name: str, defects: list[str] | None = None) -> st
 # display name may hold commas and angle brackets ("Bürling, Andreas"), and even the encoded
 # text is split at a Q-encoded comma by getaddresses.
 _ANY_WORD = re.compile(r"=\?[^?\s]{1,80}\?[QqBb]\?[^?\s]*\?=")
+# Only a word holding an address special needs hiding (base64 text never does).
+_RISKY_WORD = re.compile(r"=\?[^?\s]{1,80}\?[QqBb]\?[^?\s]*?[,;:<>@\"()\[\]\\][^?\s]*\?=")
 _ADDR_SPEC = re.compile(r"[^\s<>\"'(),;:\[\]@]+@[^\s<>\"'(),;:\[\]@]+")
 _HIDDEN = re.compile("\ue000(\\d+)\ue001")
 
@@ -168,11 +170,11 @@ _HIDDEN = re.compile("\ue000(\\d+)\ue001")
 def mailboxes(raw: str, defects: list[str] | None = None) -> list[tuple[str, str]]:
     """(decoded display name, lower-cased address or "") of each mailbox in a From-like value."""
     pairs, words = _address_pairs(raw, defects)
-    if not words:
-        return [_tidy(fold(clean_header(name)), fold(clean_header(addr))) for name, addr in pairs]
 
     def restore(text: str) -> str:
-        return _HIDDEN.sub(lambda m: words[int(m.group(1))], text) if "\ue000" in text else text
+        if not words or "\ue000" not in text:
+            return text
+        return _HIDDEN.sub(lambda m: words[int(m.group(1))], text)
 
     return [_tidy(fold(clean_header(decode_words(restore(name), defects))),
                   fold(clean_header(restore(addr)))) for name, addr in pairs]
@@ -198,8 +200,10 @@ def _address_pairs(raw: str, defects: list[str] | None) -> tuple[list[tuple[str,
         return f"\ue000{len(words) - 1}\ue001"
 
     text = unicode_raw(_escaped(raw), defects)
+    if "=?" in text and _RISKY_WORD.search(text):
+        text = _ANY_WORD.sub(hide, text)
     try:
-        return getaddresses([_ANY_WORD.sub(hide, text) if "=?" in text else text]), words
+        return getaddresses([text]), words
     except Exception:  # getaddresses has had crash bugs on hostile input
         return [], words
 

@@ -262,7 +262,7 @@ def _decode_text(part: Message, data: bytes, subtype: str, st: _State,
         return text
     if subtype in ("enriched", "richtext"):
         return enriched_to_text(text)
-    if ("flowed" in (raw_header(part, "Content-Type") or "").lower()
+    if ("flowed" in str(part.get("Content-Type", "")).lower()  # the policy's cached header
             and (param(part, "Content-Type", "format") or "").lower() == "flowed"):
         delsp = (param(part, "Content-Type", "delsp") or "").lower() == "yes"
         text = unflow(text, delsp)
