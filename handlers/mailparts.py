@@ -15,12 +15,19 @@ import re
 from email.message import Message
 
 from handlers.mailcharset import decode_bytes
-from handlers.mailheaders import clean_header, decode_words, raw_header, to_bytes
+from handlers.mailheaders import clean_header, decode_words, escape_raw_words, raw_header, to_bytes
 from handlers.mailtext import uudecode
 
 _IDENTITY = frozenset({"", "7bit", "8bit", "binary"})
 _ENCODED = frozenset({"base64", "quoted-printable", "x-uuencode", "uuencode", "x-uue", "uue"})
 _B64_JUNK = re.compile(rb"[^A-Za-z0-9+/=]")
+_PADDED_LINE = re.compile(rb"[A-Za-z0-9+/]=[ \t]*(?:\r?\n|$)|==[ \t]*(?:\r?\n|$)")
+# A line with a character base64 never has, or a space between base64 characters.
+_TRAILING_SPACE = re.compile(rb"[ \t]+(?=\r?\n|\Z)")
+_B64_TEXT = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \t\r\n"
+_IMPURE_LINE = re.compile(rb"(?m)^[ \t]*[A-Za-z0-9+/=]*(?:[^A-Za-z0-9+/=\s]|[ \t]+[A-Za-z0-9+/=])")
+_B64_LINE = re.compile(rb"(?m)^[A-Za-z0-9+/]{16,}={0,2}[ \t]*\r?$")
+_PURE_B64_LINES = re.compile(rb"(?:[ \t]*[A-Za-z0-9+/]*={0,2}[ \t]*(?:\r?\n|$))*")
 _WINDOWS_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", "CLOCK$", "CONIN$", "CONOUT$"}
                               | {f"COM{i}" for i in range(10)} | {f"LPT{i}" for i in range(10)})
 _UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]')
@@ -32,8 +39,14 @@ def transfer_encoding(part: Message) -> str:
     return clean_header(raw).strip().strip("\"'").lower()
 
 
-def decode_base64(data: bytes) -> tuple[bytes, bool]:
-    """Decode base64 as far as it goes; (bytes, truncated?). Padding inside is allowed."""
+def decode_base64(data: bytes) -> tuple[bytes, bool, bytes]:
+    """Decode base64 as far as it goes; (bytes, truncated?, junk after the end).
+
+    Padding inside is allowed when pure base64 lines follow (chunks encoded one by one and
+    concatenated); anything else after the first padding is not part of the data (a footer a
+    gateway appended, a signature): it is returned apart instead of being decoded to garbage.
+    """
+    data, junk = _split_junk(data)
     out = []
     compact = _B64_JUNK.sub(b"", data)
     # Unpadded text at the very end means the sender's mailer or a server cut the message.
@@ -46,7 +59,32 @@ def decode_base64(data: bytes) -> tuple[bytes, bool]:
             chunk += b"=" * (4 - rest)
         if chunk:
             out.append(binascii.a2b_base64(chunk))
-    return b"".join(out), truncated
+    return b"".join(out), truncated, junk
+
+
+def _split_junk(data: bytes) -> tuple[bytes, bytes]:
+    """(base64 data, trailing junk): the data ends at a padded line or before a line that is not
+    base64 when no base64 line follows it (a stray character inside the data stays tolerated)."""
+    padding = data.find(b"=")
+    if (padding < 0 or not data[padding:].strip(b"=\r\n\t ")) and not data.translate(None, _B64_TEXT):
+        return data, b""  # the common case, decided at C speed: nothing after the padding
+    pad = _PADDED_LINE.search(data)
+    bad = _IMPURE_LINE.search(data)
+    for end, start in ((pad.end(), pad.end()) if pad else (None, None),
+                       (bad.start(), bad.start()) if bad else (None, None)):
+        if end is None:
+            continue
+        rest = data[start:]
+        if not rest.strip():
+            continue
+        if start == end and bad is not None and end == bad.start():
+            # an impure line: noise inside the data if base64 lines still follow it
+            if _B64_LINE.search(rest[rest.find(b"\n") + 1:] if b"\n" in rest else b""):
+                continue
+        elif _PURE_B64_LINES.fullmatch(rest):
+            continue  # chunks encoded one by one and concatenated
+        return data[:end], rest.strip()
+    return data, b""
 
 
 def payload_bytes(part: Message) -> tuple[bytes, list[str]]:
@@ -83,10 +121,15 @@ def _encoded_text(part: Message) -> str | bytes | None:
 
 def _decode(data: bytes, cte: str) -> tuple[bytes, list[str]]:
     if cte == "base64":
-        decoded, truncated = decode_base64(data)
-        return decoded, ["截断的 base64（已解码可读部分）"] if truncated else []
+        decoded, truncated, junk = decode_base64(data)
+        defects = ["截断的 base64（已解码可读部分）"] if truncated else []
+        if junk:  # its size, not its text: defects must not leak a letter's content
+            defects.append(f"base64 数据结束后有 {len(junk)} 字节多余内容，未解码")
+        return decoded, defects
     if cte == "quoted-printable":
-        return binascii.a2b_qp(data), []
+        # RFC 2045 §6.7 (3): whitespace a transport added at line ends is deleted, which also
+        # makes "= " + line break the soft line break it was (binascii keeps "= " literally).
+        return binascii.a2b_qp(_TRAILING_SPACE.sub(b"", data)), []
     lines = data.decode("latin-1").splitlines()
     return uudecode([x for x in lines if not x.startswith("begin ")]), []
 
@@ -110,7 +153,7 @@ def param(part: Message, header: str, name: str) -> str | None:
         charset, _lang, text = value
         data = str(text).encode("latin-1", "replace")
         return clean_header(decode_bytes(data, charset or None, short=True)[0])
-    data = str(value).encode("latin-1", "replace")
+    data = escape_raw_words(str(value).encode("latin-1", "replace"))
     return clean_header(decode_words(decode_bytes(data, None, short=True)[0]))
 
 

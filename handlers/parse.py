@@ -5,8 +5,10 @@ GB2312 labels over GBK bytes, raw 8-bit headers, HTML-only bodies, truncated bas
 transfer encodings. The stdlib ``email`` package with ``policy.default`` splits the MIME tree;
 ``mailheaders``/``mailcharset`` decode headers and bodies with superset fallbacks and detection,
 ``mailtext`` turns HTML into text and finds the new part of a reply, ``mailparts`` decodes leaf
-parts and names attachments safely. ``parse_message`` never raises and does bounded work: what it
-could not read is reported in ``defects`` for staff, never silently dropped.
+parts and names attachments safely. A header block or Content-Type the stdlib could not read is
+repaired (``mailrepair.repair_raw``) and read once more. ``parse_message`` never raises and does
+bounded work: what it could not read or had to guess is reported in ``defects`` for staff, never
+silently dropped; defects name sizes and counts, not a letter's text or its writer.
 """
 
 from __future__ import annotations
@@ -23,14 +25,22 @@ from handlers.mailheaders import (
     address_list,
     header_text,
     message_ids,
-    parse_address,
     parse_date,
     raw_header,
     raw_headers,
+    sender,
 )
 from handlers.mailparts import param, payload_bytes, raw_filename, safe_filename
 from handlers.mailpolicy import POLICY
-from handlers.mailtext import clean_text, extract_uuencoded, html_to_text, split_reply
+from handlers.mailrepair import repair_raw
+from handlers.mailtext import (
+    clean_text,
+    enriched_to_text,
+    extract_uuencoded,
+    html_to_text,
+    split_reply,
+    unflow,
+)
 from handlers.pipeline import Context, Intake
 from handlers.text import one_line
 
@@ -42,6 +52,19 @@ _REPORT_MACHINE_PARTS = frozenset({
     "message/delivery-status", "message/global-delivery-status", "message/disposition-notification",
     "message/global-disposition-notification", "text/rfc822-headers", "message/rfc822-headers",
     "message/global-headers", "message/rfc822", "message/global"})
+# Defects after which repair_raw may recover headers or a MIME tree the stdlib could not read.
+_REPAIRABLE = ("MIME 结构缺陷：MissingHeaderBodySeparatorDefect",
+               "MIME 结构缺陷：NoBoundaryInMultipartDefect")
+_TEXT_SUBTYPES = frozenset({"plain", "html", "enriched", "richtext"})
+# Types that say nothing about the content; an unnamed inline part of one may be the letter.
+_OPAQUE = frozenset({"application/octet-stream", "application/unknown", "unknown/unknown",
+                     "application/x-unknown-content-type"})
+_BINARY_MAGIC = (b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"PK\x03\x04", b"\xd0\xcf\x11\xe0",
+                 b"Rar!", b"7z\xbc\xaf", b"\x1f\x8b", b"BM", b"II*\x00", b"MM\x00*", b"RIFF",
+                 b"{\\rtf", b"\x78\x9f\x3e\x22")
+_CONTROL_BYTES = bytes(c for c in range(32) if c not in (9, 10, 12, 13)) + b"\x7f"
+_HTML_START = re.compile(rb"\s*(?:\xef\xbb\xbf)?\s*<(?:!doctype\s+html|html|head|body|div|p|meta)\b",
+                         re.IGNORECASE)
 _CID_REF = re.compile(r"cid:([^\"'\s>)]{1,300})", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"<meta[^>]{0,200}charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]{1,40})",
                            re.IGNORECASE)
@@ -87,6 +110,9 @@ class _State:
     defects: list[str] = field(default_factory=list)
     cids: set[str] = field(default_factory=set)
     skipped: list[str] = field(default_factory=list)
+    # HTML attachments with their charset: the text of a letter that has no body but an
+    # attached .html file (what some webmail "save as" and scanner gateways send).
+    text_files: list[tuple[Attachment, str | None]] = field(default_factory=list)
     parts: int = 0
 
     def defect(self, text: str) -> None:
@@ -116,6 +142,12 @@ def _walk(part: Message, depth: int, texts: list[str], st: _State, in_related: b
     ctype = _content_type(part)
     # Only a list payload is fetched: get_payload() of a leaf re-decodes it and can raise.
     payload = part.get_payload() if part.is_multipart() else None
+    if ctype == "message/external-body":
+        # RFC 2046 §5.2.3: only a pointer (FTP, URL, mail server) to a body that was not sent;
+        # its inner headers describe that body, so it is neither text nor a forwarded message.
+        access = param(part, "Content-Type", "access-type") or "?"
+        st.defect(f"邮件引用了未随信发送的外部正文（message/external-body，access-type={access[:20]}）")
+        return
     if isinstance(payload, list) and ctype.startswith("message/"):
         if payload and isinstance(payload[0], Message):
             _forwarded(part, payload[0], depth, texts, st)
@@ -180,8 +212,9 @@ def _forwarded(part: Message, inner: Message, depth: int, texts: list[str], st: 
 def _leaf(part: Message, ctype: str, texts: list[str], st: _State, in_related: bool) -> None:
     maintype, _, subtype = ctype.partition("/")
     filename = raw_filename(part)
-    is_body = (maintype == "text" and subtype in ("plain", "html")) or maintype == "multipart"
-    if is_body and not filename and _disposition(part) != "attachment":
+    is_body = (maintype == "text" and subtype in _TEXT_SUBTYPES) or maintype == "multipart"
+    inline = not filename and _disposition(part) != "attachment"
+    if is_body and inline:
         texts.append(_body_text(part, subtype, st))
         return
     cid_list = message_ids(raw_header(part, "Content-ID"))
@@ -191,7 +224,15 @@ def _leaf(part: Message, ctype: str, texts: list[str], st: _State, in_related: b
     data, defects = payload_bytes(part)
     for d in defects:
         st.defect(d)
+    if inline and not cid_list and ctype in _OPAQUE and _is_text(data):
+        # Some mailers label every part application/octet-stream; unnamed, inline text in one
+        # is the letter itself, not a file.
+        st.defect(f"{ctype} 部件内容为文本，按正文读取")
+        texts.append(_decode_text(part, data, _html_or_plain(data), st))
+        return
     _add_attachment(st, filename, ctype, data, cid_list[0] if cid_list else None, in_related)
+    if ctype == "text/html" or (filename or "").lower().endswith((".html", ".htm")):
+        st.text_files.append((st.attachments[-1][0], param(part, "Content-Type", "charset")))
 
 
 def _body_text(part: Message, subtype: str, st: _State) -> str:
@@ -200,7 +241,13 @@ def _body_text(part: Message, subtype: str, st: _State) -> str:
         st.defect(d)
     if subtype == "multipart":  # a multipart whose boundary is missing: read it as text
         st.defect("MIME 分界线缺失，按纯文本读取")
-    charset = param(part, "Content-Type", "charset")
+    return _decode_text(part, data, subtype, st)
+
+
+def _decode_text(part: Message, data: bytes, subtype: str, st: _State,
+                 charset: str | None = None) -> str:
+    """Text of a body part's bytes: charset, HTML to text, format=flowed, uuencoded files."""
+    charset = charset or param(part, "Content-Type", "charset")
     if charset is None and subtype == "html":
         meta = _META_CHARSET.search(data[:4096])
         charset = meta.group(1).decode("ascii") if meta else None
@@ -209,11 +256,45 @@ def _body_text(part: Message, subtype: str, st: _State) -> str:
         st.defect(defect)
     if subtype == "html":
         st.cids.update(m.lower() for m in _CID_REF.findall(text))
-        return html_to_text(text)
+        text, defect = html_to_text(text)
+        if defect:
+            st.defect(defect)
+        return text
+    if subtype in ("enriched", "richtext"):
+        return enriched_to_text(text)
+    if ("flowed" in str(part.get("Content-Type", "")).lower()  # the policy's cached header
+            and (param(part, "Content-Type", "format") or "").lower() == "flowed"):
+        delsp = (param(part, "Content-Type", "delsp") or "").lower() == "yes"
+        text = unflow(text, delsp)
     text, blocks = extract_uuencoded(text)
     for name, blob in blocks:
         _add_attachment(st, name, "application/octet-stream", blob, None, False)
     return text
+
+
+def _text_from_files(st: _State) -> str:
+    """A letter with no body whose words are in an attached .html file: read the file (it
+    stays an attachment too), so staff, search and the classifier see the letter."""
+    found = []
+    for att, charset in st.text_files:
+        text = clean_text(_decode_text(Message(), att.data, "html", st, charset))
+        if text:
+            found.append(text)
+            st.defect("邮件无正文，正文取自所附的 HTML 文件")
+    return clean_text("\n\n".join(found))
+
+
+def _is_text(data: bytes) -> bool:
+    """Bytes that are text in some charset: no NUL, hardly any control bytes, no file magic."""
+    head = data[:4096]
+    if not head.strip() or b"\x00" in head or head.startswith(_BINARY_MAGIC):
+        return False
+    controls = sum(head.count(bytes([c])) for c in _CONTROL_BYTES)
+    return controls * 100 <= len(head)
+
+
+def _html_or_plain(data: bytes) -> str:
+    return "html" if _HTML_START.match(data[:512]) else "plain"
 
 
 def _add_attachment(st: _State, name: str | None, ctype: str, data: bytes, cid: str | None,
@@ -232,21 +313,40 @@ def parse_message(raw: bytes, *, max_bytes: int = MAX_BYTES) -> ParsedMail:
 
 
 def _parse(raw: bytes, max_bytes: int) -> ParsedMail:
+    msg, texts, st = _read(raw, max_bytes)
+    if any(d in st.defects for d in _REPAIRABLE):
+        # A header block or MIME parameters the stdlib could not read: repair, read again.
+        fixed, repairs = repair_raw(raw)
+        if repairs:
+            msg, texts, st = _read(fixed, max_bytes)
+            for note in repairs:
+                st.defect(note)
+    return _finish(msg, texts, st, max_bytes)
+
+
+def _read(raw: bytes, max_bytes: int) -> tuple[Message, list[str], _State]:
     msg = BytesParser(policy=POLICY).parsebytes(raw)
     st = _State(extract=len(raw) <= max_bytes)
     texts: list[str] = []
     _walk(msg, 0, texts, st)
+    return msg, texts, st
+
+
+def _finish(msg: Message, texts: list[str], st: _State, max_bytes: int) -> ParsedMail:
     for att, in_related in st.attachments:
         att.inline = bool(att.content_id) and (in_related or att.content_id.lower() in st.cids)
     if st.skipped:
         st.defect(f"邮件超过 {max_bytes // (1024 * 1024)} MB 上限，附件未提取：" + "、".join(st.skipped[:20]))
     text = clean_text("\n\n".join(clean_text(t) for t in texts if t.strip()))
+    if not text and st.text_files:
+        text = _text_from_files(st)
     return _assemble(msg, text, [a for a, _ in st.attachments], st.defects, not st.extract)
 
 
 def _assemble(msg: Message, text: str, attachments: list[Attachment], defects: list[str],
               oversized: bool) -> ParsedMail:
-    from_addr, from_name = parse_address(raw_header(msg, "From"))
+    from_addr, from_name = sender(msg, defects)
+    subject = header_text(msg, "Subject", defects) or ""
     date, date_defect = parse_date(raw_header(msg, "Date"))
     if date_defect:
         defects.append(date_defect)
@@ -254,7 +354,7 @@ def _assemble(msg: Message, text: str, attachments: list[Attachment], defects: l
     reply_to = message_ids(raw_header(msg, "In-Reply-To"))
     return ParsedMail(
         message_id=ids[0] if ids else None, from_addr=from_addr, from_name=from_name,
-        subject=header_text(msg, "Subject") or "", date=date, text=text,
+        subject=subject, date=date, text=text,
         new_text=split_reply(text) if text else text, attachments=attachments,
         in_reply_to=reply_to[0] if reply_to else None,
         references=message_ids(raw_header(msg, "References")),

@@ -1,7 +1,7 @@
-"""Every message of the development corpus against its expectation file, compared with the rules
-of shared/tools/check_emails.py (imported, not copied). The corpus is kept in tests/data/emails (a
-copy of shared/data/emails) so the test never depends on a folder outside the repository; the
-checker must be present in CI."""
+"""Every message of the development corpus and of tests/data/realworld against its expectation
+file, compared with the rules of shared/tools/check_emails.py (imported, not copied). The corpus is
+kept in tests/data/emails (a copy of shared/data/emails) so the test never depends on a folder
+outside the repository; the checker must be present in CI."""
 
 from __future__ import annotations
 
@@ -31,7 +31,9 @@ def _checker():
     return module
 
 
-CASES = sorted(CORPUS.glob("*.eml")) if CORPUS.is_dir() else []
+# Real-world-shaped mail of issue #16 (charsets, header damage, MIME edge cases), same schema.
+REALWORLD = Path(__file__).parents[1] / "data" / "realworld"
+CASES = sorted(CORPUS.glob("*.eml")) + sorted(REALWORLD.glob("*.eml"))
 
 
 @pytest.mark.skipif(not CASES, reason="development corpus not present")

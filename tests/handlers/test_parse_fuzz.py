@@ -15,7 +15,8 @@ from handlers.loop_guard import LoopPolicy, bounced_message_ids, machine_kind
 from handlers.parse import parse_message, to_json
 
 CORPUS = Path(__file__).parents[1] / "data" / "emails"  # copy of shared/data/emails
-SAMPLES = [p.read_bytes() for p in sorted(CORPUS.glob("*.eml"))] if CORPUS.is_dir() else []
+REALWORLD = Path(__file__).parents[1] / "data" / "realworld"  # issue #16's damaged shapes
+SAMPLES = [p.read_bytes() for p in sorted(CORPUS.glob("*.eml")) + sorted(REALWORLD.glob("*.eml"))]
 PARSE_SECONDS = 3.0  # per message; the slowest corpus message parses in ~10 ms
 
 
