@@ -86,6 +86,9 @@ def _wants_html(request: web.Request) -> bool:
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        if any("\x00" in k or "\x00" in v for k, v in request.query.items()):
+            # No page has a use for a NUL, and PostgreSQL refuses it in any text parameter.
+            raise BadParam("网址中的参数含有无效字符（空字符），请删除后重试。")
         return await handler(request)
     except BadParam as exc:  # says which parameter to fix
         if not _wants_html(request):

@@ -10,6 +10,7 @@ query parameters and path ids. Only the answers a user can be given are allowed:
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from pathlib import Path
 
@@ -256,6 +257,14 @@ def test_console_and_api_answer_bad_numbers_and_dates_with_400_or_404(live, staf
                     status, _ = await _get(http, base + path, params={key: day},
                                            headers=bearer if path.startswith("/api") else None)
                     assert status == 400, (path, key, day, status)
+        # A NUL in any text parameter (PostgreSQL refuses it in a bound string): a 400 that
+        # says what to fix, on pages and in the API alike.
+        for path in ("/console", "/console/audit", "/api/v1/submissions"):
+            for key in ("q", "actor", "action"):
+                status, text = await _get(http, base + path, params={key: "a\x00b"},
+                                          headers=bearer if path.startswith("/api") else None)
+                said = json.loads(text)["error"] if path.startswith("/api") else text
+                assert status == 400 and "空字符" in said, (path, key, status)
         # a good value still works
         assert (await _get(http, f"{base}/console", params={"from": "2026-01-01"}))[0] == 200
         status, text = await _get(http, f"{base}/api/v1/submissions", params={"limit": "1"},

@@ -288,7 +288,8 @@ async def test_reports_are_counted_never_quoted(db: Db) -> None:
     assert f.reports == 2 and dict(f.reports_by_category) == {
         next(c.short for c in f.categories if c.id == cid): 1 for cid in ("1", "3")}
     assert "其中举报 2 件" in built.text and "其中举报 2 件" in built.html
-    [msg_out] = built.messages(["leader@example.gov.cn"], "feedback@zfw.example.gov.cn", "x")
+    [msg_out] = built.messages(["leader@example.gov.cn"], "ntzfwjgdw@163.com", "x",
+                               secret=b"k", id_domain="ours.example.gov.cn")
     msg = email.message_from_bytes(msg_out.data, policy=policy.default)
     parts = [p.get_content() for p in msg.walk() if not p.is_multipart()]
     [xlsx] = [p for p in parts if isinstance(p, bytes) and p.startswith(b"PK")]
