@@ -387,6 +387,7 @@ def to_json(p: ParsedMail, auto: str | None) -> dict:
                         for a in p.attachments],
         "auto": auto,
         "in_reply_to": p.in_reply_to,
+        "defects": p.defects,  # what was lost or guessed, as staff see it on the letter page
     }
 
 
