@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 
 # The default of ``[classifier] restrict_threshold`` (see the README's measurement).
-DEFAULT_THRESHOLD = 0.15
+DEFAULT_THRESHOLD = 0.10
 
 # Each alternative is general Chinese for reporting misconduct, grouped by what it says. Letters
 # rarely name the offence: they describe it ("收了钱才给办", "他小舅子的公司"), so the groups

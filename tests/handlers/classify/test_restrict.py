@@ -1,7 +1,10 @@
 """The restriction decision (handlers/classify/restrict.py) through the shipped model, on
 letters the project has never trained on: tests/data/restrict_eval.jsonl (65 举报 of every
 shape, 66 other letters that name officials, written for this check and kept out of the
-corpus). The target of issue #15: at least 95 % of 举报 restricted, at most 25 % of the rest."""
+corpus), and tests/data/restrict_blind.jsonl (100 举报 and 100 other letters written blind, by a
+writer who saw neither the cues, the model nor any of the project's letters; the default
+threshold was chosen on it, once). The target of issue #15: at least 95 % of 举报 restricted, at
+most 25 % of the rest."""
 
 from __future__ import annotations
 
@@ -15,22 +18,36 @@ from handlers.classify.evaluate import predict, score
 from handlers.classify.restrict import DEFAULT_THRESHOLD, cue, decide
 from handlers.classify.store import shipped_examples
 
-EVAL = Path(__file__).resolve().parents[2] / "data" / "restrict_eval.jsonl"
+DATA = Path(__file__).resolve().parents[2] / "data"
+EVAL = DATA / "restrict_eval.jsonl"
+BLIND = DATA / "restrict_blind.jsonl"
 
 
-def _eval_items() -> list[dict]:
-    return [json.loads(line) for line in EVAL.read_text(encoding="utf-8").splitlines()]
+def _eval_items(path: Path = EVAL) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def test_the_evaluation_letters_are_never_trained_on() -> None:
     trained = {(ex.get("subject") or "", ex["body"]) for ex in shipped_examples()}
-    items = _eval_items()
-    assert sum(it["kind"] == "report" for it in items) >= 60
-    assert sum(it["kind"] != "report" for it in items) >= 60
-    assert not [it["id"] for it in items if (it["subject"], it["body"]) in trained]
+    for path in (EVAL, BLIND):
+        items = _eval_items(path)
+        assert sum(it["kind"] == "report" for it in items) >= 60
+        assert sum(it["kind"] != "report" for it in items) >= 60
+        assert not [it["id"] for it in items if (it["subject"], it["body"]) in trained]
 
 
-@pytest.mark.xfail(strict=True, reason="measured 92.3 % of 举报 restricted (9.1 % of the rest) "
+def test_restriction_meets_the_target_on_letters_written_blind(shipped: Classifier) -> None:
+    items = _eval_items(BLIND)
+    results = shipped.classify_many([(it["subject"], it["body"]) for it in items])
+    decided = [decide(kind=r.kind, report_prob=r.report_prob, report_cue=r.report_cue).restricted
+               for r in results]
+    reports = [d for it, d in zip(items, decided, strict=True) if it["kind"] == "report"]
+    others = [d for it, d in zip(items, decided, strict=True) if it["kind"] != "report"]
+    assert sum(reports) / len(reports) >= 0.95
+    assert sum(others) / len(others) <= 0.25
+
+
+@pytest.mark.xfail(strict=True, reason="measured 93.8 % of 举报 restricted (21.2 % of the rest) "
                    "on these letters at the default threshold: below the 95 % target")
 def test_restriction_meets_the_target_on_unseen_letters(shipped: Classifier) -> None:
     items = _eval_items()
