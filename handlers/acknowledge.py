@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from handlers import compose, tracking
+from handlers import tracking
+from handlers.mail import compose
 from handlers.pipeline import Context, Intake
 from handlers.text import excerpt
 from storage.clock import utcnow

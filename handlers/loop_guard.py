@@ -17,7 +17,7 @@ from datetime import timedelta
 from email.message import Message
 from email.parser import BytesParser
 
-from handlers.mailheaders import (
+from handlers.mail.headers import (
     header_text,
     message_ids,
     parse_address,
@@ -25,7 +25,7 @@ from handlers.mailheaders import (
     raw_headers,
     unicode_raw,
 )
-from handlers.mailpolicy import POLICY
+from handlers.mail.policy import POLICY
 from handlers.parse import ParsedMail
 from handlers.pipeline import Context, Intake
 from handlers.tracking import signed_parts

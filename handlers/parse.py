@@ -3,10 +3,10 @@
 Mail reaching the commission's mailbox comes from every Chinese client of the last twenty years:
 GB2312 labels over GBK bytes, raw 8-bit headers, HTML-only bodies, truncated base64, typos in
 transfer encodings. The stdlib ``email`` package with ``policy.default`` splits the MIME tree;
-``mailheaders``/``mailcharset`` decode headers and bodies with superset fallbacks and detection,
-``mailtext`` turns HTML into text and finds the new part of a reply, ``mailparts`` decodes leaf
+``mail.headers``/``mail.charset`` decode headers and bodies with superset fallbacks and detection,
+``mail.text`` turns HTML into text and finds the new part of a reply, ``mail.parts`` decodes leaf
 parts and names attachments safely. A header block or Content-Type the stdlib could not read is
-repaired (``mailrepair.repair_raw``) and read once more. ``parse_message`` never raises and does
+repaired (``mail.repair.repair_raw``) and read once more. ``parse_message`` never raises and does
 bounded work: what it could not read or had to guess is reported in ``defects`` for staff, never
 silently dropped; defects name sizes and counts, not a letter's text or its writer.
 """
@@ -20,8 +20,8 @@ from datetime import datetime
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 
-from handlers.mailcharset import decode_bytes
-from handlers.mailheaders import (
+from handlers.mail.charset import decode_bytes
+from handlers.mail.headers import (
     address_list,
     header_text,
     message_ids,
@@ -30,10 +30,10 @@ from handlers.mailheaders import (
     raw_headers,
     sender,
 )
-from handlers.mailparts import param, payload_bytes, raw_filename, safe_filename
-from handlers.mailpolicy import POLICY
-from handlers.mailrepair import repair_raw
-from handlers.mailtext import (
+from handlers.mail.parts import param, payload_bytes, raw_filename, safe_filename
+from handlers.mail.policy import POLICY
+from handlers.mail.repair import repair_raw
+from handlers.mail.text import (
     clean_text,
     enriched_to_text,
     extract_uuencoded,
@@ -72,7 +72,7 @@ _META_CHARSET = re.compile(rb"<meta[^>]{0,200}charset\s*=\s*[\"']?\s*([A-Za-z0-9
 
 @dataclass
 class Attachment:
-    filename: str            # decoded and sanitised (see mailparts.safe_filename)
+    filename: str            # decoded and sanitised (see mail.parts.safe_filename)
     content_type: str        # lower-cased
     data: bytes
     inline: bool             # True for cid:-referenced inline parts

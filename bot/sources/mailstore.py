@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.mailheaders import message_ids, parse_date, raw_header
+from handlers.mail.headers import message_ids, parse_date, raw_header
 from storage import intake as raw_intake
 from storage.db import utcnow
 

@@ -42,7 +42,7 @@ from pathlib import Path
 import aiosmtplib
 
 from bot.runtime import Runtime, wait_event
-from handlers.compose import envelope_address
+from handlers.mail.compose import envelope_address
 from storage import events, outbox
 from storage.db import utcnow
 from storage.models import Outbox

@@ -3,7 +3,7 @@
 Both bodies come from ``templates/email/digest.{txt,html}`` and the same :class:`Figures`, so the
 text alternative carries the same numbers as the HTML. The chart travels as an inline image
 referenced by Content-ID (RFC 2392, ``cid:``), the week's XLSX as an attachment; the mail itself
-is built by :func:`handlers.compose.build` like every other mail we send. For the console the HTML
+is built by :func:`handlers.mail.compose.build` like every other mail we send. For the console the HTML
 is stored with the chart as a ``data:`` URI, so that one row is a self-contained page.
 """
 
@@ -15,8 +15,9 @@ from typing import Any
 
 import jinja2
 
-from handlers import compose, tracking
+from handlers import tracking
 from handlers.digest.figures import Figures
+from handlers.mail import compose
 from storage.digests import Message
 
 CHART_CID_LOCAL = "trend-chart"

@@ -20,7 +20,8 @@ from bot.web.console import auth, present
 from bot.web.console.security import restricted, sees_reports
 from bot.web.keys import RUNTIME
 from bot.web.params import ascii_int, path_id
-from handlers import acknowledge, compose, tracking
+from handlers import acknowledge, tracking
+from handlers.mail import compose
 from handlers.text import one_line
 from storage import events, labels, outbox, queue
 from storage.db import utcnow

@@ -21,7 +21,7 @@ from bot.web.console.present import local
 from bot.web.console.security import restricted
 from bot.web.keys import RUNTIME
 from bot.workers import outbox as outbox_worker
-from handlers.compose import envelope_address
+from handlers.mail.compose import envelope_address
 from storage import events, outbox
 from storage.db import utcnow
 from storage.models import Outbox, Submission, User

@@ -11,7 +11,8 @@ import aiohttp
 from sqlalchemy import select
 
 from bot.app import Service
-from handlers import compose, tracking
+from handlers import tracking
+from handlers.mail import compose
 from storage import events, outbox
 from storage.db import utcnow
 from storage.models import Submission

@@ -30,7 +30,7 @@ from tests.bot.sources.mailtools import until
 from tests.servers import SmtpSink
 
 SECRET_TEXT = "实名举报副所长刘德胜受贿，我是举报人陈小红，电话13912345678"
-ERROR = ("Traceback (most recent call last):\n  File \"handlers/compose.py\", line 1\n"
+ERROR = ("Traceback (most recent call last):\n  File \"handlers/mail/compose.py\", line 1\n"
          f"UnicodeEncodeError: 'ascii' codec can't encode '{SECRET_TEXT}'")
 
 

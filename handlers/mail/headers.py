@@ -3,7 +3,7 @@
 ``handlers.parse`` and ``handlers.loop_guard`` read headers through these functions instead of the
 ``policy.default`` header objects, because those objects turn raw 8-bit bytes into surrogates and
 unknown or mislabelled encoded-word charsets into U+FFFD. Here the raw header is recovered as bytes,
-decoded with ``handlers.mailcharset`` (UTF-8, then GB18030, RFC 6532 style), and encoded-words are
+decoded with ``handlers.mail.charset`` (UTF-8, then GB18030, RFC 6532 style), and encoded-words are
 split by the stdlib ``email.header.decode_header`` and decoded with the same charset fallbacks.
 """
 
@@ -16,7 +16,7 @@ from email.header import decode_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
-from handlers.mailcharset import decode_bytes
+from handlers.mail.charset import decode_bytes
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])|\r(?=[ \t])")
 _B_WORD = re.compile(r"=\?([^?\s]*)\?[bB]\?([^?\s]*)\?=")

@@ -4,7 +4,7 @@
 here rather than by ``get_payload(decode=True)`` because the stdlib returns the raw base64 text
 when a body is truncated to 4n+1 characters and silently passes unknown encodings; both must be
 visible as defects and still yield the bytes that are there. Parameters are read with the compat32
-parser so RFC 2231 values and raw 8-bit names reach ``handlers.mailcharset`` undamaged.
+parser so RFC 2231 values and raw 8-bit names reach ``handlers.mail.charset`` undamaged.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import mimetypes
 import re
 from email.message import Message
 
-from handlers.mailcharset import decode_bytes
-from handlers.mailheaders import clean_header, decode_words, escape_raw_words, raw_header, to_bytes
-from handlers.mailtext import uudecode
+from handlers.mail.charset import decode_bytes
+from handlers.mail.headers import clean_header, decode_words, escape_raw_words, raw_header, to_bytes
+from handlers.mail.text import uudecode
 
 _IDENTITY = frozenset({"", "7bit", "8bit", "binary"})
 _ENCODED = frozenset({"base64", "quoted-printable", "x-uuencode", "uuencode", "x-uue", "uue"})

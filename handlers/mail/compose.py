@@ -36,7 +36,7 @@ from typing import Any
 
 import idna
 
-from handlers.mailheaders import decode_words
+from handlers.mail.headers import decode_words
 from handlers.text import one_line
 from storage.clock import utcnow
 

@@ -7,7 +7,7 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 
-from handlers import compose
+from handlers.mail import compose
 
 
 def outgoing(**kw: object) -> compose.Outgoing:
