@@ -19,7 +19,7 @@ from storage.db import make_engine, sessionmaker, upgrade
 from testing.postgres import Postgres
 from testing.smtp import SmtpSink
 
-pytest_plugins = ["tests.fixtures_servers"]
+pytest_plugins = ["tests.fixtures_servers", "tests.tiers"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
