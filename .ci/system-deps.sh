@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the Debian packages the integration tests drive as real servers (tests/servers.py):
+# Install the Debian packages the integration tests drive as real servers (testing/):
 # Dovecot IMAP, PostgreSQL, Chromium (+ CJK fonts so Chinese pages render in screenshots).
 # Idempotent and fast (< 1 s) when everything is present. As root it installs what is missing
 # without letting Debian start system daemons (tests run their own on free loopback ports);

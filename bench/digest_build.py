@@ -235,7 +235,7 @@ def bench_sqlite(args: argparse.Namespace, n: int, end: datetime, tmp: Path
 def bench_postgres(args: argparse.Namespace, n: int, end: datetime
                    ) -> tuple[float, int] | None:
     from storage.db import upgrade
-    from tests.servers import Postgres
+    from testing.postgres import Postgres
 
     if args.pg_url:
         upgrade(args.pg_url)

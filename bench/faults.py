@@ -31,17 +31,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from storage.db import upgrade  # noqa: E402
-from tests.faults.harness import (  # noqa: E402
-    Db,
-    Serve,
-    check,
-    citizen_letters,
-    folder_counts,
-    kill_loop,
-    seed_mailbox,
+from testing.dovecot import (
+    Dovecot,  # noqa: E402
+    ImapAccount,  # noqa: E402
 )
-from tests.fixtures_servers import ImapAccount  # noqa: E402
-from tests.servers import Dovecot, Postgres, SmtpSink  # noqa: E402
+from testing.faults import Db, Serve, check, citizen_letters, folder_counts, kill_loop, seed_mailbox  # noqa: E402
+from testing.postgres import Postgres  # noqa: E402
+from testing.smtp import SmtpSink  # noqa: E402
 
 
 def account(server: Dovecot) -> ImapAccount:

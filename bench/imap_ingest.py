@@ -1,6 +1,6 @@
 """Benchmark: how fast the IMAP poller takes in a full mailbox, against plain imapclient.
 
-Starts a private Dovecot on loopback (``tests.servers.Dovecot``), MULTIAPPENDs N small citizen
+Starts a private Dovecot on loopback (``testing.dovecot.Dovecot``), MULTIAPPENDs N small citizen
 letters (each from its own sender, so every one gets an acknowledgement), then measures
 
 1. baseline: plain imapclient, ``UID FETCH BODY.PEEK[]`` in batches of 200;
@@ -35,7 +35,7 @@ from bot.workers.preparer import Preparer  # noqa: E402
 from storage import intake as raw_intake  # noqa: E402
 from storage import outbox  # noqa: E402
 from storage.db import upgrade  # noqa: E402
-from tests.servers import Dovecot  # noqa: E402
+from testing.dovecot import Dovecot  # noqa: E402
 
 USER, PASSWORD = "bench", "bench-password"
 BATCH = 200

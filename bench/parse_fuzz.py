@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO))
 
 from handlers.loop_guard import LoopPolicy, bounced_message_ids, machine_kind  # noqa: E402
 from handlers.parse import parse_message  # noqa: E402
-from tests.handlers.test_parse_fuzz import MUTATIONS, PARSE_SECONDS, SAMPLES  # noqa: E402
+from testing.mutations import MUTATIONS, PARSE_SECONDS, SAMPLES  # noqa: E402
 
 
 def main() -> int:

@@ -29,15 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from imapclient import IMAPClient  # noqa: E402
 
 from storage.db import upgrade  # noqa: E402
-from tests.faults.harness import (  # noqa: E402
-    Db,
-    Serve,
-    children_of,
-    citizen_letters,
-    seed_mailbox,
+from testing.dovecot import (
+    Dovecot,  # noqa: E402
+    ImapAccount,  # noqa: E402
 )
-from tests.fixtures_servers import ImapAccount  # noqa: E402
-from tests.servers import Dovecot, SmtpSink  # noqa: E402
+from testing.faults import Db, Serve, children_of, citizen_letters, seed_mailbox  # noqa: E402
+from testing.smtp import SmtpSink  # noqa: E402
 
 
 def memory_mb(pid: int) -> dict[str, float]:

@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bot.web import tokens  # noqa: E402
-from tests.servers import free_port  # noqa: E402
+from testing.loopback import free_port  # noqa: E402
 
 SECRET = "bench-secret"
 BARE = """

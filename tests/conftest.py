@@ -16,9 +16,10 @@ import pytest
 from bot.app import Service, start
 from bot.config import Settings
 from storage.db import make_engine, sessionmaker, upgrade
-from tests.servers import Postgres, SmtpSink
+from testing.postgres import Postgres
+from testing.smtp import SmtpSink
 
-pytest_plugins = ["tests.fixtures_servers"]
+pytest_plugins = ["tests.fixtures_servers", "tests.tiers"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -1,4 +1,4 @@
-"""Pytest fixtures that hand tests real servers on loopback (helpers in ``tests/servers.py``).
+"""Pytest fixtures that hand tests real servers on loopback (the servers are in ``testing/``).
 
 Registered by the root conftest (``pytest_plugins = ["tests.fixtures_servers"]``). Dovecot and
 PostgreSQL start once per session; each test gets a fresh IMAP user and its own SMTP sink.
@@ -17,14 +17,11 @@ from typing import NamedTuple
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.servers import (
-    CHROMIUM_ARGS,
-    Dovecot,
-    Postgres,
-    SmtpSink,
-    TokenIntrospection,
-    chromium_path,
-)
+from testing.chromium import CHROMIUM_ARGS, chromium_path
+from testing.dovecot import Dovecot, ImapAccount
+from testing.oauth import TokenIntrospection
+from testing.postgres import Postgres
+from testing.smtp import SmtpSink
 
 
 def require(present: bool, what: str) -> None:
@@ -35,13 +32,6 @@ def require(present: bool, what: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true but {msg}", pytrace=False)
     pytest.skip(msg)
-
-
-class ImapAccount(NamedTuple):
-    host: str
-    port: int
-    user: str
-    password: str
 
 
 @pytest.fixture

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# Each script starts its own real servers (and serve_ingest a serve process): not the fast tier.
+pytestmark = pytest.mark.acceptance
+
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 # faults.py is exercised by tests/faults, with the same harness; run_all.py runs the others.
 SCRIPTS = sorted(p for p in BENCH.glob("*.py") if p.name not in ("faults.py", "run_all.py"))

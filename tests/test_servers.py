@@ -15,8 +15,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.fixtures_servers import ImapAccount, TlsImapAccount, require
-from tests.servers import Dovecot, Postgres, ServerError, SmtpSink, TokenIntrospection
+from testing.dovecot import Dovecot, ImapAccount
+from testing.loopback import ServerError
+from testing.oauth import TokenIntrospection
+from testing.postgres import Postgres
+from testing.smtp import SmtpSink
+from tests.fixtures_servers import TlsImapAccount, require
 
 RAW = (
     "From: =?utf-8?b?5byg5LiJ?= <zhangsan@example.org>\r\n"

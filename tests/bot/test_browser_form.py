@@ -7,8 +7,8 @@ from pathlib import Path
 from playwright.async_api import Page
 
 from bot.app import Service
+from testing.smtp import SmtpSink
 from tests.bot.helpers import wait_mail
-from tests.servers import SmtpSink
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import aiohttp
 
+from testing.loopback import free_port
+from testing.smtp import SmtpSink
 from tests.bot.helpers import submit, tracking_no, wait_mail
-from tests.servers import SmtpSink, free_port
 
 BIN = Path(sys.executable).parent / "feedback-bot"
 SECRET = "s3cret-Never-In-Logs"

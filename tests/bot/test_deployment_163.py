@@ -28,11 +28,13 @@ from sqlalchemy import select
 
 from storage.db import make_engine, sessionmaker
 from storage.models import Followup, Outbox, RawIntake, Submission
+from testing.dovecot import Dovecot
+from testing.imap_gate import IdGate
+from testing.loopback import free_port
+from testing.smtp import SmtpSink
 from tests.bot.helpers import wait_mail
 from tests.bot.sources.mailtools import append, provider_msgid, until
 from tests.bot.test_cli import run_cli, wait_http
-from tests.imap_gate import IdGate
-from tests.servers import Dovecot, SmtpSink, free_port
 
 BIN = Path(sys.executable).parent / "feedback-bot"
 MAILBOX = "ntzfwjgdw@163.com"

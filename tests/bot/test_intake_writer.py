@@ -25,10 +25,10 @@ from bot.app import Service, start
 from bot.web.intake_writer import WRITER, IntakeWriter
 from storage.db import is_sqlite, make_engine, sessionmaker
 from storage.models import RawIntake, Submission
+from testing.smtp import SmtpSink
 from tests.bot.citizen.steps import client, lookup, query_code
 from tests.bot.helpers import filed, form_token, tracking_no
 from tests.conftest import make_settings
-from tests.servers import SmtpSink
 
 LETTER = "小区门口的路灯坏了一个多月，晚上出行很不方便，希望尽快修好。"
 REFUSED = "REFUSE-ME"

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from bot.app import start
 from bot.config import Settings
 from storage.models import Outbox
+from testing.smtp import SmtpSink
 from tests.bot.helpers import submit, tracking_no
 from tests.conftest import make_settings
-from tests.servers import SmtpSink
 
 LETTER = "小区门口的监控坏了半年了，晚上电动车被偷了好几辆，报警以后也没有下文。"
 

@@ -19,11 +19,11 @@ from sqlalchemy import select
 from bot.app import start
 from bot.workers.outbox import NO_SMTPUTF8
 from storage.models import Outbox, RawIntake, Submission
+from testing.smtp import SmtpSink
 from tests.bot.console.support import add_user, login
 from tests.bot.helpers import filed, submit, tracking_no, wait_mail
 from tests.bot.sources.mailtools import until
 from tests.conftest import make_settings
-from tests.servers import SmtpSink
 
 LETTER = "我家楼下的夜市油烟很大，窗户都不敢开，希望有关部门管一管，谢谢。"
 UNICODE_LOCAL = ["用户@例子.广告", "张三@例子.中国", "张三@example.com"]

@@ -20,11 +20,11 @@ from bot.workers.outbox import deliver_due, hold
 from storage import outbox
 from storage.db import utcnow
 from storage.models import Outbox, OutboxPause
+from testing.smtp import SmtpSink
 from tests.bot.console.support import add_user, login
 from tests.bot.helpers import submit, wait_mail
 from tests.bot.sources.mailtools import until
 from tests.conftest import make_settings
-from tests.servers import SmtpSink
 
 LETTER = "菜市场门口的摊位占道经营，早上上学的孩子只能走到机动车道上，很危险。"
 SPAM = ("DT:SPM 163 smtp14,EsCowAD3_sN1Z2Vn0Fh1Bw--.12345S2 1733380000, please see "

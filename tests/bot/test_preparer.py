@@ -12,10 +12,10 @@ from email.parser import BytesParser
 from pathlib import Path
 
 from bot.app import Service, start
+from testing.smtp import SmtpSink
 from tests.bot.helpers import wait_mail
 from tests.bot.sources.mailtools import letter, submissions, until
 from tests.conftest import make_settings
-from tests.servers import SmtpSink
 
 AUTO_REPLY = {"Auto-Submitted": "auto-replied"}
 

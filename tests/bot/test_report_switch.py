@@ -22,9 +22,9 @@ from handlers.classify import load_taxonomy, save_model, shipped_classifier
 from handlers.digest.figures import collect
 from handlers.digest.weeks import Week
 from storage import queue
+from testing.smtp import SmtpSink
 from tests.bot.console.support import add_user, file_letter, login, page_csrf
 from tests.conftest import make_settings
-from tests.servers import SmtpSink
 
 REPORT_B = Path(__file__).resolve().parents[1] / "data" / "reports" / "second_report.txt"
 # About A's category 1 (measure 1.10: 诉讼服务中心, “网上办” services, 派出所综合服务窗口).

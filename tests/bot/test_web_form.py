@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from bot.app import Service
 from handlers import tracking
 from storage.models import Outbox, RawIntake, Submission
+from testing.smtp import SmtpSink
 from tests.bot.helpers import filed, form_token, submit, tracking_no, wait_mail
-from tests.servers import SmtpSink
 
 LETTER = "派出所办户口的窗口中午不开门，我请假去排了两个小时也没办成，希望整改措施能落到实处。"
 

@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 
 from bot.app import start
 from storage import users
+from testing.postgres import Postgres
 from tests.bot.console.support import add_user, file_letter, login
 from tests.bot.helpers import form_token
 from tests.conftest import make_settings
-from tests.servers import Postgres
 
 ALLOWED = {200, 302, 303, 400, 403, 404, 405, 413, 429}
 HOSTILE = [

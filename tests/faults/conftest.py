@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fixtures_servers import ImapAccount, require
-from tests.servers import Dovecot
+from testing.dovecot import Dovecot, ImapAccount
+from tests.fixtures_servers import require
 
 USER, PASSWORD = "faults", "faults-password"
 

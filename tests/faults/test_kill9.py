@@ -7,9 +7,9 @@ import random
 import secrets
 from pathlib import Path
 
-from tests.faults.harness import Db, Serve, citizen_letters, kill_loop
-from tests.fixtures_servers import ImapAccount
-from tests.servers import SmtpSink
+from testing.dovecot import ImapAccount
+from testing.faults import Db, Serve, citizen_letters, kill_loop
+from testing.smtp import SmtpSink
 
 LETTERS = 200
 KILLS = 5

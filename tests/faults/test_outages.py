@@ -14,10 +14,10 @@ import aiohttp
 from sqlalchemy import func, select
 
 from storage.models import Outbox, RawIntake, Submission
+from testing.dovecot import Dovecot, ImapAccount
+from testing.faults import Db, Serve, check, citizen_letters, folder_counts, seed_mailbox
+from testing.smtp import SmtpSink
 from tests.bot.helpers import form_token, submit, tracking_no, wait_mail
-from tests.faults.harness import Db, Serve, check, citizen_letters, folder_counts, seed_mailbox
-from tests.fixtures_servers import ImapAccount
-from tests.servers import Dovecot, SmtpSink
 
 
 async def test_smtp_down_then_up_delivers_every_ack_once(tmp_path: Path, imap_account: ImapAccount,

@@ -12,9 +12,9 @@ from sqlalchemy import func, select, text
 from bot.app import start
 from storage.db import make_engine
 from storage.models import RawIntake, Submission
+from testing.postgres import Postgres
 from tests.bot.helpers import filed, form_token, tracking_no
 from tests.conftest import make_settings
-from tests.servers import Postgres
 
 LETTER = "区法院执行局的电话一直打不通，判决生效半年了还没有执行。"
 

@@ -11,10 +11,11 @@ import uuid
 from pathlib import Path
 
 from bot.sources.imap import STANDBY_CHECK
+from testing.dovecot import ImapAccount
+from testing.faults import Db, Serve, check, citizen_letters, folder_counts, seed_mailbox
+from testing.postgres import Postgres
+from testing.smtp import SmtpSink
 from tests.bot.helpers import wait_mail
-from tests.faults.harness import Db, Serve, check, citizen_letters, folder_counts, seed_mailbox
-from tests.fixtures_servers import ImapAccount
-from tests.servers import Postgres, SmtpSink
 
 
 async def _holder_pid(db: Db) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,39 +12,7 @@ from hypothesis import strategies as st
 
 from handlers.loop_guard import LoopPolicy, bounced_message_ids, machine_kind
 from handlers.parse import parse_message, to_json
-
-CORPUS = Path(__file__).parents[1] / "data" / "emails"  # copy of shared/data/emails
-REALWORLD = Path(__file__).parents[1] / "data" / "realworld"  # issue #16's damaged shapes
-SAMPLES = [p.read_bytes() for p in sorted(CORPUS.glob("*.eml")) + sorted(REALWORLD.glob("*.eml"))]
-PARSE_SECONDS = 3.0  # per message; the slowest corpus message parses in ~10 ms
-
-
-def _flip(raw: bytes, pos: int, value: int) -> bytes:
-    if not raw:
-        return raw
-    pos %= len(raw)
-    return raw[:pos] + bytes([value]) + raw[pos + 1:]
-
-
-def _truncate(raw: bytes, pos: int, _value: int) -> bytes:
-    return raw[: pos % (len(raw) + 1)]
-
-
-def _duplicate_header(raw: bytes, pos: int, _value: int) -> bytes:
-    head, sep, body = raw.partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    line = lines[pos % len(lines)]
-    return b"\r\n".join([line, *lines, line]) + sep + body
-
-
-def _insert(raw: bytes, pos: int, value: int) -> bytes:
-    pos %= len(raw) + 1
-    junk = [b"\x00", b"\r\n", b"=?", b"?=", b"--", b"\xff\xfe", b"\r\n\r\n", b"=\r\n", b"<",
-            b"boundary=\"", b"\xe4\xb8", b";", b"\r\n begin 644 x\r\n"]
-    return raw[:pos] + junk[value % len(junk)] + raw[pos:]
-
-
-MUTATIONS = [_flip, _truncate, _duplicate_header, _insert]
+from testing.mutations import MUTATIONS, PARSE_SECONDS, SAMPLES
 
 
 @pytest.mark.skipif(not SAMPLES, reason="development corpus not present")

@@ -43,8 +43,9 @@ from bot.config import load_settings
 from bot.runtime import Runtime
 from bot.web.app import make_app
 from handlers.digest import week_of
+from testing.loopback import free_port
+from testing.smtp import Received, SmtpSink
 from tests.bot.helpers import form_token, submit, tracking_no
-from tests.servers import Received, SmtpSink, free_port
 
 BIN = Path(sys.executable).parent / "feedback-bot"
 PASSWORD = "correct horse battery staple"

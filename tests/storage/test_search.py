@@ -22,7 +22,7 @@ from storage import queue, retention, search, submissions
 from storage.db import alembic_config, make_engine, sessionmaker, upgrade, utcnow
 from storage.models import Base, Submission
 from storage.queue import QueueFilter
-from tests.servers import Postgres
+from testing.postgres import Postgres
 
 
 async def _add(session, n: int, subject: str = "", text: str = "", **fields) -> Submission:

@@ -14,8 +14,8 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from bot.app import Service, start
+from testing.smtp import SmtpSink
 from tests.conftest import make_settings
-from tests.servers import SmtpSink
 
 StartService = Callable[..., Awaitable[Service]]
 

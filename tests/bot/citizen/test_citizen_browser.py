@@ -11,10 +11,10 @@ from pathlib import Path
 from playwright.async_api import Page
 
 from bot.app import Service
+from testing.smtp import SmtpSink
 from tests.bot.citizen.conftest import StartService
 from tests.bot.citizen.steps import LETTER, mail_query_code, png, resolve
 from tests.bot.helpers import wait_mail
-from tests.servers import SmtpSink
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 PHONE = {"width": 360, "height": 780}

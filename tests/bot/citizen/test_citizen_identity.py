@@ -10,10 +10,10 @@ from email.message import EmailMessage
 
 from playwright.async_api import Page
 
+from testing.smtp import SmtpSink
 from tests.bot.citizen.conftest import StartService
 from tests.bot.citizen.test_citizen_accessibility import axe_problems
 from tests.bot.helpers import wait_mail
-from tests.servers import SmtpSink
 
 IDENTITY = {
     "commission": {"name": "如皋市委政法委", "phone": "0513-87654321",

@@ -13,6 +13,7 @@ from bot.app import Service
 from bot.commands.purge import purge
 from storage.db import utcnow
 from storage.models import Attachment, Event, Followup, Outbox, RawIntake, Submission
+from testing.smtp import SmtpSink
 from tests.bot.citizen.steps import (
     client,
     lookup,
@@ -24,7 +25,6 @@ from tests.bot.citizen.steps import (
 )
 from tests.bot.helpers import filed, tracking_no, wait_mail
 from tests.conftest import REPO
-from tests.servers import SmtpSink
 
 OLD_LETTER = "三年前反映的问题：某派出所窗口推诿，我叫王某某，电话13800000000。"
 

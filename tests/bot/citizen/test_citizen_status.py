@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from bot.app import Service
 from storage.models import Event, Followup, Submission
+from testing.smtp import SmtpSink
 from tests.bot.citizen.conftest import StartService
 from tests.bot.citizen.steps import client, lookup, post_on_status, resolve, submit_letter
-from tests.servers import SmtpSink
 
 STRIP_TOKEN = re.compile(r'name="token" value="[^"]+"')
 

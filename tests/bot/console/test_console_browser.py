@@ -10,9 +10,9 @@ from playwright.async_api import Page
 from bot.app import Service
 from handlers import tracking
 from storage import labels
+from testing.smtp import SmtpSink
 from tests.bot.console.support import PASSWORD, Staff, file_letter
 from tests.bot.helpers import wait_mail
-from tests.servers import SmtpSink
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 XSS = ("<script>document.title='pwned';window.__xss=1</script>"

@@ -8,9 +8,9 @@ import aiohttp
 
 from bot.app import Service
 from storage import events, queue
+from testing.smtp import SmtpSink
 from tests.bot.console.support import Staff, csrf_of, login
 from tests.bot.helpers import wait_mail
-from tests.servers import SmtpSink
 
 
 async def test_phone_call_is_filed_once_and_acknowledged(

@@ -18,9 +18,9 @@ from bot.app import Service, start
 from bot.web.console.auth import THROTTLE
 from bot.web.console.throttle import LoginThrottle
 from storage import audit
+from testing.smtp import SmtpSink
 from tests.bot.console.support import PASSWORD, Staff, add_user, csrf_of
 from tests.conftest import make_settings
-from tests.servers import SmtpSink
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from bot.sources.mailstore import store_mail
 from handlers import tracking
 from storage import events
 from storage.models import Submission
+from testing.smtp import SmtpSink
 from tests.bot.console.support import Staff, login, page_csrf, post_form
 from tests.bot.helpers import filed, wait_mail
 from tests.bot.sources.mailtools import letter
-from tests.servers import SmtpSink
 
 CITIZEN = "lisi.nantong@163.com"
 

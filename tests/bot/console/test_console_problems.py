@@ -17,6 +17,7 @@ from handlers import tracking
 from storage import digests, outbox
 from storage import intake as raw_intake
 from storage.models import Event, Outbox, RawIntake, Submission
+from testing.smtp import SmtpSink
 from tests.bot.console.support import (
     PASSWORD,
     Staff,
@@ -27,7 +28,6 @@ from tests.bot.console.support import (
 )
 from tests.bot.helpers import form_token, wait_mail
 from tests.bot.sources.mailtools import until
-from tests.servers import SmtpSink
 
 SECRET_TEXT = "实名举报副所长刘德胜受贿，我是举报人陈小红，电话13912345678"
 ERROR = ("Traceback (most recent call last):\n  File \"handlers/mail/compose.py\", line 1\n"

@@ -22,9 +22,9 @@ from handlers.digest import Week
 from storage import digests, submissions
 from storage.db import make_engine, sessionmaker
 from storage.models import Digest, Event, Outbox
+from testing.smtp import SmtpSink
 from tests.bot.helpers import wait_mail
 from tests.conftest import make_settings
-from tests.servers import SmtpSink
 
 TZ = ZoneInfo("Asia/Shanghai")
 RECIPIENTS = ["书记 <leader@example.gov.cn>", "office@example.gov.cn"]

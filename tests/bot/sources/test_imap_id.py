@@ -1,5 +1,5 @@
 """RFC 2971 ID against a server that, like imap.163.com, refuses SELECT until the client sent
-ID: real Dovecot behind ``tests.imap_gate.IdGate``. The poller identifies itself between login
+ID: real Dovecot behind ``testing.imap_gate.IdGate``. The poller identifies itself between login
 and SELECT and reads the mail; a server that refuses ID does not stop it."""
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from bot.app import start
+from testing.dovecot import Dovecot
+from testing.imap_gate import IdGate
+from testing.smtp import SmtpSink
 from tests.bot.helpers import wait_mail
 from tests.bot.sources.mailtools import append, imap_section, letter, submissions
 from tests.conftest import make_settings
-from tests.imap_gate import IdGate
-from tests.servers import Dovecot, SmtpSink
 
 
 @pytest.fixture

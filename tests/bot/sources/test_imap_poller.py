@@ -13,6 +13,8 @@ from bot.runtime import Runtime
 from bot.sources.imap import ImapPoller
 from bot.workers.intake import drain
 from storage.models import Outbox, RawIntake
+from testing.dovecot import Dovecot
+from testing.smtp import SmtpSink
 from tests.bot.helpers import wait_mail
 from tests.bot.sources.mailtools import (
     append,
@@ -25,7 +27,6 @@ from tests.bot.sources.mailtools import (
     until,
 )
 from tests.conftest import make_settings
-from tests.servers import Dovecot, SmtpSink
 
 
 async def idle_state(rt: Runtime) -> bool:

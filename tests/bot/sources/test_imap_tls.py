@@ -25,6 +25,10 @@ from bot.config import ImapSettings
 from bot.runtime import Runtime
 from bot.sources.imap_client import MailboxClient
 from storage.db import upgrade
+from testing.dovecot import Dovecot
+from testing.oauth import TokenIntrospection
+from testing.pki import make_test_pki
+from testing.smtp import SmtpSink
 from tests.bot.helpers import wait_mail
 from tests.bot.sources.mailtools import (
     append,
@@ -37,7 +41,6 @@ from tests.bot.sources.mailtools import (
 )
 from tests.conftest import make_settings
 from tests.fixtures_servers import TlsImapAccount, require
-from tests.servers import Dovecot, SmtpSink, TokenIntrospection, make_test_pki
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.app import start
 from storage.models import Attachment, Outbox
+from testing.smtp import SmtpSink
 from tests.bot.helpers import wait_mail
 from tests.bot.sources.mailtools import (
     CITIZEN,
@@ -22,7 +23,6 @@ from tests.bot.sources.mailtools import (
     until,
 )
 from tests.conftest import make_settings
-from tests.servers import SmtpSink
 
 BOUNCE = """\
 From: Mail Delivery System <MAILER-DAEMON@mx.example.com>

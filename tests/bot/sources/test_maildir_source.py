@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 from bot.app import start
+from testing.smtp import SmtpSink
 from tests.bot.helpers import wait_mail
 from tests.bot.sources.mailtools import letter, raw_rows, submissions, until
 from tests.conftest import make_settings
-from tests.servers import SmtpSink
 
 
 async def test_dropped_file_is_taken_in(db_url, tmp_path: Path, smtp_sink: SmtpSink):

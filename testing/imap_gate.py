@@ -3,7 +3,7 @@
 imap.163.com (Coremail) answers ``NO SELECT Unsafe Login. Please contact kefu@188.com for help``
 to SELECT or EXAMINE from a client that has not sent ``ID`` after logging in (imapclient #544,
 OfflineIMAP #696, himalaya #651). 163's own servers cannot run here, so this proxy adds that one
-behaviour to Dovecot and forwards everything else byte for byte, both ways. Like ``servers.py`` it
+behaviour to Dovecot and forwards everything else byte for byte, both ways. Like the other servers in ``testing/`` it
 imports no pytest, runs its own event loop in a thread (the service under test may be another
 process) and binds 127.0.0.1 on a free port.
 
@@ -19,7 +19,7 @@ import re
 import threading
 from typing import Self
 
-from tests.servers import HOST, free_port
+from testing.loopback import HOST, free_port
 
 UNSAFE_LOGIN = b"NO SELECT Unsafe Login. Please contact kefu@188.com for help"
 _LITERAL = re.compile(rb"\{(\d+)\+?\}\r\n$")

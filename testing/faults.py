@@ -33,7 +33,7 @@ from sqlalchemy import func, select, update
 
 from storage.db import make_engine, sessionmaker, utcnow
 from storage.models import Lease, Outbox, RawIntake, Submission
-from tests.servers import free_port
+from testing.loopback import free_port
 
 BIN = Path(sys.executable).parent / "feedback-bot"
 SECRET = "fault-test-secret"
