@@ -239,6 +239,7 @@ def build(out: Outgoing) -> bytes:
         msg["References"] = " ".join(f"<{r}>" for r in refs[-10:])
     msg["Auto-Submitted"] = out.auto_submitted
     msg["X-Auto-Response-Suppress"] = "All"
-    msg[LOOP_HEADER] = out.from_addr
+    loop_value, loop_utf8 = envelope_address(out.from_addr)  # the same form as in From
+    msg[LOOP_HEADER] = _Utf8(loop_value) if loop_utf8 else loop_value
     msg["Content-Language"] = "zh-CN"
     return msg.as_bytes(policy=WIRE)

@@ -132,3 +132,12 @@ def test_nothing_in_an_address_or_name_makes_compose_raise():
         assert b"\n" not in data.replace(b"\r\n", b"")
 
     check()
+
+
+def test_a_lone_surrogate_in_our_sender_address_does_not_break_the_loop_header():
+    # Hypothesis found it: the loop header repeated the sender address as given, and an
+    # undecodable byte kept by a parser (a lone surrogate) made building the mail raise.
+    data = compose.build(outgoing(to=[("张三", "zhangsan@163.com")], from_addr="\ud800@x",
+                                  from_name="市委政法委"))
+    head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert b"X-Feedback-Bot-Loop: ?@x" in head and b"From: " + b"=?utf-8?" in b"\n".join(head)
