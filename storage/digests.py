@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
@@ -34,11 +34,9 @@ from storage.db import utcnow
 from storage.models import Digest, Event, Submission
 from storage.queue import restricted_clause
 from storage.upsert import insert_ignore
+from storage.workflow import FORWARDED, NEW, OPEN_STATUSES, REJECTED, cutoff
 
 SPAM = "spam"
-# "Not closed" (resolved, rejected, forwarded): the other three of the six statuses a case can
-# have (bot/web/console/actions.TRANSITIONS), listed so that the status index is read as ranges.
-OPEN_STATUSES = ("new", "accepted", "in_progress")
 
 
 def _counted() -> ColumnElement[bool]:
@@ -156,7 +154,7 @@ async def forwarded(session: AsyncSession, start: datetime, end: datetime) -> in
     """
     return int(await session.scalar(
         select(func.count().filter(_counted()))
-        .where(Submission.status == "forwarded", _between(Submission.updated_at, start, end))
+        .where(Submission.status == FORWARDED, _between(Submission.updated_at, start, end))
     ) or 0)
 
 
@@ -180,11 +178,11 @@ async def overdue(
     before the cut-off (2–3 s each at 1M rows). Split, the open cases are ranges of the covering
     status index, and the late ones ranges of the accepted_at / resolved_at indexes.
     """
-    accept_by = end - timedelta(days=accept_days)
-    handle_by = end - timedelta(days=handle_days)
+    accept_by = cutoff(end, accept_days)
+    handle_by = cutoff(end, handle_days)
     counted = _counted()
     still_open = (await session.execute(
-        select(func.count().filter(counted, Submission.status == "new",
+        select(func.count().filter(counted, Submission.status == NEW,
                                    Submission.accepted_at.is_(None),
                                    Submission.received_at < accept_by),
                func.count().filter(counted, Submission.resolved_at.is_(None),
@@ -195,7 +193,7 @@ async def overdue(
     # Only the done column's range in WHERE: given the received_at range too, SQLite (with no
     # range statistics) may prefer that one and read most of the table (2.4 s at 1M rows).
     accepted_late = await session.scalar(
-        select(func.count().filter(counted, Submission.status != "rejected",
+        select(func.count().filter(counted, Submission.status != REJECTED,
                                    Submission.received_at < accept_by))
         .where(Submission.accepted_at >= end))
     resolved_late = await session.scalar(

@@ -24,8 +24,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from storage import search
 from storage.db import utcnow
 from storage.models import Attachment, Followup, RawIntake, Submission, User
+from storage.workflow import NEW, OPEN_STATUSES, cutoff
 
-OPEN_STATUSES = ("new", "accepted", "in_progress")
 VIEWS = ("default", "auto", "spam", "all")
 
 
@@ -69,21 +69,13 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def handling_starts(received_at: datetime, accepted_at: datetime | None,
-                    accept_days: int) -> datetime:
-    """When the handling time limit starts to run: at acceptance (信访工作条例: a case is
-    handled within 60 days of its 受理, not of its receipt); before the acceptance decision, at
-    the latest day it may be taken, so that the projected limit is the latest one possible."""
-    return accepted_at or received_at + timedelta(days=accept_days)
-
-
 def overdue_clause(f: QueueFilter) -> ColumnElement[bool]:
     """Not decided within accept_days of receipt, or open and not resolved within handle_days
-    of acceptance (``handling_starts``)."""
-    accept_by = f.now - timedelta(days=f.accept_days)
-    handle_by = f.now - timedelta(days=f.handle_days)
+    of acceptance: ``storage.workflow.deadlines`` as a query."""
+    accept_by = cutoff(f.now, f.accept_days)
+    handle_by = cutoff(f.now, f.handle_days)
     return or_(
-        and_(Submission.status == "new", Submission.received_at < accept_by),
+        and_(Submission.status == NEW, Submission.received_at < accept_by),
         and_(Submission.status.in_(OPEN_STATUSES), Submission.accepted_at < handle_by),
         and_(Submission.status.in_(OPEN_STATUSES), Submission.accepted_at.is_(None),
              Submission.received_at < accept_by - timedelta(days=f.handle_days)),

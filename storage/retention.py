@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import events, search
 from storage.models import Attachment, Event, Followup, Outbox, RawIntake, Submission
+from storage.workflow import CLOSED_STATUSES
 
-CLOSED = ("resolved", "rejected", "forwarded")
 PURGED = "purged"
 IN_FLIGHT = ("pending", "sending")  # mail still to be delivered is left alone
 
@@ -33,7 +33,7 @@ async def due(session: AsyncSession, cutoff: datetime, limit: int = 500) -> list
     already = exists().where(Event.submission_id == Submission.id, Event.action == PURGED)
     rows = await session.scalars(
         select(Submission.id)
-        .where(Submission.status.in_(CLOSED), closed_at < cutoff, ~already)
+        .where(Submission.status.in_(CLOSED_STATUSES), closed_at < cutoff, ~already)
         .order_by(Submission.id)
         .limit(limit)
     )

@@ -23,7 +23,7 @@ import hmac
 import re
 import time
 import unicodedata
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.parser import BytesParser
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,6 +40,7 @@ from bot.web.validate import body_error, clean_text
 from handlers import categories, tracking
 from storage import intake as raw_intake
 from storage import status as store
+from storage import workflow
 from storage.models import Submission
 from storage.status import RATINGS
 
@@ -51,14 +52,6 @@ STILL_FILING = "您的来信已经收到，正在登记，请过一两分钟再�
 IN_STAFF_HANDS = ("您的来信已经收到并完整保存。自动登记时遇到技术问题，已转工作人员人工处理，"
                   "登记后即可查询办理进度，请稍后再来查询。")
 GENERIC_WRONG = "受理编号或查询码不正确。请核对确认邮件或提交成功页面上的受理编号和 6 位查询码后再试。"
-STAGES = {
-    "new": ("待受理", "工作人员正在阅读您的来信，将在受理期限内决定是否受理。"),
-    "accepted": ("已受理", "您的来信已受理，正在交办。"),
-    "in_progress": ("办理中", "有关部门正在办理。"),
-    "resolved": ("已办结", "已经办理完毕。欢迎您对办理结果作出评价。"),
-    "rejected": ("不予受理", "经审查，您反映的事项不属于受理范围，答复中说明了原因和可以反映的渠道。"),
-    "forwarded": ("已转办", "您反映的事项已转交有权处理的单位办理。"),
-}
 OTHER_CATEGORIES = {"other": "其他问题", "spam": "其他问题"}
 FLASH = {
     "followup": "已收到您的补充内容，已归入同一件来信，工作人员会一并处理。",
@@ -131,7 +124,8 @@ async def _view_context(request: web.Request, sub: Submission) -> dict[str, Any]
     async with rt.sessions() as session:
         replies = await store.replies(session, sub.id)
         followups = await store.followups(session, sub.id)
-    stage, stage_text = STAGES.get(sub.status, STAGES["new"])
+    stage, stage_text = workflow.CITIZEN_STAGES.get(sub.status,
+                                                    workflow.CITIZEN_STAGES[workflow.NEW])
     return {
         "tracking_no": sub.tracking_no,
         "received": sub.received_at.astimezone(tz).strftime("%Y年%m月%d日 %H:%M"),
@@ -139,16 +133,17 @@ async def _view_context(request: web.Request, sub: Submission) -> dict[str, Any]
         "stage": stage,
         "stage_text": stage_text,
         "status": sub.status,
-        "forwarded_to": sub.forwarded_to if sub.status == "forwarded" else None,
+        "forwarded_to": sub.forwarded_to if sub.status == workflow.FORWARDED else None,
         "accept_days": s.intake.accept_days,
         "handle_days": s.intake.handle_days,
-        "accept_by": _day(sub.received_at + timedelta(days=s.intake.accept_days), tz),
+        "accept_by": _day(workflow.accept_by(sub.received_at, s.intake.accept_days), tz),
         # counted from acceptance: no date until the letter is accepted
-        "handle_by": _day(sub.accepted_at + timedelta(days=s.intake.handle_days), tz)
+        "handle_by": _day(workflow.handle_by(sub.received_at, sub.accepted_at,
+                                             s.intake.accept_days, s.intake.handle_days), tz)
         if sub.accepted_at else None,
         "replies": [{"at": _day(r.at, tz), "text": reply_text(r.message)} for r in replies],
         "followups": [{"at": _day(f.received_at, tz), "text": f.text} for f in followups],
-        "can_rate": sub.status == "resolved",
+        "can_rate": sub.status == workflow.RESOLVED,
         "rating": sub.satisfaction,
         "satisfaction": sub.satisfaction,
         "rating_comment": sub.rating_comment or "",

@@ -20,9 +20,10 @@ import xlsxwriter
 
 from handlers.digest.figures import Figures
 from handlers.digest.mask import mask
-from handlers.names import channel_name, status_name
+from handlers.names import channel_name
 from handlers.text import excerpt
 from storage.digests import WeekRow
+from storage.workflow import status_name
 
 HEADER = ("受理编号", "收到时间", "渠道", "类别", "措施", "状态", "标题（已脱敏）",
           "内容摘要（已脱敏）")

@@ -2,8 +2,8 @@
 mark spam, reply to the citizen. Each is a POST that writes an event (actor = staff name) in the
 same transaction as the change, then redirects back to the submission (post/redirect/get).
 
-Status workflow: 待受理 → 已受理 → 办理中 → 已办结, or 不予受理 / 转办 (to a named unit) with a
-reason. A form carries the status it was rendered with, so two people acting at once cannot
+The status workflow (statuses, transitions, which need a reason) is ``storage.workflow``'s. A
+form carries the status it was rendered with, so two people acting at once cannot
 silently overwrite each other.
 """
 
@@ -23,19 +23,10 @@ from bot.web.params import ascii_int, path_id
 from handlers import acknowledge, tracking
 from handlers.mail import compose
 from handlers.text import one_line
-from storage import events, labels, outbox, queue
+from storage import events, labels, outbox, queue, workflow
 from storage.db import utcnow
 from storage.models import Submission, User
 
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "new": ("accepted", "rejected", "forwarded"),
-    "accepted": ("in_progress", "resolved", "forwarded", "rejected"),
-    "in_progress": ("resolved", "forwarded"),
-    "resolved": ("in_progress",),  # reopened
-    "rejected": ("new",),  # reconsidered
-    "forwarded": ("in_progress", "resolved"),
-}
-NEEDS_REASON = ("rejected", "forwarded")
 TEXT_MAX = 10_000
 
 
@@ -122,12 +113,12 @@ async def _status(db: AsyncSession, sub: Submission, user: User, data: MultiDict
     target = _field(data, "to")
     if _field(data, "current") != sub.status:
         raise ActionError("此件状态刚被他人更改，请查看最新状态后再操作。")
-    if target not in TRANSITIONS.get(sub.status, ()):
-        raise ActionError(f"不能从“{present.STATUS[sub.status]}”改为该状态。")
+    if not workflow.can_move(sub.status, target):
+        raise ActionError(f"不能从“{workflow.STATUS[sub.status]}”改为该状态。")
     reason = _field(data, "reason", 2000)
     unit = one_line(_field(data, "unit"), 200)
-    if target in NEEDS_REASON and not reason:
-        raise ActionError(f"“{present.STATUS[target]}”需要填写理由。")
+    if target in workflow.NEEDS_REASON and not reason:
+        raise ActionError(f"“{workflow.STATUS[target]}”需要填写理由。")
     if target == "forwarded" and not unit:
         raise ActionError("转办需要填写承办单位。")
     now = utcnow()
@@ -142,7 +133,7 @@ async def _status(db: AsyncSession, sub: Submission, user: User, data: MultiDict
     await queue.update_fields(db, sub.id, **values)
     detail = {"from": previous, "to": target, "reason": reason or None, "unit": unit or None}
     await events.record(db, sub.id, user.name, "status", detail)
-    return f"状态已改为“{present.STATUS[target]}”。"
+    return f"状态已改为“{workflow.STATUS[target]}”。"
 
 
 async def _assign(db: AsyncSession, sub: Submission, user: User, data: MultiDictProxy,

@@ -19,7 +19,6 @@ from bot.web.console.present import (
     CHANNEL,
     KIND,
     ROLE_NAMES,
-    STATUS,
     category_name,
     local,
 )
@@ -29,6 +28,7 @@ from bot.web.params import query_day, query_int
 from handlers.text import excerpt
 from storage import audit
 from storage.models import Event
+from storage.workflow import STATUS
 
 PAGE = 100
 

@@ -14,11 +14,12 @@ from zoneinfo import ZoneInfo
 from multidict import MultiMapping
 
 from bot.runtime import Runtime
-from bot.web.console.present import CHANNEL, KIND, STATUS
+from bot.web.console.present import CHANNEL, KIND
 from bot.web.console.security import sees_reports
 from bot.web.params import BadParam, ascii_int, query_day, query_int
 from storage.models import User
 from storage.queue import VIEWS, QueueFilter
+from storage.workflow import STATUS
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FILTER_KEYS = ("category", "measure", "kind", "status", "channel", "from", "to", "review",

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from handlers.categories import active as active_catalog
 from handlers.categories import taxonomy
 from handlers.names import CHANNEL as CHANNEL  # re-exported: one table, console and digest
-from handlers.names import STATUS as STATUS
+from storage import workflow
 from storage.models import Submission
-from storage.queue import handling_starts
+from storage.workflow import STATUS as STATUS
+from storage.workflow import Deadlines
 
 if TYPE_CHECKING:
     from handlers.classify.taxonomy import Taxonomy
@@ -103,24 +104,7 @@ def local(value: datetime | None, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(ZoneInfo(tz)).strftime(fmt) if value else ""
 
 
-@dataclass(frozen=True)
-class Deadlines:
-    accept_by: datetime
-    handle_by: datetime
-    accept_overdue: bool
-    handle_overdue: bool
-
-    @property
-    def overdue(self) -> bool:
-        return self.accept_overdue or self.handle_overdue
-
-
 def deadlines(sub: Submission, accept_days: int, handle_days: int, now: datetime) -> Deadlines:
-    accept_by = sub.received_at + timedelta(days=accept_days)
-    handle_by = handling_starts(sub.received_at, sub.accepted_at, accept_days) \
-        + timedelta(days=handle_days)
-    return Deadlines(
-        accept_by, handle_by,
-        accept_overdue=sub.status == "new" and now > accept_by,
-        handle_overdue=sub.status in ("new", "accepted", "in_progress") and now > handle_by,
-    )
+    """The workflow's deadlines (``storage.workflow``) of one letter."""
+    return workflow.deadlines(sub.status, sub.received_at, sub.accepted_at, accept_days,
+                              handle_days, now)

@@ -18,7 +18,7 @@ from bot.web.console import auth, filters, present, report_views
 from bot.web.console.security import confidential, restricted
 from bot.web.keys import RUNTIME
 from handlers.text import excerpt
-from storage import queue
+from storage import queue, workflow
 from storage.db import utcnow
 from storage.models import Submission, User
 
@@ -51,7 +51,7 @@ def summarize(sub: Submission, user: User, rt: Runtime, names: dict[int, str],
         "kind": sub.kind,
         "kind_name": present.KIND.get(sub.kind or "", sub.kind or ""),
         "status": sub.status,
-        "status_name": present.STATUS.get(sub.status, sub.status),
+        "status_name": workflow.status_name(sub.status),
         "restricted": hidden,
         "confidential": confidential(sub),
         "subject": HIDDEN if hidden else (sub.subject or "（无标题）"),
@@ -62,8 +62,7 @@ def summarize(sub: Submission, user: User, rt: Runtime, names: dict[int, str],
         "assignee": names.get(sub.assignee_id or 0, ""),
         "accept_by": present.local(due.accept_by, s.digest.timezone, "%Y-%m-%d"),
         "handle_by": present.local(due.handle_by, s.digest.timezone, "%Y-%m-%d"),
-        "due": present.local(due.accept_by if sub.status == "new" else due.handle_by,
-                             s.digest.timezone, "%Y-%m-%d"),
+        "due": present.local(due.due(sub.status), s.digest.timezone, "%Y-%m-%d"),
         "overdue": due.overdue,
         "accept_overdue": due.accept_overdue,
         "handle_overdue": due.handle_overdue,
@@ -114,7 +113,7 @@ async def show(request: web.Request) -> web.Response:
         "sampled": sampled,
         "categories": present.categories(),
         "category_name": present.category_name,
-        "statuses": present.STATUS,
+        "statuses": workflow.STATUS,
         "channels": present.CHANNEL,
         "kinds": present.KIND,
         "staff": staff,

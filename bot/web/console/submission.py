@@ -14,12 +14,12 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.web.console import auth, present, report_views
-from bot.web.console.actions import TRANSITIONS, kinds_for_form
+from bot.web.console.actions import kinds_for_form
 from bot.web.console.queue import staff_names, summarize
 from bot.web.console.security import PREVIEW_TYPES, download_headers, restricted, sees_reports
 from bot.web.keys import RUNTIME
 from bot.web.params import path_id
-from storage import events, queue
+from storage import events, queue, workflow
 from storage.db import utcnow
 from storage.models import Submission, User
 
@@ -82,14 +82,14 @@ async def show(request: web.Request) -> web.Response:
         "attachments": [{"a": a, "preview": a.content_type in PREVIEW_TYPES} for a in atts],
         "raw_id": raw.id if raw else None,
         "history": _history(evs, tz, hidden),
-        "transitions": [(s, present.STATUS[s]) for s in TRANSITIONS.get(sub.status, ())],
+        "transitions": [(s, workflow.STATUS[s]) for s in workflow.TRANSITIONS.get(sub.status, ())],
         "categories": present.categories(),
         # A letter classified under an earlier report: its numbers are not this report's, so
         # the form preselects none of them.
         "same_report": present.active_catalog().is_current(sub.taxonomy_version),
         "kinds": kinds_for_form(),
         "staff": staff,
-        "statuses": present.STATUS,
+        "statuses": workflow.STATUS,
         "channels": present.CHANNEL,
         "local": lambda v: present.local(v, tz),
     }
