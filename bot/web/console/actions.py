@@ -9,8 +9,6 @@ silently overwrite each other.
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from aiohttp import web
 from multidict import MultiDictProxy
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,10 +18,9 @@ from bot.web.console import auth, present
 from bot.web.console.security import restricted, sees_reports
 from bot.web.keys import RUNTIME
 from bot.web.params import ascii_int, path_id
-from handlers import acknowledge, tracking
-from handlers.mail import compose
+from handlers import acknowledge, reply
 from handlers.text import one_line
-from storage import events, labels, outbox, queue, workflow
+from storage import events, labels, queue, workflow
 from storage.db import utcnow
 from storage.models import Submission, User
 
@@ -193,21 +190,6 @@ async def _restriction(db: AsyncSession, sub: Submission, user: User, data: Mult
     return "已解除举报保密：所有工作人员都能看到此件内容。"
 
 
-def render_reply(rt: Runtime, sub: Submission, body: str) -> tuple[str, str, str]:
-    """(subject, text, html) of a staff reply, from templates/email/reply.{txt,html}."""
-    s = rt.settings
-    values = {
-        "name": sub.from_name, "tracking_no": sub.tracking_no, "subject": sub.subject,
-        "body": body, "received_at": sub.received_at, "tz": ZoneInfo(s.digest.timezone),
-        "query_code": tracking.query_code_for(rt.secret, sub.tracking_no),
-        "status_url": f"{s.web.public_url}/status", "public_url": s.web.public_url,
-    }
-    subject = f"【答复】关于您的来信（编号 {sub.tracking_no}）"
-    text = rt.templates.get_template("email/reply.txt").render(values)
-    html = rt.templates.get_template("email/reply.html").render(values)
-    return subject, text, html
-
-
 async def _reply(db: AsyncSession, sub: Submission, user: User, data: MultiDictProxy,
                  rt: Runtime) -> str:
     body = str(data.get("body", "")).strip()[:TEXT_MAX]
@@ -215,19 +197,7 @@ async def _reply(db: AsyncSession, sub: Submission, user: User, data: MultiDictP
         raise ActionError("答复内容不能为空。")
     if not sub.from_addr or "@" not in sub.from_addr:
         raise ActionError("来信人没有留下电子邮箱，无法通过邮件答复。")
-    s = rt.settings
-    message_id = tracking.signed_message_id(rt.secret, "reply", sub.tracking_no,
-                                            s.message_id_domain)
-    subject, text, html = render_reply(rt, sub, body)
-    data_bytes = compose.build(compose.Outgoing(
-        from_addr=s.smtp.from_addr, from_name=s.smtp.from_name,
-        to=[(sub.from_name or "", sub.from_addr)], subject=subject, text=text, html=html,
-        message_id=message_id, in_reply_to=sub.message_id,
-        references=[sub.message_id] if sub.message_id else [],
-        auto_submitted="no",  # written by a person (RFC 3834 §5)
-    ))
-    await outbox.enqueue(db, purpose="reply", recipient=sub.from_addr, sender=s.smtp.from_addr,
-                         message_id=message_id, message=data_bytes, submission_id=sub.id)
+    message_id = await reply.enqueue(rt.context(db), sub, body)
     await events.record(db, sub.id, user.name, "reply", {"message_id": message_id, "text": body})
     return "答复已放入发送队列。"
 
