@@ -292,11 +292,6 @@ async def update_fields(session: AsyncSession, submission_id: int, **values: Any
 
 
 
-async def followups(session: AsyncSession, submission_id: int) -> list[Followup]:
-    return list(await session.scalars(select(Followup).where(
-        Followup.submission_id == submission_id).order_by(Followup.received_at, Followup.id)))
-
-
 async def attachments(session: AsyncSession, submission_id: int) -> list[Attachment]:
     return list(await session.scalars(select(Attachment).where(
         Attachment.submission_id == submission_id).order_by(Attachment.id)))
@@ -314,7 +309,3 @@ async def raw_mail(session: AsyncSession, submission_id: int) -> RawIntake | Non
         select(RawIntake).where(RawIntake.submission_id == submission_id,
                                 RawIntake.raw.is_not(None), RawIntake.id.not_in(later))
         .order_by(RawIntake.id).limit(1))
-
-
-async def by_tracking_no(session: AsyncSession, tracking_no: str) -> Submission | None:
-    return await session.scalar(select(Submission).where(Submission.tracking_no == tracking_no))

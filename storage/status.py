@@ -29,10 +29,6 @@ class Reply:
     message: bytes
 
 
-async def by_tracking_no(session: AsyncSession, tracking_no: str) -> Submission | None:
-    return await submissions.by_tracking_no(session, tracking_no)
-
-
 async def replies(session: AsyncSession, submission_id: int) -> list[Reply]:
     """Replies staff wrote to the citizen, oldest first (failed deliveries are still replies)."""
     rows = await session.execute(
@@ -41,13 +37,6 @@ async def replies(session: AsyncSession, submission_id: int) -> list[Reply]:
         .order_by(Outbox.created_at, Outbox.id)
     )
     return [Reply(at, bytes(message)) for at, message in rows.all() if message]
-
-
-async def followups(session: AsyncSession, submission_id: int) -> list[Followup]:
-    rows = await session.scalars(
-        select(Followup).where(Followup.submission_id == submission_id).order_by(Followup.id)
-    )
-    return list(rows)
 
 
 async def add_followup(session: AsyncSession, submission: Submission, text: str) -> Followup:

@@ -50,7 +50,14 @@ async def taken_tracking_nos(session: AsyncSession, tracking_nos: list[str]) -> 
 
 
 async def by_tracking_no(session: AsyncSession, tracking_no: str) -> Submission | None:
+    """The submission holding this tracking number (the status page, the API, staff tools)."""
     return await session.scalar(select(Submission).where(Submission.tracking_no == tracking_no))
+
+
+async def followups(session: AsyncSession, submission_id: int) -> list[Followup]:
+    """A submission's follow-ups in the order they arrived (console and status page alike)."""
+    return list(await session.scalars(select(Followup).where(
+        Followup.submission_id == submission_id).order_by(Followup.received_at, Followup.id)))
 
 
 async def by_tracking_nos(session: AsyncSession,

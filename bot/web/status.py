@@ -40,7 +40,7 @@ from bot.web.validate import body_error, clean_text
 from handlers import categories, tracking
 from storage import intake as raw_intake
 from storage import status as store
-from storage import workflow
+from storage import submissions, workflow
 from storage.models import Submission
 from storage.status import RATINGS
 
@@ -123,7 +123,7 @@ async def _view_context(request: web.Request, sub: Submission) -> dict[str, Any]
     tz = ZoneInfo(s.digest.timezone)
     async with rt.sessions() as session:
         replies = await store.replies(session, sub.id)
-        followups = await store.followups(session, sub.id)
+        followups = await submissions.followups(session, sub.id)
     stage, stage_text = workflow.CITIZEN_STAGES.get(sub.status,
                                                     workflow.CITIZEN_STAGES[workflow.NEW])
     return {
@@ -179,7 +179,7 @@ async def _granted(request: web.Request) -> Submission | None:
     if tn is None:
         return None
     async with rt.sessions() as session:
-        return await store.by_tracking_no(session, tn)
+        return await submissions.by_tracking_no(session, tn)
 
 
 async def _filed(request: web.Request, tn: str) -> tuple[Submission | None, bool]:
@@ -194,7 +194,7 @@ async def _filed(request: web.Request, tn: str) -> tuple[Submission | None, bool
         async with rt.sessions() as session:
             # In this order: a letter filed between the two reads is then found, not missed.
             filing = await raw_intake.tracking_no_pending(session, tn)
-            sub = await store.by_tracking_no(session, tn)
+            sub = await submissions.by_tracking_no(session, tn)
         filing = filing and sub is None
         if not filing or time.monotonic() >= deadline:
             return sub, filing
@@ -295,9 +295,9 @@ async def followup(request: web.Request) -> web.StreamResponse:
     if message:
         return await _render_view(request, sub, 400, {"text": message}, {"text": text})
     async with rt.sessions.begin() as session:
-        current = await store.by_tracking_no(session, sub.tracking_no)
+        current = await submissions.by_tracking_no(session, sub.tracking_no)
         assert current is not None
-        earlier = await store.followups(session, current.id)
+        earlier = await submissions.followups(session, current.id)
         if not earlier or earlier[-1].text != text:  # a double click files it once
             await store.add_followup(session, current, text)
     return _see_other("/status?done=followup")
@@ -320,7 +320,7 @@ async def rate(request: web.Request) -> web.StreamResponse:
     if errors:
         return await _render_view(request, sub, 400, errors, {"comment": comment})
     async with rt.sessions.begin() as session:
-        current = await store.by_tracking_no(session, sub.tracking_no)
+        current = await submissions.by_tracking_no(session, sub.tracking_no)
         assert current is not None
         await store.rate(session, current, choice, comment)
     return _see_other("/status?done=rating")

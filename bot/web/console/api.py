@@ -15,7 +15,7 @@ from bot.web.console.queue import staff_names, summarize
 from bot.web.console.security import restricted
 from bot.web.keys import RUNTIME
 from bot.web.params import ascii_int, query_int
-from storage import queue
+from storage import queue, submissions
 from storage.db import utcnow
 
 MAX_LIMIT = 200
@@ -49,7 +49,7 @@ async def one_submission(request: web.Request) -> web.Response:
     async with rt.sessions() as db:
         sub_id = ascii_int(key)
         sub = await (queue.get(db, sub_id) if sub_id is not None
-                     else queue.by_tracking_no(db, key.upper()))
+                     else submissions.by_tracking_no(db, key.upper()))
     if sub is None:
         raise web.HTTPNotFound(text='{"error": "not found"}', content_type="application/json")
     names, _ = await staff_names(rt)

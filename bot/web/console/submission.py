@@ -19,7 +19,7 @@ from bot.web.console.queue import staff_names, summarize
 from bot.web.console.security import PREVIEW_TYPES, download_headers, restricted, sees_reports
 from bot.web.keys import RUNTIME
 from bot.web.params import path_id
-from storage import events, queue, workflow
+from storage import events, queue, submissions, workflow
 from storage.db import utcnow
 from storage.models import Submission, User
 
@@ -64,7 +64,7 @@ async def show(request: web.Request) -> web.Response:
     names, staff = await staff_names(rt)
     async with rt.sessions() as db:
         evs = await events.for_submission(db, sub.id)
-        fus = [] if hidden else await queue.followups(db, sub.id)
+        fus = [] if hidden else await submissions.followups(db, sub.id)
         atts = [] if hidden else await queue.attachments(db, sub.id)
         raw = None if hidden else await queue.raw_mail(db, sub.id)
     tz = rt.settings.digest.timezone

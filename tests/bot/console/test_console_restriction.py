@@ -11,7 +11,7 @@ import aiohttp
 from sqlalchemy import select
 
 from bot.app import Service
-from storage import events, queue
+from storage import events, queue, submissions
 from storage.models import Submission
 from tests.bot.console.support import Staff, csrf_of, file_letter, login, page_csrf, post_form
 from tests.bot.helpers import filed, submit, tracking_no
@@ -23,7 +23,7 @@ NAME, PHONE = "陈小红", "139-1234-5678"
 
 async def _by_tracking_no(service: Service, tn: str) -> Submission:
     async with service.runtime.sessions() as db:
-        sub = await queue.by_tracking_no(db, tn)
+        sub = await submissions.by_tracking_no(db, tn)
     assert sub is not None
     return sub
 
