@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from storage import queue  # noqa: E402
+from storage import review_list as queue  # noqa: E402
 from storage.db import make_engine, sessionmaker, upgrade  # noqa: E402
-from storage.queue import QueueFilter  # noqa: E402
+from storage.review_list import QueueFilter  # noqa: E402
 from storage.search import terms_for  # noqa: E402
 
 WORDS = ["法院执行局", "派出所", "信访", "扫黑除恶", "政法队伍", "办事效率", "窗口服务", "电话没人接",

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import outbox
 from storage.db import utcnow
 from storage.models import Digest, Event, Submission
-from storage.queue import restricted_clause
+from storage.review_list import restricted_clause
 from storage.upsert import insert_ignore
 from storage.workflow import FORWARDED, NEW, OPEN_STATUSES, REJECTED, cutoff
 
@@ -228,7 +228,7 @@ class WeekRow(NamedTuple):
     new_text: str | None
     from_name: str | None
     confidence: float | None
-    restricted: bool  # 举报: counted, never quoted (storage.queue.restricted_clause)
+    restricted: bool  # 举报: counted, never quoted (storage.review_list.restricted_clause)
 
 
 async def week_rows(

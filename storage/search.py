@@ -6,7 +6,7 @@ run of letters and digits in the subject and in the text is cut into overlapping
 bigrams (拆迁补偿 → 拆迁 迁补 补偿), lower-cased, de-duplicated, and kept space-separated in
 ``submission_terms`` (one row per submission, written here whenever subject or text change). A
 query of two or more characters becomes "all its bigrams are present", which narrows a million
-rows to a few candidates; the exact case-insensitive substring test in ``storage.queue`` then
+rows to a few candidates; the exact case-insensitive substring test in ``storage.review_list`` then
 decides, so results are exactly those of the plain scan. That only holds if the index never
 misses: the query and the document are folded and cut by the same two functions below, bigrams
 are taken inside each field (never across subject and text), and Latin letters and digits are

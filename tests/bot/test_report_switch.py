@@ -21,7 +21,7 @@ from bot.workers import digest as digest_worker
 from handlers.classify import load_taxonomy, save_model, shipped_classifier
 from handlers.digest.figures import collect
 from handlers.digest.weeks import Week
-from storage import queue
+from storage import review_list as queue
 from testing.smtp import SmtpSink
 from tests.bot.console.support import add_user, file_letter, login, page_csrf
 from tests.conftest import make_settings

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from storage import queue, submissions
+from storage import review_list as queue
+from storage import submissions
 from storage.db import utcnow
-from storage.queue import QueueFilter
+from storage.review_list import QueueFilter
 
 
 async def _fill(db) -> None:

@@ -18,10 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, inspect, text
 
-from storage import queue, retention, search, submissions
+from storage import retention, search, submissions
+from storage import review_list as queue
 from storage.db import alembic_config, make_engine, sessionmaker, upgrade, utcnow
 from storage.models import Base, Submission
-from storage.queue import QueueFilter
+from storage.review_list import QueueFilter
 from testing.postgres import Postgres
 
 

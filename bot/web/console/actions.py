@@ -20,7 +20,7 @@ from bot.web.keys import RUNTIME
 from bot.web.params import ascii_int, path_id
 from handlers import acknowledge, reply
 from handlers.text import one_line
-from storage import events, labels, queue, workflow
+from storage import events, labels, review_list, workflow
 from storage.db import utcnow
 from storage.models import Submission, User
 
@@ -78,7 +78,7 @@ async def _set_restriction(db: AsyncSession, sub: Submission, user: User, restri
                            reason: str) -> None:
     """Set or lift a letter's restriction, with the audit event in the same transaction."""
     before = {"restricted": sub.restricted, "by": sub.restricted_by}
-    await queue.update_fields(db, sub.id, restricted=restricted,
+    await review_list.update_fields(db, sub.id, restricted=restricted,
                               restricted_by="staff" if restricted else None)
     await events.record(db, sub.id, user.name, "restrict" if restricted else "unrestrict",
                         {"from": before, "reason": reason})
@@ -87,7 +87,7 @@ async def _set_restriction(db: AsyncSession, sub: Submission, user: User, restri
 async def _not_machine_mail(db: AsyncSession, sub: Submission, user: User, rt: Runtime) -> str:
     """Staff gave a letter filed as machine mail a category: it is a citizen's after all. It
     joins the queue and gets the acknowledgement it was denied (cap and suppression apply)."""
-    await queue.update_fields(db, sub.id, auto=None)
+    await review_list.update_fields(db, sub.id, auto=None)
     await events.record(db, sub.id, user.name, "not-auto", {"auto": sub.auto})
     skipped = await acknowledge.acknowledge_later(
         rt.context(db), submission_id=sub.id, tracking_no=sub.tracking_no, channel=sub.channel,
@@ -127,7 +127,7 @@ async def _status(db: AsyncSession, sub: Submission, user: User, data: MultiDict
         values["resolved_at"] = now
     if target == "forwarded":
         values["forwarded_to"] = unit
-    await queue.update_fields(db, sub.id, **values)
+    await review_list.update_fields(db, sub.id, **values)
     detail = {"from": previous, "to": target, "reason": reason or None, "unit": unit or None}
     await events.record(db, sub.id, user.name, "status", detail)
     return f"状态已改为“{workflow.STATUS[target]}”。"
@@ -136,11 +136,11 @@ async def _status(db: AsyncSession, sub: Submission, user: User, data: MultiDict
 async def _assign(db: AsyncSession, sub: Submission, user: User, data: MultiDictProxy,
                   rt: Runtime) -> str:
     raw = _field(data, "assignee")
-    staff = {u.id: u for u in await queue.staff(db)}
+    staff = {u.id: u for u in await review_list.staff(db)}
     target = staff.get(ascii_int(raw) or 0)
     if raw and target is None:
         raise ActionError("没有这位工作人员。")
-    await queue.update_fields(db, sub.id, assignee_id=target.id if target else None)
+    await review_list.update_fields(db, sub.id, assignee_id=target.id if target else None)
     await events.record(db, sub.id, user.name, "assign", {"to": target.name if target else None})
     return f"已指派给 {target.name}。" if target else "已取消指派。"
 
@@ -165,7 +165,7 @@ async def _spam(db: AsyncSession, sub: Submission, user: User, data: MultiDictPr
     # Not spam: we do not know the right category yet, so back to review, without a label.
     ranked = [c for c, _p in (sub.top or {}).get("top") or [] if c != "spam"]
     category = str(ranked[0]) if ranked else "unclassified"
-    await queue.update_fields(db, sub.id, category=category, measure=None,
+    await review_list.update_fields(db, sub.id, category=category, measure=None,
                               kind=None if sub.kind == "spam" else sub.kind, needs_review=True)
     await events.record(db, sub.id, user.name, "not-spam", {"category": category})
     return "已取消垃圾信息标记，请确认分类。"
@@ -220,7 +220,7 @@ async def act(request: web.Request) -> web.Response:
     data = await request.post()
     try:
         async with rt.sessions.begin() as db:
-            sub = await queue.get(db, sid)
+            sub = await review_list.get(db, sid)
             if sub is None:
                 raise web.HTTPNotFound()
             if restricted(sub, user):

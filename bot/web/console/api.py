@@ -15,7 +15,7 @@ from bot.web.console.queue import staff_names, summarize
 from bot.web.console.security import restricted
 from bot.web.keys import RUNTIME
 from bot.web.params import ascii_int, query_int
-from storage import queue, submissions
+from storage import review_list, submissions
 from storage.db import utcnow
 
 MAX_LIMIT = 200
@@ -34,7 +34,7 @@ async def list_submissions(request: web.Request) -> web.Response:
     limit = min(MAX_LIMIT, max(1, query_int(request.query, "limit", "条数") or 50))
     names, _ = await staff_names(rt)
     async with rt.sessions() as db:
-        subs, cursor = await queue.page(db, f, after=filters.decode_cursor(
+        subs, cursor = await review_list.page(db, f, after=filters.decode_cursor(
             request.query.get("after")), limit=limit)
     await report_views.many(request, subs, "api", f.q)
     now = utcnow()
@@ -48,7 +48,7 @@ async def one_submission(request: web.Request) -> web.Response:
     key = request.match_info["key"]
     async with rt.sessions() as db:
         sub_id = ascii_int(key)
-        sub = await (queue.get(db, sub_id) if sub_id is not None
+        sub = await (review_list.get(db, sub_id) if sub_id is not None
                      else submissions.by_tracking_no(db, key.upper()))
     if sub is None:
         raise web.HTTPNotFound(text='{"error": "not found"}', content_type="application/json")

@@ -19,7 +19,7 @@ from bot.web.console import auth, filters, report_views
 from bot.web.console.queue import HIDDEN, staff_names, summarize
 from bot.web.console.security import download_headers
 from bot.web.keys import RUNTIME
-from storage import queue
+from storage import review_list
 from storage.db import utcnow
 from storage.models import Submission
 
@@ -51,7 +51,7 @@ async def _rows(request: web.Request) -> list[list[str]]:
     f = filters.parse(request.query, rt, user)
     names, _staff = await staff_names(rt)
     async with rt.sessions() as db:
-        subs = await queue.iter_all(db, f, MAX_ROWS)
+        subs = await review_list.iter_all(db, f, MAX_ROWS)
     await report_views.many(request, subs, "export", f.q)
     now = utcnow()
     out = [_row(sub, summarize(sub, user, rt, names, now)) for sub in subs]

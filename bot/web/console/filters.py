@@ -18,7 +18,7 @@ from bot.web.console.present import CHANNEL, KIND
 from bot.web.console.security import sees_reports
 from bot.web.params import BadParam, ascii_int, query_day, query_int
 from storage.models import User
-from storage.queue import VIEWS, QueueFilter
+from storage.review_list import VIEWS, QueueFilter
 from storage.workflow import STATUS
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

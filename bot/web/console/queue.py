@@ -18,7 +18,7 @@ from bot.web.console import auth, filters, present, report_views
 from bot.web.console.security import confidential, restricted
 from bot.web.keys import RUNTIME
 from handlers.text import excerpt
-from storage import queue, workflow
+from storage import review_list, workflow
 from storage.db import utcnow
 from storage.models import Submission, User
 
@@ -71,17 +71,17 @@ def summarize(sub: Submission, user: User, rt: Runtime, names: dict[int, str],
 
 async def staff_names(rt: Runtime) -> tuple[dict[int, str], list[User]]:
     async with rt.sessions() as db:
-        staff = await queue.staff(db)
+        staff = await review_list.staff(db)
     return {u.id: u.name for u in staff}, staff
 
 
-async def _counts(cache: CountsCache, db, f: queue.QueueFilter,  # type: ignore[no-untyped-def]
+async def _counts(cache: CountsCache, db, f: review_list.QueueFilter,  # type: ignore[no-untyped-def]
                   kept: dict[str, str]) -> tuple[dict[str, int], int | None]:
     key = (tuple(sorted(kept.items())), f.search_restricted, f.assignee_id)
     hit = cache.get(key)
     if hit and time.monotonic() - hit[0] < COUNTS_TTL:
         return hit[1]
-    counts = await queue.list_counts(db, f)
+    counts = await review_list.list_counts(db, f)
     if len(cache) > 500:
         cache.clear()
     cache[key] = (time.monotonic(), counts)
@@ -95,7 +95,7 @@ async def show(request: web.Request) -> web.Response:
     after = filters.decode_cursor(request.query.get("after"))
     names, staff = await staff_names(rt)
     async with rt.sessions() as db:
-        subs, cursor = await queue.page(db, f, after=after, limit=PAGE_SIZE)
+        subs, cursor = await review_list.page(db, f, after=after, limit=PAGE_SIZE)
         counts, sampled = await _counts(request.app[COUNTS_CACHE], db, f,
                                         filters.kept(request.query))
     await report_views.many(request, subs, "search" if f.q else "list", f.q)

@@ -19,14 +19,14 @@ from bot.web.console.queue import staff_names, summarize
 from bot.web.console.security import PREVIEW_TYPES, download_headers, restricted, sees_reports
 from bot.web.keys import RUNTIME
 from bot.web.params import path_id
-from storage import events, queue, submissions, workflow
+from storage import events, review_list, submissions, workflow
 from storage.db import utcnow
 from storage.models import Submission, User
 
 
 async def load(request: web.Request) -> Submission:
     async with request.app[RUNTIME].sessions() as db:
-        sub = await queue.get(db, path_id(request))
+        sub = await review_list.get(db, path_id(request))
     if sub is None:
         raise web.HTTPNotFound()
     return sub
@@ -65,8 +65,8 @@ async def show(request: web.Request) -> web.Response:
     async with rt.sessions() as db:
         evs = await events.for_submission(db, sub.id)
         fus = [] if hidden else await submissions.followups(db, sub.id)
-        atts = [] if hidden else await queue.attachments(db, sub.id)
-        raw = None if hidden else await queue.raw_mail(db, sub.id)
+        atts = [] if hidden else await review_list.attachments(db, sub.id)
+        raw = None if hidden else await review_list.raw_mail(db, sub.id)
     tz = rt.settings.digest.timezone
     context = {
         "sub": sub,
@@ -100,8 +100,8 @@ async def _attachment(request: web.Request, inline: bool) -> web.Response:
     rt = request.app[RUNTIME]
     user = auth.current(request)
     async with rt.sessions() as db:
-        att = await queue.attachment(db, path_id(request, "att"))
-        sub = await queue.get(db, att.submission_id) if att else None
+        att = await review_list.attachment(db, path_id(request, "att"))
+        sub = await review_list.get(db, att.submission_id) if att else None
     if att is None or sub is None or sub.id != path_id(request):
         raise web.HTTPNotFound()
     if restricted(sub, user):
@@ -132,7 +132,7 @@ async def raw(request: web.Request) -> web.Response:
     if restricted(sub, user):
         raise web.HTTPForbidden()
     async with request.app[RUNTIME].sessions() as db:
-        row = await queue.raw_mail(db, sub.id)
+        row = await review_list.raw_mail(db, sub.id)
     if row is None or row.raw is None:
         raise web.HTTPNotFound()
     await report_views.one(request, sub, "raw mail")

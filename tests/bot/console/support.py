@@ -11,7 +11,8 @@ import aiohttp
 
 from bot.app import Service
 from storage import intake as raw_intake
-from storage import queue, users
+from storage import review_list as queue
+from storage import users
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')

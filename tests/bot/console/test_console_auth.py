@@ -9,7 +9,8 @@ from aiohttp import web
 
 from bot.app import Service
 from bot.web.console.throttle import LoginThrottle
-from storage import audit, events, queue, users
+from storage import audit, events, users
+from storage import review_list as queue
 from tests.bot.console.support import PASSWORD, Staff, file_letter, login, page_csrf
 
 

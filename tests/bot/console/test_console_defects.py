@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from bot.app import Service
 from bot.sources.mailstore import store_mail
-from storage import queue
+from storage import review_list as queue
 from storage.models import Submission
 from tests.bot.console.support import Staff, login
 from tests.bot.helpers import filed

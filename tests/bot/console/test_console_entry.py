@@ -7,7 +7,8 @@ import re
 import aiohttp
 
 from bot.app import Service
-from storage import events, queue
+from storage import events
+from storage import review_list as queue
 from testing.smtp import SmtpSink
 from tests.bot.console.support import Staff, csrf_of, login
 from tests.bot.helpers import wait_mail

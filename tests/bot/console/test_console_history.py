@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from bot.app import Service
-from storage import events, queue
+from storage import events
+from storage import review_list as queue
 from storage import status as citizen_status
 from storage.db import utcnow
 from tests.bot.console.support import Staff, file_letter, login, page_csrf, post_form

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from storage import labels, queue, submissions
+from storage import labels, submissions
+from storage import review_list as queue
 from storage.db import utcnow
-from storage.queue import QueueFilter
+from storage.review_list import QueueFilter
 
 
 async def _add(session, n: int, **fields):

@@ -11,7 +11,8 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bot.app import Service
-from storage import events, queue, users
+from storage import events, users
+from storage import review_list as queue
 from storage.models import Event
 from tests.bot.console.support import Staff, file_letter, login, page_csrf, post_form
 

@@ -11,7 +11,8 @@ import aiohttp
 from sqlalchemy import select
 
 from bot.app import Service
-from storage import events, queue, submissions
+from storage import events, submissions
+from storage import review_list as queue
 from storage.models import Submission
 from tests.bot.console.support import Staff, csrf_of, file_letter, login, page_csrf, post_form
 from tests.bot.helpers import filed, submit, tracking_no

@@ -1,5 +1,5 @@
-"""The staff work queue: listing, filtering, searching and counting submissions, and the
-changes staff make to them (classification, status, assignee).
+"""The staff review list (the console's work queue): listing, filtering, searching and counting
+submissions, and the changes staff make to them (classification, status, assignee).
 
 Lists are newest first and paged by keyset on ``(received_at, id)`` (the composite index
 ``ix_submissions_received_id``), so page 1000 costs what page 1 costs, at a million rows.
