@@ -284,7 +284,8 @@ def test_console_posts_to_bad_ids_get_404(live, staff):  # type: ignore[no-untyp
         assert status == 200
         csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
         for n in ("\u00b2", "99999999999999999999999"):
-            for path in (f"/console/s/{n}/note", f"/console/users/{n}/disable"):
+            for path in (f"/console/s/{n}/note", f"/console/users/{n}/disable",
+                         f"/console/outbox/{n}/resend", f"/console/intake/{n}/retry"):
                 status, _ = await _post(http, base + path, data={"csrf": csrf, "text": "x"})
                 assert status == 404, (path, status)
             status, _ = await _post(http, f"{base}/console/s/1/assign",

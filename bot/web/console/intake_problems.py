@@ -20,6 +20,7 @@ from bot.web.console import auth
 from bot.web.console.present import CHANNEL, local
 from bot.web.console.security import sees_reports
 from bot.web.keys import RUNTIME
+from bot.web.params import path_id
 from storage import events
 from storage import intake as raw_intake
 from storage.models import RawIntake
@@ -64,12 +65,12 @@ async def act(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     user = auth.current(request)
     action = ACTIONS.get(request.match_info["action"])
-    raw_id = request.match_info["id"]
-    if action is None or not raw_id.isdigit() or len(raw_id) > 18:
+    if action is None:
         raise web.HTTPNotFound()
+    raw_id = path_id(request)
     event, no_ack, done = action
     async with rt.sessions.begin() as db:
-        row = await raw_intake.requeue(db, int(raw_id), no_ack=no_ack)
+        row = await raw_intake.requeue(db, raw_id, no_ack=no_ack)
         if row is not None:
             await events.record(db, None, user.name, event,
                                 {"raw": row.id, "channel": row.channel,

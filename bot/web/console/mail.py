@@ -20,6 +20,7 @@ from bot.web.console import auth
 from bot.web.console.present import local
 from bot.web.console.security import restricted
 from bot.web.keys import RUNTIME
+from bot.web.params import path_id
 from bot.workers import outbox as outbox_worker
 from handlers.mail.compose import envelope_address
 from storage import events, outbox
@@ -75,15 +76,16 @@ async def show(request: web.Request) -> web.Response:
 async def act(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     user = auth.current(request)
-    action, row_id = request.match_info["action"], request.match_info["id"]
-    if action not in ("resend", "dismiss") or not row_id.isdigit() or len(row_id) > 18:
+    action = request.match_info["action"]
+    if action not in ("resend", "dismiss"):
         raise web.HTTPNotFound()
+    row_id = path_id(request)
     async with rt.sessions.begin() as db:
         if action == "resend":
             until = utcnow() + timedelta(hours=rt.settings.smtp.retry_hours)
-            row = await outbox.resend(db, int(row_id), until)
+            row = await outbox.resend(db, row_id, until)
         else:
-            row = await outbox.dismiss(db, int(row_id))
+            row = await outbox.dismiss(db, row_id)
         if row is not None:
             if action == "resend" and row.purpose == "ack" and row.submission_id is not None:
                 await outbox.flag_mail_failure(db, row.submission_id, None)
