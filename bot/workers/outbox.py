@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -232,14 +233,12 @@ def _describe(exc: Exception) -> str:
     return f"{exc.__class__.__name__}: {exc}"
 
 
-def _for_log(row: Outbox, exc: Exception) -> str:
-    """The relay's answer without the recipient's address, which answers often quote: logs
-    carry ids, not addresses (SECURITY.md)."""
-    text = _describe(exc)
-    for addr in {row.recipient, envelope_address(row.recipient)[0]}:
-        if addr:
-            text = re.sub(re.escape(addr), "<recipient>", text, flags=re.IGNORECASE)
-    return text
+def without_addresses(text: str, shown: Callable[[str], str] = lambda _addr: "<address>"
+                      ) -> str:
+    """A relay's answer with every address in it, as stored or as sent (IDNA), replaced by
+    ``shown(address)``. Answers often quote the recipient; logs and /healthz carry ids, not
+    addresses (SECURITY.md), and the console masks them on a 举报's mail."""
+    return _ADDRESS.sub(lambda m: shown(m.group(0)), text)
 
 
 @dataclass
@@ -288,7 +287,7 @@ async def _pause(rt: Runtime, session, exc: Exception) -> datetime:  # type: ign
     wait = timedelta(seconds=rt.settings.smtp.throttle_pause_seconds * 2 ** (strikes - 1))
     until = utcnow() + min(wait, MAX_PAUSE)
     # Shown on /healthz and the console: without any address a per-recipient answer quotes.
-    reason = _ADDRESS.sub("<address>", _describe(exc))
+    reason = without_addresses(_describe(exc))
     await outbox.pause(session, until=until, reason=reason, strikes=strikes)
     log.warning("SMTP provider throttles us (%s); outbox paused until %s (pause %d in a row)",
                 reason, until.isoformat(timespec="seconds"), strikes)
@@ -298,7 +297,7 @@ async def _pause(rt: Runtime, session, exc: Exception) -> datetime:  # type: ign
 async def _fail(rt: Runtime, session, row: Outbox, exc: Exception,  # type: ignore[no-untyped-def]
                 why: str) -> None:
     """Fail a row for good; an acknowledgement's letter says so on its console page."""
-    log.warning("outbox %s failed permanently: %s", row.id, _for_log(row, exc))
+    log.warning("outbox %s failed permanently: %s", row.id, without_addresses(_describe(exc)))
     await outbox.mark_failed(session, row.id, _describe(exc))
     if row.submission_id is not None and row.purpose == "ack":
         await outbox.flag_mail_failure(session, row.submission_id, ACK_FAILED[why])
@@ -328,7 +327,7 @@ async def _settle(rt: Runtime, rows: list[Outbox], results: dict[int, Exception 
             elif row.attempts + 1 >= rt.settings.smtp.max_attempts or _expired(rt, row):
                 await _fail(rt, session, row, exc, "expired")
             else:
-                log.warning("outbox %s retry: %s", row.id, _for_log(row, exc))
+                log.warning("outbox %s retry: %s", row.id, without_addresses(_describe(exc)))
                 await outbox.mark_retry(session, row.id, _describe(exc),
                                         _backoff(rt, row.attempts))
         if until is not None:
@@ -353,7 +352,7 @@ def _outage(exc: Exception) -> str:
     of error, never its host and port ("SMTPConnectError (ConnectionRefusedError)")."""
     cause = exc.cause if isinstance(exc, Unreachable) else exc
     if isinstance(cause, aiosmtplib.SMTPResponseException):
-        return f"{cause.code} {_ADDRESS.sub('<address>', cause.message)}"[:300]
+        return f"{cause.code} {without_addresses(cause.message)}"[:300]
     inner = cause.__cause__ or cause.__context__
     return cause.__class__.__name__ + (f" ({inner.__class__.__name__})" if inner else "")
 

@@ -22,7 +22,6 @@ from bot.web.console.security import restricted
 from bot.web.keys import RUNTIME
 from bot.web.params import path_id
 from bot.workers import outbox as outbox_worker
-from handlers.mail.compose import envelope_address
 from storage import events, outbox
 from storage.db import utcnow
 from storage.models import Outbox, Submission, User
@@ -42,8 +41,7 @@ def _row(row: Outbox, sub: Submission | None, user: User, tz: str) -> dict[str, 
     hidden = sub is not None and restricted(sub, user)
     recipient, error = row.recipient, row.last_error or ""
     if hidden:  # the relay's answer may quote the address as stored or as sent (IDNA)
-        for form in {recipient, envelope_address(recipient)[0]}:
-            error = error.replace(form, mask(recipient))
+        error = outbox_worker.without_addresses(error, mask)
         recipient = mask(recipient)
     return {"id": row.id, "purpose": PURPOSE.get(row.purpose, row.purpose),
             "recipient": recipient, "state": row.state,
