@@ -214,28 +214,30 @@ def _submission_row(intake: Intake, ctx: Context) -> dict[str, object]:
     }
 
 
-def _received_detail(intake: Intake, ctx: Context) -> dict[str, object]:
+def _received_detail(intake: Intake, row: dict[str, object]) -> dict[str, object]:
+    """The "received" event of a letter whose submission ``row`` was just written."""
     detail: dict[str, object] = {"channel": intake.channel}
     if intake.auto:
         detail["auto"] = intake.auto_reason
     if intake.classification is not None:
         detail["category"] = intake.classification.category
-    by = restriction(intake, ctx).by
-    if by:
-        detail["restricted"] = by  # who restricted it (never the words that did)
+    if row["restricted_by"]:
+        detail["restricted"] = row["restricted_by"]  # who restricted it (never the words)
     return detail
 
 
 async def _store_new(intakes: list[Intake], ctx: Context) -> None:
     await _assign_tracking_nos(intakes, ctx)
-    ids = await submissions.add_many(ctx.session, [_submission_row(i, ctx) for i in intakes])
+    rows = [_submission_row(i, ctx) for i in intakes]
+    ids = await submissions.add_many(ctx.session, rows)
     for intake, sub_id in zip(intakes, ids, strict=True):
         intake.submission_id = sub_id
         intake.is_new = True
         if intake.form_attachments or (intake.parsed and intake.parsed.attachments):
             await _store_attachments(intake, ctx, sub_id)
-    await events.record_many(ctx.session, [(i.submission_id, i.actor, "received",
-                                            _received_detail(i, ctx)) for i in intakes])
+    await events.record_many(ctx.session, [
+        (i.submission_id, i.actor, "received", _received_detail(i, row))
+        for i, row in zip(intakes, rows, strict=True)])
 
 
 async def process_many(intakes: list[Intake], ctx: Context) -> None:
