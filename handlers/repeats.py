@@ -1,0 +1,360 @@
+"""Repeat letters (并单): which open cases a new letter repeats, by its sender or by its content.
+
+Chinese petition practice merges repeats; this module finds them, it does not merge. Two kinds of
+link (issue #20, part 1):
+
+(a) **the same sender**: a citizen who writes twice, or writes and then phones, is the same person
+    when the normalised e-mail address or the normalised phone number is the same. Addresses are
+    folded only where the provider itself ignores a difference (case everywhere; Gmail's dots and
+    ``+tags``; Outlook.com's ``+tags``). NetEase (163.com, 126.com, yeah.net) and QQ Mail ignore
+    neither: their user names cannot hold "+", and ``zhang.wei@163.com`` and ``zhangwei@163.com``
+    are two mailboxes of two people, so there only the case is folded. Phones are folded to one
+    spelling: full-width digits, spaces, dashes and brackets, +86 / 0086, a mobile's 11 digits, a
+    landline's area code and number, an extension dropped.
+(b) **the same event, written by someone else**: character n-gram shingles of the letter's own
+    words, estimated with datasketch's MinHash and found through its LSH index, then re-checked
+    with the exact Jaccard similarity of the shingle sets. The words compared are the letter's
+    own: quoted replies (``handlers.mail.text.split_reply``), greetings, closings and the
+    formulas staff type for a phone call are dropped, any passage the letter quotes from the
+    published report is cut out (two letters quoting the same measure are not the same matter),
+    and every digit run is one mask character (phone numbers, dates and amounts must not make
+    letters look alike).
+
+Pure: no socket, no SQL. ``storage.repeats`` reads what the index is built from (the open cases
+of the look-back window) and finds a sender's open cases by the keys computed here; the service
+builds one :class:`RepeatIndex` and keeps it current with :meth:`RepeatIndex.insert` and
+:meth:`RepeatIndex.remove`. Tuned on ``tests/data/repeat_pairs.jsonl``
+(``handlers.repeats_eval``); the defaults below are the tuned ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import unicodedata
+import zlib
+from dataclasses import dataclass
+from email.utils import parseaddr
+from functools import lru_cache
+from pathlib import Path
+
+import idna
+import numpy as np
+from datasketch import MinHash, MinHashLSH
+
+from handlers.classify.store import shipped_examples
+from handlers.classify.taxonomy import SHIPPED_REPORT
+from handlers.classify.text import normaliser_for
+from handlers.mail.text import split_reply
+
+# Tuned on the tuning half of tests/data/repeat_pairs.jsonl (see handlers/repeats_eval.py).
+DEFAULT_THRESHOLD = 0.07
+DEFAULT_NUM_PERM = 128
+DEFAULT_NGRAM = 2
+DEFAULT_WINDOW_DAYS = 90
+# An n-gram found in this share of the project's letters (the classifier's shipped corpus) says
+# "a letter about this report" (派出所, 法院, 希望, 反映), not "this matter": it is not compared.
+COMMON_SHARE = 0.01
+
+# --- (a) senders --------------------------------------------------------------------------------
+
+# Providers that document ignoring part of the local part: (drop dots, drop a +tag). Every other
+# domain, NetEase's and QQ's included, is compared as written, case aside.
+_LOCAL_RULES: dict[str, tuple[bool, bool]] = {
+    "gmail.com": (True, True),
+    "outlook.com": (False, True), "hotmail.com": (False, True), "live.com": (False, True),
+}
+_SAME_DOMAIN = {"googlemail.com": "gmail.com"}
+
+
+def address_key(value: str | None) -> str | None:
+    """One spelling of an e-mail address for every way the same mailbox is written; None when
+    ``value`` holds no usable address. ``"Zhou <Zhou.Lixin@163.COM>"`` → ``zhou.lixin@163.com``."""
+    if not value:
+        return None
+    text = unicodedata.normalize("NFKC", value).strip()  # full-width ＠ and letters typed on a form
+    addr = parseaddr(text)[1] if "<" in text else text
+    if addr.count("@") != 1 or any(c.isspace() for c in addr):
+        return None
+    local, domain = addr.rsplit("@", 1)
+    domain = domain.strip().rstrip(".").lower()
+    if not local or not domain or "." not in domain:
+        return None
+    with contextlib.suppress(idna.IDNAError):  # an IDN: its A-label, however it was typed
+        domain = idna.encode(domain, uts46=True).decode("ascii")
+    domain = _SAME_DOMAIN.get(domain, domain)
+    # Local parts are case-sensitive in RFC 5321 §2.4, but no public provider treats them so.
+    local = local.lower()
+    drop_dots, drop_tag = _LOCAL_RULES.get(domain, (False, False))
+    if drop_tag:
+        local = local.split("+", 1)[0]
+    if drop_dots:
+        local = local.replace(".", "")
+    return f"{local}@{domain}" if local else None
+
+
+_PHONE_SEP = re.compile(r"[\s\-.()（）—–_/]+")
+_EXTENSION = re.compile(r"(?:转|分机|ext\.?|x|#).*$", re.IGNORECASE)
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+# 0 + area code (2–3 digits: 010, 025, 0513) + a 7–8 digit number.
+_LANDLINE = re.compile(r"0[1-9]\d{8,10}")
+_LOCAL = re.compile(r"[2-9]\d{6,7}")
+
+
+def phone_key(value: str | None, default_area: str = "") -> str | None:
+    """One spelling of a phone number: a mobile's 11 digits, a landline's area code and number
+    (``0513-8509 8289``, ``(0513)85098289`` and ``+86 513 85098289`` → ``051385098289``), a
+    foreign number as ``+`` and its digits. A number without area code gets ``default_area``
+    when one is given (the commission's own city), else stays as typed. None: not a phone."""
+    if not value:
+        return None
+    text = _EXTENSION.sub("", unicodedata.normalize("NFKC", value).strip())
+    text = _PHONE_SEP.sub("", text)
+    plus = text.startswith("+")
+    digits = text.lstrip("+")
+    if not digits.isdigit() or not digits.isascii():
+        return None
+    if plus or digits.startswith("00"):
+        digits = digits.removeprefix("00")
+        if not digits.startswith("86"):
+            return f"+{digits}" if 8 <= len(digits) <= 15 else None
+        national = digits[2:]
+        return national if _MOBILE.fullmatch(national) else _trunk(national)
+    if len(digits) == 13 and digits.startswith("86") and _MOBILE.fullmatch(digits[2:]):
+        return digits[2:]
+    if _MOBILE.fullmatch(digits) or _LANDLINE.fullmatch(digits):
+        return digits
+    if _LOCAL.fullmatch(digits):
+        return default_area + digits if default_area else digits
+    return None
+
+
+def _trunk(national: str) -> str | None:
+    """A landline written internationally (+86 513 …) takes its trunk 0 back."""
+    return "0" + national if _LANDLINE.fullmatch("0" + national) else None
+
+
+@dataclass(frozen=True)
+class SenderKeys:
+    """What identifies a letter's writer across channels (``storage.repeats`` stores both)."""
+
+    address: str | None
+    phone: str | None
+
+    def shares(self, other: SenderKeys) -> bool:
+        return bool((self.address and self.address == other.address)
+                    or (self.phone and self.phone == other.phone))
+
+
+def sender_keys(from_addr: str | None, phone: str | None, default_area: str = "") -> SenderKeys:
+    return SenderKeys(address_key(from_addr), phone_key(phone, default_area))
+
+
+# --- (b) the letter's own words -----------------------------------------------------------------
+
+# Formulas that open and close letters, and that staff type for a phone call: shared by letters
+# about anything, so they are not evidence of the same matter.
+_FORMULAS = re.compile(
+    r"尊敬的[^，,：:！!。\n]{0,12}[，,：:！!]|(?:各位)?(?:领导|同志)?(?:您|你|你们)好[！!，,。：:]?"
+    r"|此致|敬礼[！!。]?|谢谢[您你]?(?:们)?[！!。]?|(?:非常)?感谢[您你]?(?:们)?[！!。]?"
+    r"|来电(?:人)?(?:反映|称|表示)[：:，,]?|本人反映[：:，,]?|反映(?:一下)?[：:]"
+    r"|(?:市民|居民|群众|村民)\s*[\u4e00-\u9fff]{1,3}(?:先生|女士)?\s*$")
+_DIGITS = re.compile(r"\d+")
+_LATIN_WORD = re.compile(r"[a-z]+")
+# A Latin word becomes one character of the Unicode private use area (U+E000–U+F8FF), so that
+# the n-grams of an English letter are word n-grams: letter pairs ("th", "er") are shared by
+# every English text and would make any two of them look alike.
+_PUA, _PUA_SIZE = 0xE000, 6400
+_NOT_WORD = re.compile(r"[\W_]+")
+# A run this long found word for word in the report is the report, quoted.
+_QUOTE_RUN = 8
+_MASK = "#"
+_PRIME = np.uint64(0x100000001B3)  # FNV-1a's 64-bit prime: an odd multiplier for the n-gram hash
+
+
+def own_words(subject: str, text: str) -> str:
+    """The letter's own words as the matcher compares them (before the report is cut out):
+    quoted history, greetings, closings and phone-entry formulas dropped, NFKC, simplified,
+    lower case, URLs and addresses gone, punctuation and spaces removed, digit runs masked."""
+    body = split_reply(text or "")
+    clean = normaliser_for(()).clean(f"{subject or ''}\n{body}")
+    clean = _NOT_WORD.sub(" ", _FORMULAS.sub(" ", clean))
+    clean = _LATIN_WORD.sub(_word_char, clean).replace(" ", "")
+    return _DIGITS.sub(_MASK, clean)
+
+
+def _word_char(match: re.Match[str]) -> str:
+    return chr(_PUA + zlib.crc32(match.group().encode()) % _PUA_SIZE)
+
+
+def _run_keys(codes: np.ndarray, n: int) -> np.ndarray:
+    """A 64-bit key for every n-character run of ``codes`` (a polynomial hash; uint64 wraps).
+
+    ``handlers.classify.ngrams.pack`` keys runs exactly but only up to three characters."""
+    length = len(codes) - n + 1
+    if length <= 0:
+        return np.empty(0, dtype=np.uint64)
+    key = np.zeros(length, dtype=np.uint64)
+    for k in range(n):
+        key = key * _PRIME + codes[k:k + length]
+    return key
+
+
+def _codes(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+
+
+class Shingler:
+    """Character n-gram shingles of a letter's own words, without what it quotes of the report."""
+
+    def __init__(self, ngram: int = DEFAULT_NGRAM, report_text: str = "",
+                 common: np.ndarray | None = None) -> None:
+        if ngram < 1:
+            raise ValueError("ngram must be at least 1")
+        self.ngram = ngram
+        report = own_words("", report_text) if report_text else ""
+        self._report_runs = np.unique(_run_keys(_codes(report), _QUOTE_RUN))
+        self._common = np.empty(0, dtype=np.uint64) if common is None else common
+
+    def words(self, subject: str, text: str) -> str:
+        """:func:`own_words` with every passage quoted from the report cut out."""
+        words = own_words(subject, text)
+        if not len(self._report_runs) or len(words) < _QUOTE_RUN:
+            return words
+        starts = np.flatnonzero(np.isin(_run_keys(_codes(words), _QUOTE_RUN), self._report_runs))
+        if not len(starts):
+            return words
+        quoted = np.zeros(len(words), dtype=np.int32)
+        np.add.at(quoted, starts, 1)
+        np.add.at(quoted, starts[starts + _QUOTE_RUN < len(words)] + _QUOTE_RUN, -1)
+        keep = np.cumsum(quoted) == 0
+        # A cut joins the words on each side; the mask keeps them from forming a shingle.
+        return "".join(c if k else _MASK for c, k in zip(words, keep, strict=True))
+
+    def shingles(self, subject: str, text: str) -> np.ndarray:
+        """Sorted unique 64-bit keys of the letter's n-grams; none spans a mask (a digit run or a
+        cut-out quotation): the mask separates, it is not a word."""
+        words = self.words(subject, text)
+        codes = _codes(words)
+        keys = _run_keys(codes, self.ngram)
+        if len(keys) and _MASK in words:
+            masked = codes == ord(_MASK)
+            spans_mask = np.zeros(len(keys), dtype=bool)
+            for k in range(self.ngram):
+                spans_mask |= masked[k:k + len(keys)]
+            keys = keys[~spans_mask]
+        keys = np.unique(keys)
+        return keys[~np.isin(keys, self._common, assume_unique=True)] if len(self._common) else keys
+
+
+def common_shingles(shingler: Shingler, letters: list[tuple[str, str]],
+                    share: float = COMMON_SHARE) -> np.ndarray:
+    """Keys of the n-grams found in at least ``share`` of ``letters`` (subject, text)."""
+    if not letters:
+        return np.empty(0, dtype=np.uint64)
+    keys, counts = np.unique(np.concatenate([shingler.shingles(s, t) for s, t in letters]),
+                             return_counts=True)
+    return keys[counts >= max(2, share * len(letters))]
+
+
+@lru_cache(maxsize=4)
+def shipped_common(ngram: int) -> np.ndarray:
+    """:func:`common_shingles` of the classifier's shipped letters (corpus and dev set)."""
+    letters = [(e.get("subject") or "", e.get("body") or "") for e in shipped_examples()]
+    return common_shingles(Shingler(ngram), letters)
+
+
+def load_report_text(path: Path | None = None) -> str:
+    """The published report's text (the configured file, else the shipped copy)."""
+    return (path or SHIPPED_REPORT).read_bytes().decode("utf-8-sig")
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact Jaccard similarity of two sorted unique key arrays."""
+    if not len(a) or not len(b):
+        return 0.0
+    common = len(np.intersect1d(a, b, assume_unique=True))
+    return common / (len(a) + len(b) - common)
+
+
+# --- the index ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What the index needs of one letter: its shingles and their MinHash (picklable, so a
+    prepare process can compute it)."""
+
+    shingles: np.ndarray
+    minhash: MinHash
+
+
+@dataclass(frozen=True)
+class Match:
+    """An open case a letter may repeat: its id, the MinHash estimate and the exact Jaccard."""
+
+    case_id: int
+    estimate: float
+    jaccard: float
+
+
+class RepeatIndex:
+    """The open cases of the look-back window, for near-duplicate queries (in memory).
+
+    LSH (banding) is set up to favour recall below ``threshold``; every candidate is then
+    re-checked on its exact shingle sets, so precision does not depend on the banding."""
+
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD, num_perm: int = DEFAULT_NUM_PERM,
+                 ngram: int = DEFAULT_NGRAM, report_text: str = "",
+                 common: np.ndarray | None = None) -> None:
+        """``common``: n-grams left out of every comparison; None: :func:`shipped_common`."""
+        if not 0 < threshold <= 1:
+            raise ValueError("threshold must be in (0, 1]")
+        self.threshold = threshold
+        self.num_perm = num_perm
+        self.shingler = Shingler(ngram, report_text,
+                                 shipped_common(ngram) if common is None else common)
+        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.2, 0.8))
+        self._template = MinHash(num_perm=num_perm, scheme="affine64", hashfunc=int)
+        self._cases: dict[int, Signature] = {}
+
+    def sign(self, subject: str, text: str) -> Signature:
+        shingles = self.shingler.shingles(subject, text)
+        minhash = MinHash(num_perm=self.num_perm, permutations=self._template.permutations,
+                          scheme="affine64", hashfunc=int)
+        if len(shingles):
+            minhash.update_batch(shingles.tolist())
+        return Signature(shingles, minhash)
+
+    def insert(self, case_id: int, signature: Signature) -> None:
+        """Add (or replace) a case; a letter with no words of its own is not indexed."""
+        self.remove(case_id)
+        if len(signature.shingles):
+            self._lsh.insert(case_id, signature.minhash, check_duplication=False)
+            self._cases[case_id] = signature
+
+    def remove(self, case_id: int) -> None:
+        """Take a case out (closed, merged, purged, or past the window)."""
+        if self._cases.pop(case_id, None) is not None:
+            self._lsh.remove(case_id)
+
+    def __contains__(self, case_id: int) -> bool:
+        return case_id in self._cases
+
+    def __len__(self) -> int:
+        return len(self._cases)
+
+    def query(self, signature: Signature, exclude: int | None = None) -> list[Match]:
+        """Indexed cases whose exact Jaccard with ``signature`` reaches the threshold, most
+        similar first."""
+        if not len(signature.shingles):
+            return []
+        found = []
+        for case_id in self._lsh.query(signature.minhash):
+            if case_id == exclude:
+                continue
+            other = self._cases[case_id]
+            exact = jaccard(signature.shingles, other.shingles)
+            if exact >= self.threshold:
+                found.append(Match(case_id, signature.minhash.jaccard(other.minhash), exact))
+        return sorted(found, key=lambda m: (-m.jaccard, m.case_id))
