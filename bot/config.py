@@ -32,6 +32,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from handlers import repeats
 from handlers.classify.restrict import DEFAULT_THRESHOLD as DEFAULT_RESTRICT_THRESHOLD
 
 DEFAULT_CONFIG_NAME = "feedback-bot.toml"
@@ -243,6 +244,22 @@ class CommissionSettings(Section):
         return v
 
 
+class RepeatSettings(Section):
+    """Repeat letters (并单, handlers/repeats.py): which open cases a new letter is linked to.
+
+    ``threshold`` is the exact Jaccard similarity of two letters' character ``ngram``s at which
+    they are linked as the same matter (tuned on tests/data/repeat_pairs.jsonl under a bound on
+    false links among unrelated letters; bench/repeats_eval.py prints the figures). ``num_perm``
+    is the MinHash size; ``window_days`` how far back open cases are compared; ``phone_area``
+    the area code given to a phone number typed without one (the commission's city)."""
+
+    threshold: float = Field(repeats.DEFAULT_THRESHOLD, gt=0, le=1)
+    num_perm: int = Field(repeats.DEFAULT_NUM_PERM, ge=16, le=1024)
+    ngram: int = Field(repeats.DEFAULT_NGRAM, ge=1, le=5)
+    window_days: int = Field(repeats.DEFAULT_WINDOW_DAYS, ge=1)
+    phone_area: str = Field("0513", pattern=r"^$|^0[1-9]\d{1,2}$")
+
+
 class LogSettings(Section):
     level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     format: str = Field("auto", pattern=r"^(auto|json|text)$")
@@ -265,6 +282,7 @@ class Settings(BaseSettings):
     intake: IntakeSettings = IntakeSettings()
     report: ReportSettings = ReportSettings()
     commission: CommissionSettings = CommissionSettings()
+    repeats: RepeatSettings = RepeatSettings()
     log: LogSettings = LogSettings()
     # Where var/ lives: the SQLite file, outbox .eml files, attachments, models, the secret.
     var_dir: str = "var"

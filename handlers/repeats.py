@@ -37,15 +37,17 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import idna
 import numpy as np
-from datasketch import MinHash, MinHashLSH
 
-from handlers.classify.store import shipped_examples
-from handlers.classify.taxonomy import SHIPPED_REPORT
-from handlers.classify.text import normaliser_for
-from handlers.mail.text import split_reply
+if TYPE_CHECKING:
+    from datasketch import MinHash
+
+# The text helpers (lxml, rjieba's dictionary), the classifier's corpus and datasketch (which
+# loads its asyncio/Redis module) are imported where they are used: the settings import this
+# module for its defaults and must not pay a second for them.
 
 # Tuned on the tuning half of tests/data/repeat_pairs.jsonl (see handlers/repeats_eval.py).
 DEFAULT_THRESHOLD = 0.07
@@ -176,6 +178,9 @@ def own_words(subject: str, text: str) -> str:
     """The letter's own words as the matcher compares them (before the report is cut out):
     quoted history, greetings, closings and phone-entry formulas dropped, NFKC, simplified,
     lower case, URLs and addresses gone, punctuation and spaces removed, digit runs masked."""
+    from handlers.classify.text import normaliser_for
+    from handlers.mail.text import split_reply
+
     body = split_reply(text or "")
     clean = normaliser_for(()).clean(f"{subject or ''}\n{body}")
     clean = _NOT_WORD.sub(" ", _FORMULAS.sub(" ", clean))
@@ -260,12 +265,16 @@ def common_shingles(shingler: Shingler, letters: list[tuple[str, str]],
 @lru_cache(maxsize=4)
 def shipped_common(ngram: int) -> np.ndarray:
     """:func:`common_shingles` of the classifier's shipped letters (corpus and dev set)."""
+    from handlers.classify.store import shipped_examples
+
     letters = [(e.get("subject") or "", e.get("body") or "") for e in shipped_examples()]
     return common_shingles(Shingler(ngram), letters)
 
 
 def load_report_text(path: Path | None = None) -> str:
     """The published report's text (the configured file, else the shipped copy)."""
+    from handlers.classify.taxonomy import SHIPPED_REPORT
+
     return (path or SHIPPED_REPORT).read_bytes().decode("utf-8-sig")
 
 
@@ -308,6 +317,9 @@ class RepeatIndex:
                  ngram: int = DEFAULT_NGRAM, report_text: str = "",
                  common: np.ndarray | None = None) -> None:
         """``common``: n-grams left out of every comparison; None: :func:`shipped_common`."""
+        from datasketch import MinHash, MinHashLSH
+
+        self._minhash = MinHash
         if not 0 < threshold <= 1:
             raise ValueError("threshold must be in (0, 1]")
         self.threshold = threshold
@@ -320,7 +332,7 @@ class RepeatIndex:
 
     def sign(self, subject: str, text: str) -> Signature:
         shingles = self.shingler.shingles(subject, text)
-        minhash = MinHash(num_perm=self.num_perm, permutations=self._template.permutations,
+        minhash = self._minhash(num_perm=self.num_perm, permutations=self._template.permutations,
                           scheme="affine64", hashfunc=int)
         if len(shingles):
             minhash.update_batch(shingles.tolist())
