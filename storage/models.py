@@ -138,6 +138,10 @@ class Submission(Base):
     updated_at: Mapped[datetime]
     accepted_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
+    # The writer's address and phone in one spelling (handlers.repeats.sender_keys): the same
+    # person across channels, for repeat letters (migration 0009).
+    sender_addr_key: Mapped[str | None] = mapped_column(String(320))
+    sender_phone_key: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
         Index("ix_submissions_received_id", "received_at", "id"),
@@ -156,6 +160,27 @@ class Submission(Base):
         Index("ix_submissions_assignee_received", "assignee_id", "received_at"),
         # The restricted letters, newest first (migration 0005).
         Index("ix_submissions_restricted_received", "restricted", "received_at"),
+        # A sender's open cases (storage/repeats.py; migration 0009).
+        Index("ix_submissions_sender_addr_key", "sender_addr_key", "status"),
+        Index("ix_submissions_sender_phone_key", "sender_phone_key", "status"),
+    )
+
+
+class SubmissionLink(Base):
+    """A letter linked to an earlier case it may repeat (并单): the same writer (``sender``) or
+    near-duplicate text (``content``, ``score`` the Jaccard similarity). Migration 0009."""
+
+    __tablename__ = "submission_links"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(BigId, ForeignKey("submissions.id"))
+    related_id: Mapped[int] = mapped_column(BigId, ForeignKey("submissions.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    score: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("submission_id", "related_id", name="uq_submission_links_pair"),
+        Index("ix_submission_links_related", "related_id"),
     )
 
 

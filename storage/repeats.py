@@ -1,0 +1,176 @@
+"""Repeat letters (并单): the lookups the matcher needs, and the links it finds.
+
+``handlers.repeats`` computes a writer's keys (address and phone in one spelling) and compares
+letters; this module reads and writes what it works on. A sender's open cases are found by those
+keys (indexed columns, migration 0009); the near-duplicate index is built from the open cases
+received in the look-back window; a link between two cases is one ``submission_links`` row.
+
+Confidentiality: a link to or from a 举报 says who wrote it (the same sender as a case a reviewer
+can read) or what it is about. Every row returned here carries each case's ``restricted`` flag
+so that readers show such links only to the roles SECURITY.md names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import utcnow
+from storage.models import Submission, SubmissionLink
+from storage.upsert import dialect_module
+from storage.workflow import OPEN_STATUSES
+
+SENDER = "sender"
+CONTENT = "content"
+
+
+@dataclass(frozen=True)
+class Case:
+    """An open case as the matcher and the console's hint need it: never its text."""
+
+    id: int
+    tracking_no: str
+    received_at: datetime
+    restricted: bool
+
+
+@dataclass(frozen=True)
+class CaseText:
+    """An open case's words, for the near-duplicate index."""
+
+    id: int
+    subject: str
+    text: str
+    restricted: bool
+
+
+@dataclass(frozen=True)
+class Link:
+    """One linked case, seen from the case asked about."""
+
+    id: int
+    tracking_no: str
+    kind: str
+    score: float | None
+    restricted: bool
+
+
+def _open(since: datetime):  # type: ignore[no-untyped-def]
+    return and_(Submission.status.in_(OPEN_STATUSES), Submission.received_at >= since,
+                Submission.auto.is_(None))
+
+
+async def open_by_sender(session: AsyncSession, address: str | None, phone: str | None,
+                         since: datetime, exclude: int | None = None) -> list[Case]:
+    """Open cases received since ``since`` whose writer has this address key or phone key,
+    oldest first (the first is the one a repeat would be merged into)."""
+    keys = []
+    if address:
+        keys.append(Submission.sender_addr_key == address)
+    if phone:
+        keys.append(Submission.sender_phone_key == phone)
+    if not keys:
+        return []
+    stmt = (select(Submission.id, Submission.tracking_no, Submission.received_at,
+                   Submission.restricted)
+            .where(or_(*keys), _open(since)).order_by(Submission.received_at, Submission.id))
+    if exclude is not None:
+        stmt = stmt.where(Submission.id != exclude)
+    return [Case(*row) for row in (await session.execute(stmt)).all()]
+
+
+async def open_texts(session: AsyncSession, since: datetime,
+                     batch: int = 1000) -> AsyncIterator[list[CaseText]]:
+    """The open cases received since ``since`` (machine mail and spam left out), in batches by
+    id: what the near-duplicate index is built from when the service starts."""
+    last = 0
+    while True:
+        rows = (await session.execute(
+            select(Submission.id, Submission.subject, Submission.text, Submission.restricted)
+            .where(_open(since), Submission.id > last).order_by(Submission.id).limit(batch)
+        )).all()
+        if not rows:
+            return
+        yield [CaseText(i, s or "", t or "", bool(r)) for i, s, t, r in rows]
+        last = rows[-1][0]
+
+
+async def set_sender_keys(session: AsyncSession,
+                          keys: list[tuple[int, str | None, str | None]]) -> None:
+    """Store (id, address key, phone key) of submissions, one executemany."""
+    if not keys:
+        return
+    table = Submission.__table__
+    await session.execute(
+        update(table).where(table.c.id == bindparam("sid"))
+        .values(sender_addr_key=bindparam("addr"), sender_phone_key=bindparam("tel"))
+        .execution_options(synchronize_session=False),
+        [{"sid": i, "addr": a, "tel": p} for i, a, p in keys])
+
+
+async def unkeyed(session: AsyncSession, since: datetime,
+                  limit: int = 1000) -> list[tuple[int, str | None, str | None]]:
+    """(id, from_addr, phone) of open cases since ``since`` that have an address or phone but
+    no keys yet: letters stored before migration 0009, for the service to key once."""
+    rows = await session.execute(
+        select(Submission.id, Submission.from_addr, Submission.phone)
+        .where(_open(since), Submission.sender_addr_key.is_(None),
+               Submission.sender_phone_key.is_(None),
+               or_(Submission.from_addr.is_not(None), Submission.phone.is_not(None)))
+        .order_by(Submission.id).limit(limit))
+    return [tuple(r) for r in rows.all()]
+
+
+async def add_links(session: AsyncSession,
+                    links: list[tuple[int, int, str, float | None]]) -> int:
+    """Store (new case, earlier case, kind, score) links; a pair already linked (either way
+    round) is left as it is. Returns how many were added."""
+    rows = []
+    seen: set[frozenset[int]] = set()
+    for sid, rid, kind, score in links:
+        pair = frozenset((sid, rid))
+        if sid == rid or pair in seen:
+            continue
+        seen.add(pair)
+        rows.append({"submission_id": sid, "related_id": rid, "kind": kind, "score": score,
+                     "created_at": utcnow()})
+    if not rows:
+        return 0
+    existing = set((await session.execute(
+        select(SubmissionLink.submission_id, SubmissionLink.related_id).where(or_(
+            *[and_(SubmissionLink.submission_id == r["related_id"],
+                   SubmissionLink.related_id == r["submission_id"]) for r in rows])))).all())
+    rows = [r for r in rows if (r["related_id"], r["submission_id"]) not in existing]
+    if not rows:
+        return 0
+    stmt = dialect_module(session).insert(SubmissionLink.__table__).on_conflict_do_nothing()
+    result = await session.execute(stmt.returning(SubmissionLink.__table__.c.id), rows)
+    return len(result.all())
+
+
+async def links_of(session: AsyncSession, submission_id: int) -> list[Link]:
+    """The cases linked to this one, either way round, oldest case first."""
+    other = SubmissionLink.related_id
+    mine = select(other.label("other"), SubmissionLink.kind, SubmissionLink.score).where(
+        SubmissionLink.submission_id == submission_id)
+    theirs = select(SubmissionLink.submission_id.label("other"), SubmissionLink.kind,
+                    SubmissionLink.score).where(SubmissionLink.related_id == submission_id)
+    both = mine.union_all(theirs).subquery()
+    rows = await session.execute(
+        select(Submission.id, Submission.tracking_no, both.c.kind, both.c.score,
+               Submission.restricted)
+        .join(both, both.c.other == Submission.id)
+        .order_by(Submission.received_at, Submission.id))
+    return [Link(i, tn, kind, score, bool(r)) for i, tn, kind, score, r in rows.all()]
+
+
+async def unlink(session: AsyncSession, a: int, b: int) -> bool:
+    """Remove the link between two cases (either way round); whether there was one."""
+    result = await session.execute(delete(SubmissionLink).where(or_(
+        and_(SubmissionLink.submission_id == a, SubmissionLink.related_id == b),
+        and_(SubmissionLink.submission_id == b, SubmissionLink.related_id == a))))
+    return bool(result.rowcount)

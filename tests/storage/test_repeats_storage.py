@@ -1,0 +1,99 @@
+"""Repeat letters' storage (storage/repeats.py) on SQLite and PostgreSQL: a sender's open cases
+by normalised address or phone, the open cases the near-duplicate index is built from, links
+either way round, and purge blanking the sender keys."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from handlers.repeats import sender_keys
+from storage import repeats, retention, submissions
+from storage.db import utcnow
+
+
+async def _add(s, n: int, *, days: float = 1, status: str = "new", addr=None, phone=None,
+               text: str = "正文", **fields) -> int:
+    keys = sender_keys(addr, phone)
+    sub = await submissions.add(
+        s, tracking_no=f"FK-R-{n:04d}", channel="web", subject=f"主题{n}", text=text,
+        from_addr=addr, phone=phone, status=status,
+        received_at=utcnow() - timedelta(days=days), **fields)
+    await repeats.set_sender_keys(s, [(sub.id, keys.address, keys.phone)])
+    return sub.id
+
+
+async def test_a_senders_open_cases_across_channels(db):
+    async with db.begin() as s:
+        mail = await _add(s, 1, days=5, addr="Zhou.Lixin@163.com")
+        call = await _add(s, 2, days=3, phone="139 6281 4570")
+        form = await _add(s, 3, days=2, addr="zhou.lixin@163.com", phone="+86 139-6281-4570")
+        await _add(s, 4, days=1, addr="zhoulixin@163.com")  # another mailbox on 163
+        await _add(s, 5, days=4, addr="zhou.lixin@163.com", status="resolved")  # closed
+        await _add(s, 6, days=200, addr="zhou.lixin@163.com")  # before the window
+        await _add(s, 7, days=1, addr="zhou.lixin@163.com", auto="spam")  # machine mail
+        await _add(s, 8, days=1, phone="13962814570", restricted=True)  # a 举报, same phone
+    new = sender_keys("ZHOU.LIXIN@163.COM", "１３９６２８１４５７０")
+    since = utcnow() - timedelta(days=90)
+    async with db() as s:
+        found = await repeats.open_by_sender(s, new.address, new.phone, since)
+        by_phone = await repeats.open_by_sender(s, None, new.phone, since, exclude=call)
+        nothing = await repeats.open_by_sender(s, None, None, since)
+    assert [c.id for c in found if not c.restricted] == [mail, call, form]
+    assert [c.tracking_no for c in found if c.restricted] == ["FK-R-0008"]
+    assert [c.id for c in by_phone if not c.restricted] == [form]
+    assert nothing == []
+
+
+async def test_open_texts_are_the_window_s_open_letters_in_batches(db):
+    async with db.begin() as s:
+        ids = [await _add(s, n, days=n, text=f"第{n}封") for n in range(1, 6)]
+        await _add(s, 20, days=1, status="rejected")
+        await _add(s, 21, days=100)
+    since = utcnow() - timedelta(days=90)
+    async with db() as s:
+        batches = [b async for b in repeats.open_texts(s, since, batch=2)]
+    assert [len(b) for b in batches] == [2, 2, 1]
+    assert [c.id for b in batches for c in b] == sorted(ids)
+    assert batches[0][0].text == "第1封"
+
+
+async def test_links_either_way_round_once(db):
+    async with db.begin() as s:
+        a = await _add(s, 1, days=3)
+        b = await _add(s, 2, days=2, restricted=True)
+        c = await _add(s, 3, days=1)
+        assert await repeats.add_links(s, [(c, a, repeats.CONTENT, 0.31),
+                                           (c, b, repeats.SENDER, None)]) == 2
+        # The same pairs again, or the other way round: nothing new.
+        assert await repeats.add_links(s, [(a, c, repeats.CONTENT, 0.5),
+                                           (c, b, repeats.SENDER, None), (a, a, "x", None)]) == 0
+    async with db() as s:
+        of_c = await repeats.links_of(s, c)
+        of_a = await repeats.links_of(s, a)
+    assert [(x.id, x.kind, x.restricted) for x in of_c] == [
+        (a, "content", False), (b, "sender", True)]
+    assert of_c[0].score == 0.31
+    assert [(x.tracking_no, x.kind) for x in of_a] == [("FK-R-0003", "content")]
+    async with db.begin() as s:
+        assert await repeats.unlink(s, a, c)
+        assert not await repeats.unlink(s, c, a)
+    async with db() as s:
+        assert [x.id for x in await repeats.links_of(s, c)] == [b]
+
+
+async def test_unkeyed_lists_letters_from_before_the_keys_and_purge_blanks_them(db):
+    async with db.begin() as s:
+        old = (await submissions.add(s, tracking_no="FK-R-0100", channel="email", subject="",
+                                     text="", from_addr="a@163.com", phone=None,
+                                     received_at=utcnow())).id
+        await submissions.add(s, tracking_no="FK-R-0101", channel="phone", subject="", text="",
+                              received_at=utcnow())  # no address, no phone: nothing to key
+        keyed = await _add(s, 102, addr="b@163.com", phone="13912345678", status="resolved")
+    since = utcnow() - timedelta(days=90)
+    async with db() as s:
+        assert await repeats.unkeyed(s, since) == [(old, "a@163.com", None)]
+    async with db.begin() as s:
+        await retention.purge_submission(s, keyed, 1095)
+    async with db() as s:
+        row = await submissions.by_tracking_no(s, "FK-R-0102")
+    assert row.sender_addr_key is None and row.sender_phone_key is None
