@@ -9,7 +9,13 @@ batch, not once a letter.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from handlers.step import Context, Intake, Step
+
+if TYPE_CHECKING:
+    from handlers.classify import Classification
 
 
 async def process_many(intakes: list[Intake], ctx: Context) -> None:
@@ -21,25 +27,28 @@ async def process_many(intakes: list[Intake], ctx: Context) -> None:
             todo.append(intake)
     classifier = ctx.classifier if todo else None  # loads the model only when needed
     if classifier is not None:
-        results = classifier.classify_many([classify_input(i) for i in todo])
-        for intake, result in zip(todo, results, strict=True):
-            intake.classification = result
+        _label(todo, classifier.classify_many([classify_input(i) for i in todo]))
 
 
 def classify_ahead(intakes: list[Intake], ctx: Context) -> list[Intake]:
     """The prepare half: the citizens' letters of the batch classified in one call. A failure
     leaves them unclassified, for :func:`process_many` to try again; the batch goes on to the
-    next halves whole (the drafts do not need the label)."""
+    next halves whole (a draft for a letter then labelled spam is not used)."""
     todo = [i for i in intakes if not i.auto]
     classifier = ctx.classifier if todo else None
     if classifier is not None:
+        results: Sequence[Classification | None]
         try:
             results = classifier.classify_many([classify_input(i) for i in todo])
         except Exception:  # noqa: BLE001 - the classify step tries them again
             results = [None] * len(todo)
-        for intake, result in zip(todo, results, strict=True):
-            intake.classification = result
+        _label(todo, results)
     return intakes
+
+
+def _label(intakes: list[Intake], results: Sequence[Classification | None]) -> None:
+    for intake, result in zip(intakes, results, strict=True):
+        intake.classification = result
 
 
 def classify_input(intake: Intake) -> tuple[str, str]:
