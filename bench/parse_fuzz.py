@@ -20,8 +20,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from handlers.loop_guard import LoopPolicy, bounced_message_ids, machine_kind  # noqa: E402
+from handlers.loop_guard import bounced_message_ids, machine_kind  # noqa: E402
 from handlers.parse import parse_message  # noqa: E402
+from handlers.step import LoopPolicy  # noqa: E402
 from testing.mutations import MUTATIONS, PARSE_SECONDS, SAMPLES  # noqa: E402
 
 

@@ -21,8 +21,7 @@ import jinja2
 from bot.config import CommissionSettings, ReportSettings, Settings
 from bot.metrics import Metrics
 from handlers import categories
-from handlers.loop_guard import LoopPolicy
-from handlers.pipeline import Context
+from handlers.step import Context, LoopPolicy
 
 if TYPE_CHECKING:  # the database layer is imported where a Runtime is made (see create)
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession

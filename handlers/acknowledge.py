@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from handlers import tracking
 from handlers.mail import compose
-from handlers.pipeline import Context, Intake
+from handlers.step import AckDraft, Context, Intake, Step, one_by_one
 from handlers.text import excerpt
 from storage.clock import utcnow
 
@@ -94,19 +94,19 @@ def render_ack(intake: Intake, ctx: Context) -> tuple[str, str, str]:
 
 
 def draft(intake: Intake, ctx: Context) -> None:
-    """Write the acknowledgement ahead, outside the transaction (``pipeline.prepare``), for a
+    """The prepare half: write the acknowledgement ahead, outside the transaction, for a
     letter that will get one unless the database says otherwise (a follow-up, the daily cap,
     a suppressed address); :func:`process_many` uses it if the tracking number still holds."""
     if intake.tracking_no and _static_skip_reason(intake, ctx) is None:
         intake.query_code = tracking.query_code_for(ctx.secret, intake.tracking_no)
-        intake.ack_draft = (intake.tracking_no, *_compose(intake, ctx))
+        intake.ahead.ack_draft = AckDraft(intake.tracking_no, *_compose(intake, ctx))
 
 
 def _outbox_row(intake: Intake, ctx: Context) -> dict[str, object]:
     assert intake.tracking_no and intake.from_addr
-    draft = intake.ack_draft
-    if draft is not None and draft[0] == intake.tracking_no:
-        message_id, data = draft[1], draft[2]
+    draft = intake.ahead.ack_draft
+    if draft is not None and draft.tracking_no == intake.tracking_no:
+        message_id, data = draft.message_id, draft.message
     else:
         message_id, data = _compose(intake, ctx)
     intake.ack_message_id = message_id
@@ -164,3 +164,6 @@ async def acknowledge_later(ctx: Context, *, submission_id: int, tracking_no: st
     intake.query_code = tracking.query_code_for(ctx.secret, tracking_no)
     await process_many([intake], ctx)
     return intake.ack_skipped
+
+
+STEP = Step("acknowledge", process_many, prepare=one_by_one(draft))

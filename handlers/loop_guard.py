@@ -12,7 +12,6 @@ a citizen's mail. Bounces win over auto-replies because a report is the stronger
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import Message
 from email.parser import BytesParser
@@ -25,22 +24,11 @@ from handlers.mail.headers import (
     raw_headers,
     unicode_raw,
 )
+from handlers.mail.parsed import ParsedMail
 from handlers.mail.policy import POLICY
-from handlers.parse import ParsedMail
-from handlers.pipeline import Context, Intake
+from handlers.step import Context, Intake, LoopPolicy, Step, one_by_one
 from handlers.tracking import signed_parts
 from storage.clock import utcnow
-
-
-@dataclass(frozen=True)
-class LoopPolicy:
-    own_addresses: frozenset[str] = frozenset()   # lower-cased addresses we send from / receive at
-    # The service secret: a Message-ID carrying its HMAC is ours (handlers.tracking). Empty: no
-    # Message-ID is recognised. Never a domain: at a shared provider (163.com) the citizens'
-    # Message-IDs end in the same domain as ours would.
-    secret: bytes = field(default=b"", repr=False)
-    loop_header: str = "X-Feedback-Bot-Loop"     # our own loop header; its value is our address
-
 
 _AUTOREPLY_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Autoresponse",
                       "X-AutoReply-From", "X-Mail-Autoreply")
@@ -223,14 +211,14 @@ SUPPRESS_FOR = timedelta(days=30)
 
 
 def judge(intake: Intake, policy: LoopPolicy) -> None:
-    """The work of the step that needs no database (``pipeline.prepare`` runs it ahead)."""
+    """The work of the step that needs no database (its prepare half runs it ahead)."""
     if intake.parsed is not None:
         intake.auto, intake.auto_reason = machine_kind(intake.parsed, policy)
 
 
 async def process_many(intakes: list[Intake], ctx: Context) -> None:
     for intake in intakes:
-        if not intake.prepared:
+        if STEP.name not in intake.ahead.done:
             judge(intake, ctx.loop_policy)
         if intake.auto == "bounce":  # rare: its statements may go one by one
             await _record_bounce(intake, ctx)
@@ -249,3 +237,7 @@ async def _record_bounce(intake: Intake, ctx: Context) -> None:
     if permanent:
         for addr in recipients:
             await outbox.suppress(ctx.session, addr, "permanent bounce", utcnow() + SUPPRESS_FOR)
+
+
+STEP = Step("loop-guard", process_many,
+            prepare=one_by_one(lambda intake, ctx: judge(intake, ctx.loop_policy)))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import email.policy
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 
@@ -30,6 +29,7 @@ from handlers.mail.headers import (
     raw_headers,
     sender,
 )
+from handlers.mail.parsed import Attachment, ParsedMail
 from handlers.mail.parts import param, payload_bytes, raw_filename, safe_filename
 from handlers.mail.policy import POLICY
 from handlers.mail.repair import repair_raw
@@ -41,7 +41,7 @@ from handlers.mail.text import (
     split_reply,
     unflow,
 )
-from handlers.pipeline import Context, Intake
+from handlers.step import Context, Intake, Step, one_by_one
 from handlers.text import one_line
 
 MAX_BYTES = 25 * 1024 * 1024
@@ -68,37 +68,6 @@ _HTML_START = re.compile(rb"\s*(?:\xef\xbb\xbf)?\s*<(?:!doctype\s+html|html|head
 _CID_REF = re.compile(r"cid:([^\"'\s>)]{1,300})", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"<meta[^>]{0,200}charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]{1,40})",
                            re.IGNORECASE)
-
-
-@dataclass
-class Attachment:
-    filename: str            # decoded and sanitised (see mail.parts.safe_filename)
-    content_type: str        # lower-cased
-    data: bytes
-    inline: bool             # True for cid:-referenced inline parts
-    content_id: str | None
-
-    @property
-    def size(self) -> int:
-        return len(self.data)
-
-
-@dataclass
-class ParsedMail:
-    message_id: str | None        # without <>
-    from_addr: str | None         # lower-cased addr-spec
-    from_name: str | None
-    subject: str                  # decoded, whitespace folded, stripped
-    date: datetime | None         # aware
-    text: str                     # the whole citizen text, plain, clean Unicode
-    new_text: str                 # text above the quoted history of a reply (== text if none)
-    attachments: list[Attachment]
-    in_reply_to: str | None       # without <>
-    references: list[str]         # without <>
-    to_addrs: list[str]           # To and Cc addr-specs, lower-cased
-    headers: Message              # the parsed EmailMessage (loop_guard reads it)
-    defects: list[str]            # problems for staff, in Chinese
-    oversized: bool               # raw over the size limit: attachments not extracted
 
 
 @dataclass
@@ -418,13 +387,13 @@ async def process_many(intakes: list[Intake], ctx: Context) -> None:
     """Pipeline step: fill each Intake's sender, subject and text fields (unless the intake
     worker already did, in its batch preparation)."""
     for intake in intakes:
-        if not intake.prepared:
+        if STEP.name not in intake.ahead.done:
             fill(intake, ctx.max_message_bytes)
 
 
 def fill(intake: Intake, max_bytes: int) -> None:
     """The work of the step: needs no database, so a batch can be parsed ahead of its
-    transactions (``pipeline.prepare``)."""
+    transactions (the step's prepare half)."""
     if intake.raw is None:
         _from_form(intake)
         return
@@ -440,3 +409,7 @@ def fill(intake: Intake, max_bytes: int) -> None:
         intake.flags["defects"] = parsed.defects
     if parsed.oversized:
         intake.flags["oversized"] = True
+
+
+STEP = Step("parse", process_many,
+            prepare=one_by_one(lambda intake, ctx: fill(intake, ctx.max_message_bytes)))

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from handlers import tracking
 from handlers.mail import compose
-from handlers.pipeline import Context
+from handlers.step import Context
 from storage import outbox
 from storage.models import Submission
 from storage.status import REPLY_PURPOSE as PURPOSE  # the status page lists these rows

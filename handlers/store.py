@@ -1,7 +1,7 @@
 """Pipeline step 4: file the input as a new submission, or as a follow-up of an old one.
 
 Order of decisions:
-1. the same mail seen before (Message-ID of a processed copy) → nothing new (Discard);
+1. the same mail seen before (Message-ID of a processed copy) → nothing new (discarded);
 2. a reply that references one of our signed Message-IDs → follow-up of that submission;
 3. a tracking number in the subject from the original sender → follow-up; from anyone else the
    message is new but linked to the old one (a stranger cannot add to someone's case);
@@ -13,6 +13,10 @@ The step works on a batch: the lookups of every letter in it (earlier copies, re
 tracking numbers, taken tracking numbers) are one statement each, and the new submissions one
 multi-row INSERT. That is only the same as filing the letters one by one if none depends on
 another in the batch; :func:`independent` cuts the batch where one would.
+
+The step's prepare half draws each new letter's tracking number ahead (checked here against
+the database). It runs in the intake's prepare processes, which import this module and should
+not load SQLAlchemy (about 22 MB): the storage modules are imported where they are used.
 """
 
 from __future__ import annotations
@@ -22,11 +26,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from handlers import tracking
+from handlers import loop_guard, tracking
 from handlers.classify.restrict import Restriction, cue, decide
-from handlers.pipeline import Context, Discard, Intake
-from storage import events, submissions
-from storage import intake as raw_intake
+from handlers.step import Context, Discarded, Intake, Step, one_by_one
 
 Known = dict[str, tuple[int, str | None]]  # tracking number → (submission id, sender address)
 
@@ -85,11 +87,11 @@ def independent(intakes: list[Intake], ctx: Context) -> Iterator[list[Intake]]:
     """Split a batch, in order, into runs that :func:`process_many` files exactly as it would
     file them one by one: a run never holds two copies of one Message-ID, nor a letter and an
     input that mentions its tracking number. A bounce (it may suppress an address or mark an
-    outbox row) and an input not parsed ahead (its keys are unknown) go alone."""
+    outbox row) and an input not parsed and judged ahead (its keys are unknown) go alone."""
     run: list[Intake] = []
     keys: set[str] = set()
     for intake in intakes:
-        alone = not intake.prepared or intake.auto == "bounce"
+        alone = loop_guard.STEP.name not in intake.ahead.done or intake.auto == "bounce"
         mine = {f"m:{intake.message_id}"} if intake.message_id else set()
         mine |= {f"t:{tn}" for tn in [intake.tracking_no, *_mentioned(intake, ctx)] if tn}
         if run and (alone or mine & keys):
@@ -106,6 +108,8 @@ def independent(intakes: list[Intake], ctx: Context) -> Iterator[list[Intake]]:
 
 async def _store_followup(intake: Intake, ctx: Context, submission_id: int) -> None:
     """Rare next to new letters, so its statements go one by one."""
+    from storage import events, submissions
+
     fu = await submissions.add_followup(
         ctx.session,
         submission_id=submission_id,
@@ -128,6 +132,8 @@ async def _store_attachments(
 ) -> None:
     """Mail attachments are written to the store here; web uploads were written at POST time
     and are listed in the raw payload."""
+    from storage import submissions
+
     if intake.parsed is not None:
         listed = [{"filename": a.filename, "content_type": a.content_type, "size": len(a.data),
                    "sha256": _write_blob(ctx.attachments_dir, a.data), "inline": a.inline}
@@ -178,9 +184,11 @@ def _classification_fields(intake: Intake, ctx: Context) -> dict[str, object]:
 async def _assign_tracking_nos(intakes: list[Intake], ctx: Context) -> None:
     """Every drawn number checked against the taken ones a batch at a time, and drawn again
     while taken (40 random bits: in practice never)."""
+    from storage import submissions
+
     for intake in intakes:
         intake.draw_tracking_no(ctx.tracking_prefix)
-    todo = [i for i in intakes if i.tracking_drawn]
+    todo = [i for i in intakes if i.ahead.tracking_drawn]
     while todo:
         taken = await submissions.taken_tracking_nos(ctx.session,
                                                      [i.tracking_no for i in todo if i.tracking_no])
@@ -227,6 +235,8 @@ def _received_detail(intake: Intake, row: dict[str, object]) -> dict[str, object
 
 
 async def _store_new(intakes: list[Intake], ctx: Context) -> None:
+    from storage import events, submissions
+
     await _assign_tracking_nos(intakes, ctx)
     rows = [_submission_row(i, ctx) for i in intakes]
     ids = await submissions.add_many(ctx.session, rows)
@@ -241,12 +251,15 @@ async def _store_new(intakes: list[Intake], ctx: Context) -> None:
 
 
 async def process_many(intakes: list[Intake], ctx: Context) -> None:
+    from storage import intake as raw_intake
+    from storage import submissions
+
     earlier = await raw_intake.message_ids_done(
         ctx.session, [i.message_id for i in intakes if i.message_id])
     fresh = []
     for intake in intakes:
         if intake.message_id in earlier:
-            intake.discard = Discard("duplicate message-id", earlier[intake.message_id])
+            intake.discard = Discarded("duplicate message-id", earlier[intake.message_id])
         else:
             fresh.append(intake)
     known = await submissions.by_tracking_nos(
@@ -259,3 +272,13 @@ async def process_many(intakes: list[Intake], ctx: Context) -> None:
         else:
             new.append(intake)
     await _store_new(new, ctx)
+
+
+def _draw_ahead(intake: Intake, ctx: Context) -> None:
+    """The prepare half: a citizen's letter without a number gets one drawn now, so that its
+    acknowledgement can be drafted ahead too. Machine mail gets its number in the transaction."""
+    if not intake.auto:
+        intake.draw_tracking_no(ctx.tracking_prefix)
+
+
+STEP = Step("store", process_many, prepare=one_by_one(_draw_ahead))

@@ -130,8 +130,6 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-@pytest.mark.xfail(strict=True, reason="issue #17 item 1: handlers.pipeline ↔ its steps "
-                   "form an import cycle until Intake/Context move to a module of their own")
 def test_no_import_cycle_among_our_modules():
     ours = {m: p for layer in LAYERS for m, p in modules(layer).items()}
     graph = {m: {n for n in imported_names(p) if n in ours and n != m} for m, p in ours.items()}

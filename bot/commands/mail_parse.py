@@ -13,8 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-from handlers.loop_guard import LoopPolicy, machine_kind
+from handlers.loop_guard import machine_kind
 from handlers.parse import parse_message, to_json
+from handlers.step import LoopPolicy
 
 
 def run(args: argparse.Namespace) -> int:

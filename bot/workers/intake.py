@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.runtime import Runtime, WorkerState, wait_event
 from bot.workers.preparer import Preparer
 from handlers import pipeline, store
-from handlers.pipeline import Context, Intake
+from handlers.step import Context, Intake
 from storage import intake as raw_intake
 from storage.db import utcnow
 from storage.models import RawIntake

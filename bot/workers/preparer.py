@@ -28,7 +28,7 @@ from typing import Any
 
 from bot.config import Settings
 from handlers import pipeline
-from handlers.pipeline import Context, Intake
+from handlers.step import Context, Intake
 
 log = logging.getLogger(__name__)
 

@@ -102,13 +102,13 @@ from pathlib import Path
 # What "spawn" does first in a new process: run the parent's main script, under this name.
 runpy.run_path(str(Path(sys.executable).parent / "feedback-bot"), run_name="__mp_main__")
 from bot.workers import preparer
-from handlers.pipeline import Intake
+from handlers.step import Intake
 settings, letters = pickle.loads(sys.stdin.buffer.read())
 preparer._start_process(settings, b"secret")
 preparer._warm()
 done = preparer._prepare_here([Intake(raw_id=i, channel="email", received_at=datetime.now(UTC),
                                       raw=raw) for i, raw in enumerate(letters)])
-print(sorted(i.tracking_no is not None and i.ack_draft is not None for i in done))
+print(sorted(i.tracking_no is not None and i.ahead.ack_draft is not None for i in done))
 print(sorted(m for m in ("sqlalchemy", "sklearn", "scipy", "alembic") if m in sys.modules))
 """
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from handlers import tracking
-from handlers.loop_guard import LoopPolicy, bounced_message_ids, machine_kind
+from handlers.loop_guard import bounced_message_ids, machine_kind
 from handlers.parse import parse_message
+from handlers.step import LoopPolicy
 
 SECRET = b"loop-guard-test-secret"
 OURS = LoopPolicy(own_addresses=frozenset({"jiandu@zfw.example"}), secret=SECRET)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from handlers.loop_guard import LoopPolicy, machine_kind
+from handlers.loop_guard import machine_kind
 from handlers.parse import parse_message, to_json
+from handlers.step import LoopPolicy
 
 SHARED = Path(__file__).parents[2] / ".." / "shared"
 CORPUS = Path(__file__).parents[1] / "data" / "emails"

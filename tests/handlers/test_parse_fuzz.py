@@ -10,8 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers.loop_guard import LoopPolicy, bounced_message_ids, machine_kind
+from handlers.loop_guard import bounced_message_ids, machine_kind
 from handlers.parse import parse_message, to_json
+from handlers.step import LoopPolicy
 from testing.mutations import MUTATIONS, PARSE_SECONDS, SAMPLES
 
 

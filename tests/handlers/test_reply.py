@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 
 from bot.runtime import mail_templates
 from handlers import reply, tracking
-from handlers.loop_guard import LoopPolicy
-from handlers.pipeline import Context
+from handlers.step import Context, LoopPolicy
 from storage.models import Submission
 
 SECRET = b"s" * 32
