@@ -83,6 +83,9 @@ class Intake:
     tracking_drawn: bool = False  # tracking_no was drawn ahead by prepare(), not yet checked
     query_code: str | None = None  # derived by store, shown in the acknowledgement
     actor: str = "system"
+    # A citizen's addition on the status page: the tracking number of the case it belongs to
+    # (the writer proved it with the query code), filed as that case's follow-up.
+    addition_to: str | None = None
     acknowledge: bool = True  # False: file it, send nothing (an import of old mail)
     form_attachments: list[dict[str, Any]] = field(default_factory=list)  # stored at POST time
     prepared: bool = False  # parsed, judged (and maybe classified) ahead, by prepare()

@@ -42,6 +42,9 @@ class Outcome:
 
 def _intake_from_row(row: RawIntake) -> Intake:
     payload = row.payload or {}
+    # A status-page addition carries its case's tracking number: not a number for a new letter,
+    # and nothing to acknowledge (the page told the citizen it was received).
+    addition = bool(payload.get("addition"))
     return Intake(
         raw_id=row.id,
         channel=row.channel,
@@ -49,9 +52,10 @@ def _intake_from_row(row: RawIntake) -> Intake:
         raw=row.raw,
         form=payload.get("fields") if row.raw is None else None,
         form_attachments=(payload.get("attachments") or []) if row.raw is None else [],
-        tracking_no=row.tracking_no,
+        tracking_no=None if addition else row.tracking_no,
+        addition_to=row.tracking_no if addition else None,
         actor=payload.get("actor", "system"),
-        acknowledge=not payload.get("no_ack", False),
+        acknowledge=not (payload.get("no_ack", False) or addition),
     )
 
 
