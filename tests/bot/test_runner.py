@@ -6,6 +6,7 @@ runtime, the web app and /healthz are the real service's."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 
 import aiohttp
@@ -80,7 +81,7 @@ async def test_failing_rounds_back_off_show_on_healthz_and_stop_ends_the_wait(
     task = asyncio.create_task(runner.run(rt, worker))
     try:
         await worker.rounds(4)
-        gaps = [b - a for a, b in zip(worker.started, worker.started[1:])]
+        gaps = [b - a for a, b in itertools.pairwise(worker.started)]
         # 0.05 s, doubled for each failure in a row, at most 0.2 s
         assert gaps[0] >= 0.05 and gaps[1] >= 0.1 and gaps[2] >= 0.2, gaps
         async with asyncio.timeout(5):  # the fourth round returns: next in an hour
