@@ -1,8 +1,9 @@
 """Composition root of ``feedback-bot serve``: settings → database → workers + web app.
 
 Every long-running part is a task in one event loop: the web server, the intake worker, the
-outbox sender, and (when configured) the mail sources and the digest scheduler. A part that
-fails is logged and retried by its own loop; SIGTERM/SIGINT stop everything cleanly.
+outbox sender, and (when configured) the mail sources and the digest scheduler. The workers run
+on one runner (``bot/workers/runner.py``), which logs a failing round and retries it with backoff;
+SIGTERM/SIGINT stop everything cleanly.
 :func:`start` is also what the integration tests use, so they run the real assembly.
 """
 

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class WorkerState:
-    """What /healthz reports for one background worker."""
+    """What /healthz reports for one background worker (kept by ``bot.workers.runner``)."""
 
     state: str = "starting"
     last_success: datetime | None = None
@@ -46,19 +46,6 @@ class WorkerState:
             "last_success": self.last_success.isoformat() if self.last_success else None,
             "last_error": self.last_error,
         }
-
-
-async def wait_event(event: asyncio.Event, timeout: float) -> None:
-    """Wait until ``event`` is set or ``timeout`` passes, whichever is first.
-
-    ``asyncio.timeout`` rather than ``wait_for``: on Python 3.11 ``wait_for`` can swallow a
-    cancellation that races with its own timeout, and a worker loop then never stops.
-    """
-    try:
-        async with asyncio.timeout(timeout):
-            await event.wait()
-    except TimeoutError:
-        pass
 
 
 def identity(settings: Settings | None = None) -> dict[str, Any]:

@@ -110,6 +110,9 @@ class Intake:
     actor: str = "system"
     acknowledge: bool = True  # False: file it, send nothing (an import of old mail)
     form_attachments: list[dict[str, Any]] = field(default_factory=list)  # stored at POST time
+    # A citizen's addition on the status page: the tracking number of the case it belongs to
+    # (the writer proved it with the query code), filed as that case's follow-up.
+    addition_to: str | None = None
     ahead: Lookahead = field(default_factory=Lookahead)
     # filled by parse
     parsed: ParsedMail | None = None

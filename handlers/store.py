@@ -4,7 +4,8 @@ Order of decisions:
 1. the same mail seen before (Message-ID of a processed copy) → nothing new (discarded);
 2. a reply that references one of our signed Message-IDs → follow-up of that submission;
 3. a tracking number in the subject from the original sender → follow-up; from anyone else the
-   message is new but linked to the old one (a stranger cannot add to someone's case);
+   message is new but linked to the old one (a stranger cannot add to someone's case); an
+   addition on the status page (``Intake.addition_to``) → follow-up of its case;
 4. otherwise a new submission with a fresh tracking number.
 Attachments are written to disk under their SHA-256 (content-addressed: a retry writes the same
 file, never a second one) and described in the database.
@@ -60,6 +61,8 @@ def _subject_tracking_no(intake: Intake, ctx: Context) -> str | None:
 
 def _mentioned(intake: Intake, ctx: Context) -> list[str]:
     """Every tracking number whose submission could make this input a follow-up."""
+    if intake.addition_to is not None:
+        return [intake.addition_to]
     if intake.auto:
         return []
     subject_tn = _subject_tracking_no(intake, ctx)
@@ -69,7 +72,13 @@ def _mentioned(intake: Intake, ctx: Context) -> list[str]:
 def _parent(intake: Intake, ctx: Context, known: Known) -> tuple[int | None, int | None]:
     """(follow-up of, related to): a signed reference wins; a tracking number in the subject
     makes a follow-up only from the original sender, from anyone else a link (a stranger cannot
-    add to someone's case). Machine mail is never a follow-up."""
+    add to someone's case). Machine mail is never a follow-up. An addition on the status page
+    belongs to its case (its writer gave the query code); with the case gone it is kept for
+    staff (an error: held, then quarantined), never filed as a new letter."""
+    if intake.addition_to is not None:
+        if intake.addition_to not in known:
+            raise LookupError(f"no submission {intake.addition_to} to add to")
+        return known[intake.addition_to][0], None
     if intake.auto:
         return None, None
     for tn in _signed_references(intake, ctx):
@@ -123,6 +132,8 @@ async def _store_followup(intake: Intake, ctx: Context, submission_id: int) -> N
     await _store_attachments(intake, ctx, submission_id, fu.id)
     await events.record(ctx.session, submission_id, intake.actor, "followup",
                         {"channel": intake.channel, "followup_id": fu.id})
+    if intake.addition_to is not None:  # the citizen's own words change the case
+        await submissions.touch(ctx.session, submission_id)
     intake.submission_id = submission_id
     intake.followup_of = submission_id
 

@@ -38,7 +38,8 @@ def store_letters(conn: Connection, letters: list[dict[str, Any]],
                   draw: Callable[[int], list[str]]) -> dict[str, str | None]:
     """Store form letters; return the tracking number each source key now holds.
 
-    Each letter is a dict with ``source_key``, ``payload`` and ``discard_note``. A letter gets a
+    Each letter is a dict with ``source_key``, ``payload``, ``discard_note`` and optionally
+    ``channel`` (default ``web``; staff entry stores ``phone`` and ``post``). A letter gets a
     fresh tracking number (``draw(n)`` gives n random ones; none held by a submission); a
     source key stored before keeps its first number (the form sent twice); a letter with a
     ``discard_note`` (the bots' honeypot) is stored as already ``discarded``, with no number."""
@@ -50,7 +51,8 @@ def store_letters(conn: Connection, letters: list[dict[str, Any]],
     now = utcnow()
     inputs = []
     for key, letter in unique.items():
-        row: dict[str, Any] = {"channel": "web", "source_key": key, "payload": letter["payload"],
+        row: dict[str, Any] = {"channel": letter.get("channel", "web"), "source_key": key,
+                               "payload": letter["payload"],
                                "tracking_no": numbers.get(key), "received_at": now}
         if letter.get("discard_note") is not None:
             row.update(state="discarded", error=letter["discard_note"], processed_at=now)

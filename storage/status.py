@@ -2,8 +2,9 @@
 
 The status page (bot/web/status.py) reads one submission by tracking number, the public replies
 staff sent about it (outbox rows of purpose "reply", as the exact bytes that were mailed), the
-citizen's own follow-ups, and writes a follow-up or a satisfaction rating, each with a line in the
-submission's history (actor "citizen").
+citizen's own follow-ups (filed, and still being filed), stores a follow-up as raw intake (the
+intake worker files it), and records a satisfaction rating with a line in the submission's
+history (actor "citizen").
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import events, submissions
-from storage.db import utcnow
-from storage.models import Followup, Outbox, Submission
+from storage import intake as raw_intake
+from storage.models import Outbox, RawIntake, Submission
 
 REPLY_PURPOSE = "reply"
 # Stored as the words the citizen chose; the weekly digest counts them by these words.
@@ -29,6 +30,14 @@ class Reply:
     message: bytes
 
 
+@dataclass(frozen=True)
+class Addition:
+    """A follow-up as the status page shows it."""
+
+    received_at: datetime
+    text: str
+
+
 async def replies(session: AsyncSession, submission_id: int) -> list[Reply]:
     """Replies staff wrote to the citizen, oldest first (failed deliveries are still replies)."""
     rows = await session.execute(
@@ -39,16 +48,31 @@ async def replies(session: AsyncSession, submission_id: int) -> list[Reply]:
     return [Reply(at, bytes(message)) for at, message in rows.all() if message]
 
 
-async def add_followup(session: AsyncSession, submission: Submission, text: str) -> Followup:
-    """A follow-up written on the status page, filed with the submission and in its history."""
-    fu = await submissions.add_followup(
-        session, submission_id=submission.id, channel="web", from_addr=submission.from_addr,
-        subject="", text=text,
-    )
-    submission.updated_at = utcnow()
-    await events.record(session, submission.id, "citizen", "followup",
-                        {"channel": "web", "followup_id": fu.id})
-    return fu
+async def add_followup(session: AsyncSession, submission: Submission, text: str,
+                       source_key: str) -> int | None:
+    """A follow-up written on the status page, stored as raw intake like every other input:
+    the intake worker files it as the submission's follow-up (history actor "citizen"). The
+    row carries the submission's tracking number; ``source_key`` (the page's form nonce) makes
+    a resent form store nothing. Returns the row's id, or None when it was stored before."""
+    fields = {"body": text, "email": submission.from_addr or ""}
+    return await raw_intake.add(session, channel="web", source_key=source_key,
+                                tracking_no=submission.tracking_no,
+                                payload={"fields": fields, "addition": True, "actor": "citizen"})
+
+
+async def followups(session: AsyncSession, submission: Submission) -> list[Addition]:
+    """What the citizen added, oldest first: the filed follow-ups, then those written on the
+    status page that the intake worker has not filed yet (or could not: quarantined for
+    staff), so that the citizen sees at once what they added."""
+    filed = [Addition(f.received_at, f.text)
+             for f in await submissions.followups(session, submission.id)]
+    rows = await session.execute(
+        select(RawIntake.received_at, RawIntake.payload)
+        .where(RawIntake.tracking_no == submission.tracking_no,
+               RawIntake.state.in_((*raw_intake.OPEN_STATES, "quarantined")))
+        .order_by(RawIntake.id))
+    return filed + [Addition(at, str(payload["fields"]["body"])) for at, payload in rows.all()
+                    if payload and payload.get("addition")]
 
 
 async def rate(session: AsyncSession, submission: Submission, satisfaction: str,

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import search
@@ -90,6 +90,12 @@ async def add_followup(session: AsyncSession, **fields: Any) -> Followup:
     session.add(fu)
     await session.flush()
     return fu
+
+
+async def touch(session: AsyncSession, submission_id: int) -> None:
+    """Mark a submission changed now (``updated_at``)."""
+    await session.execute(update(Submission).where(Submission.id == submission_id)
+                          .values(updated_at=utcnow()))
 
 
 async def count(session: AsyncSession) -> int:

@@ -23,9 +23,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bot.config import Settings
-from bot.runtime import Runtime, wait_event
+from bot.runtime import Runtime
 from bot.sources.mailstore import store_mail
-from storage.db import utcnow
+from bot.workers import runner
+from bot.workers.runner import Next, Worker
 
 log = logging.getLogger(__name__)
 WORKER = "maildir"
@@ -85,19 +86,20 @@ async def take_in(rt: Runtime, root: Path, *, settle: bool = True) -> int:
     return stored
 
 
+class MaildirWorker(Worker):
+    name = WORKER
+
+    def __init__(self, rt: Runtime, root: Path, poll_seconds: float = POLL_SECONDS) -> None:
+        self.rt, self.root, self.poll_seconds = rt, root, poll_seconds
+        self.retry_after = poll_seconds
+
+    async def round(self) -> Next:
+        n = await take_in(self.rt, self.root)
+        if n:
+            log.info("maildir: took in %d mails", n)
+        return Next(self.poll_seconds)
+
+
 async def run(rt: Runtime, root: Path, poll_seconds: float = POLL_SECONDS) -> None:
-    """Forever: take in new files; errors are logged, shown on /healthz and retried."""
-    state = rt.worker(WORKER)
-    while not rt.stopping.is_set():
-        try:
-            n = await take_in(rt, root)
-            if n:
-                log.info("maildir: took in %d mails", n)
-            state.state, state.last_success = "running", utcnow()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            state.state, state.last_error = "error", f"{exc.__class__.__name__}: {exc}"[:300]
-            rt.metrics.errors.labels(where="maildir").inc()
-            log.error("maildir: %s", exc.__class__.__name__, exc_info=True)
-        await wait_event(rt.stopping, poll_seconds)
+    """Forever: take in new files, on the runner (errors logged, shown on /healthz, retried)."""
+    await runner.run(rt, MaildirWorker(rt, root, poll_seconds))

@@ -52,7 +52,8 @@ class WriterClosed(RuntimeError):
 
 @dataclass(frozen=True)
 class Entry:
-    """One letter to store: its source key (``web:<nonce>``) and raw payload.
+    """One letter to store: its source key (``web:<nonce>``, ``console:<nonce>``), raw payload
+    and channel (``web``; ``phone`` or ``post`` for what staff type in).
 
     ``discard_note`` stores the row as already handled (``discarded``, never filed): the honeypot.
     Such a row gets no tracking number."""
@@ -60,6 +61,7 @@ class Entry:
     source_key: str
     payload: dict[str, Any]
     discard_note: str | None = None
+    channel: str = "web"
 
 
 @dataclass
@@ -169,7 +171,7 @@ class IntakeWriter:
         """One transaction (``storage.form_intake``): fresh tracking numbers, the rows inserted
         (the honeypots' already closed), and the numbers of keys stored before."""
         letters = [{"source_key": e.source_key, "payload": e.payload,
-                    "discard_note": e.discard_note} for e in entries]
+                    "discard_note": e.discard_note, "channel": e.channel} for e in entries]
         return await self._sessions.run_write(form_intake.store_letters, letters, self._draw)
 
     @staticmethod

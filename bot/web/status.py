@@ -7,6 +7,9 @@ the same message. Success sets a short-lived signed cookie (``fb_status``: track
 HMAC; HttpOnly, SameSite=Strict, Path=/status) that lets the citizen see the page, add a follow-up
 and rate the handling for ACCESS_SECONDS; "退出" clears it.
 
+Follow-ups are stored as raw intake rows (with the case's tracking number) and filed by the intake
+worker like every other input; the page lists them at once, filed or not.
+
 Ratings: one rating per submission, changeable while it is resolved (the latest counts; the history
 keeps every rating given, so a changed rating is visible to staff).
 
@@ -123,7 +126,7 @@ async def _view_context(request: web.Request, sub: Submission) -> dict[str, Any]
     tz = ZoneInfo(s.digest.timezone)
     async with rt.sessions() as session:
         replies = await store.replies(session, sub.id)
-        followups = await submissions.followups(session, sub.id)
+        followups = await store.followups(session, sub)
     stage, stage_text = workflow.CITIZEN_STAGES.get(sub.status,
                                                     workflow.CITIZEN_STAGES[workflow.NEW])
     return {
@@ -294,12 +297,14 @@ async def followup(request: web.Request) -> web.StreamResponse:
     message = body_error(text)
     if message:
         return await _render_view(request, sub, 400, {"text": message}, {"text": text})
+    nonce = tokens.verify(rt.secret, fields.get("token"))  # checked by _check_post
     async with rt.sessions.begin() as session:
         current = await submissions.by_tracking_no(session, sub.tracking_no)
         assert current is not None
-        earlier = await submissions.followups(session, current.id)
+        earlier = await store.followups(session, current)
         if not earlier or earlier[-1].text != text:  # a double click files it once
-            await store.add_followup(session, current, text)
+            await store.add_followup(session, current, text, f"status:{nonce}")
+    rt.intake_wakeup.set()  # stored: the intake worker files it as the case's follow-up
     return _see_other("/status?done=followup")
 
 

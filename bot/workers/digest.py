@@ -15,7 +15,6 @@ a new service does not open with the empty digest of a week before it existed.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -24,7 +23,9 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from bot.config import Settings
-from bot.runtime import Runtime, wait_event
+from bot.runtime import Runtime
+from bot.workers import runner
+from bot.workers.runner import Next, Worker
 from handlers.digest import Options, Week, build, week_before, week_of
 from storage import digests
 from storage.db import utcnow
@@ -112,24 +113,25 @@ def seconds_to_next_run(schedule: str, tz: ZoneInfo, now: datetime) -> float:
     return max(0.5, (nxt - now).total_seconds())
 
 
+class DigestWorker(Worker):
+    """Sends what is due, then sleeps until the next scheduled run (or a recheck)."""
+
+    name = "digest"
+    retry_after = 60.0
+    max_backoff = RECHECK_SECONDS
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.tz = ZoneInfo(rt.settings.digest.timezone)
+
+    async def round(self) -> Next:
+        await catch_up(self.rt)
+        return Next(min(RECHECK_SECONDS,
+                        seconds_to_next_run(self.rt.settings.digest.schedule, self.tz, utcnow())))
+
+
 async def run(rt: Runtime) -> None:
-    """Forever: send what is due, then sleep until the next scheduled run (or a recheck)."""
-    state = rt.worker("digest")
-    tz = ZoneInfo(rt.settings.digest.timezone)
-    while not rt.stopping.is_set():
-        delay = RECHECK_SECONDS
-        try:
-            await catch_up(rt)
-            state.state, state.last_success = "running", utcnow()
-            delay = min(RECHECK_SECONDS,
-                        seconds_to_next_run(rt.settings.digest.schedule, tz, utcnow()))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            state.state, state.last_error = "error", exc.__class__.__name__
-            log.error("digest worker error: %s", exc.__class__.__name__, exc_info=True)
-            delay = 60.0
-        await wait_event(rt.stopping, delay)
+    await runner.run(rt, DigestWorker(rt))
 
 
 def task_for(settings: Settings) -> Callable[[Runtime], Awaitable[None]] | None:

@@ -18,12 +18,13 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.runtime import Runtime, WorkerState, wait_event
+from bot.runtime import Runtime
+from bot.workers import runner
 from bot.workers.preparer import Preparer
-from handlers import pipeline, store
+from bot.workers.runner import Next, Worker
+from handlers import errors, pipeline, store
 from handlers.step import Context, Intake
 from storage import intake as raw_intake
-from storage.db import utcnow
 from storage.models import RawIntake
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,9 @@ class Outcome:
 
 def _intake_from_row(row: RawIntake) -> Intake:
     payload = row.payload or {}
+    # A status-page addition carries its case's tracking number: not a number for a new letter,
+    # and nothing to acknowledge (the page told the citizen it was received).
+    addition = bool(payload.get("addition"))
     return Intake(
         raw_id=row.id,
         channel=row.channel,
@@ -48,9 +52,10 @@ def _intake_from_row(row: RawIntake) -> Intake:
         raw=row.raw,
         form=payload.get("fields") if row.raw is None else None,
         form_attachments=(payload.get("attachments") or []) if row.raw is None else [],
-        tracking_no=row.tracking_no,
+        tracking_no=None if addition else row.tracking_no,
+        addition_to=row.tracking_no if addition else None,
         actor=payload.get("actor", "system"),
-        acknowledge=not payload.get("no_ack", False),
+        acknowledge=not (payload.get("no_ack", False) or addition),
     )
 
 
@@ -95,8 +100,8 @@ async def process_raw(rt: Runtime, raw_id: int) -> Outcome:
                 return Outcome(raw_id, state, row.submission_id if row else None)
             intake = _intake_from_row(row)
             await _run_and_mark(session, rt, [intake])
-    except Exception as exc:  # ours, not the sender's: park it for a retry, keep the error
-        log.error("intake %s failed: %s", raw_id, exc.__class__.__name__, exc_info=True)
+    except Exception as exc:  # park it for a retry, keep the error
+        errors.report(log, f"intake {raw_id}", exc)
         rt.metrics.errors.labels(where="intake").inc()
         async with rt.sessions.begin() as session:
             error = "".join(traceback.format_exception(exc))
@@ -167,17 +172,36 @@ async def _read_and_prepare(rt: Runtime, preparer: Preparer,
     return await preparer.prepare([_intake_from_row(row) for row in rows], ctx), ctx
 
 
+class IntakeWorker(Worker):
+    """Files what is due; sleeps until a source commits new input (or the poll interval)."""
+
+    name = "intake"
+
+    def __init__(self, rt: Runtime, poll_seconds: float = 2.0,
+                 preparer: Preparer | None = None) -> None:
+        self.rt = rt
+        self.poll_seconds = poll_seconds
+        self.retry_after = poll_seconds
+        self.preparer = preparer or Preparer(rt.settings)
+        self.wakeup = rt.intake_wakeup
+
+    async def start(self) -> None:
+        self.preparer.start()
+        if not self.preparer.in_processes and self.rt.classifier_holder is not None:
+            await _load_classifier(self.rt)
+
+    async def round(self) -> Next:
+        await self.rt.foreground.wait_quiet()  # citizens posting letters go first
+        handled = await drain(self.rt, preparer=self.preparer)
+        return Next(0.0 if handled else self.poll_seconds)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.preparer.close)
+
+
 async def run(rt: Runtime, poll_seconds: float = 2.0, preparer: Preparer | None = None) -> None:
-    """Forever: process due rows, then sleep until woken or the poll interval passes."""
-    state = rt.worker("intake")
-    preparer = preparer or Preparer(rt.settings)
-    preparer.start()
-    try:
-        if not preparer.in_processes and rt.classifier_holder is not None:
-            await _load_classifier(rt)
-        await _loop(rt, state, preparer, poll_seconds)
-    finally:
-        await asyncio.to_thread(preparer.close)
+    """Forever (until ``rt.stopping``): file due rows, on the runner."""
+    await runner.run(rt, IntakeWorker(rt, poll_seconds, preparer))
 
 
 async def _load_classifier(rt: Runtime) -> None:
@@ -189,20 +213,3 @@ async def _load_classifier(rt: Runtime) -> None:
             await asyncio.to_thread(scorer.classify, "", "派出所民警办事拖拉")
     except Exception as exc:  # noqa: BLE001 - reported by the loop, which meets it again
         log.warning("classifier not loaded at start: %s", exc.__class__.__name__)
-
-
-async def _loop(rt: Runtime, state: WorkerState, preparer: Preparer, poll_seconds: float) -> None:
-    while not rt.stopping.is_set():
-        try:
-            await rt.foreground.wait_quiet()  # citizens posting letters go first
-            handled = await drain(rt, preparer=preparer)
-            state.state, state.last_success = "running", utcnow()
-            if handled:
-                continue
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            state.state, state.last_error = "error", exc.__class__.__name__
-            log.error("intake worker error: %s", exc.__class__.__name__, exc_info=True)
-        rt.intake_wakeup.clear()
-        await wait_event(rt.intake_wakeup, poll_seconds)

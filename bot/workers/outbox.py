@@ -35,14 +35,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiosmtplib
 
-from bot.runtime import Runtime, wait_event
+from bot.runtime import Runtime
+from bot.workers import runner
+from bot.workers.runner import Next, Worker
+from handlers import errors
+from handlers.errors import SenderFault, without_addresses
 from handlers.mail.compose import envelope_address
 from storage import events, outbox
 from storage.db import utcnow
@@ -60,7 +63,6 @@ MAX_PAUSE = timedelta(hours=6)
 THROTTLE_WORDS = re.compile(
     r"\b(?:DT:SPM|RP:[A-Z]{2,4}|MI:[A-Z]{2,4}|HL:[A-Z]{2,4})\b|frequen|rate.?limit|limited"
     r"|too many|throttl", re.IGNORECASE)
-_ADDRESS = re.compile(r"[^\s<>@]+@[^\s<>@]+")
 OUTAGE = "SMTP relay unreachable"
 NO_SMTPUTF8 = "收件地址含非 ASCII 字符，只能经 SMTPUTF8 发送，而发信服务器不支持 SMTPUTF8"
 # What the letter's console page says when its acknowledgement failed for good.
@@ -73,8 +75,12 @@ class NotAttempted(Exception):
     """A message left unsent because the relay asked the whole outbox to wait."""
 
 
-class NoSmtpUtf8(Exception):
+class NoSmtpUtf8(SenderFault):
     """The address needs SMTPUTF8 and the relay does not offer it: permanent."""
+
+
+class AddressRefused(SenderFault):
+    """The relay refused the recipient's address for good (a 5xx answer)."""
 
 
 class Unreachable(Exception):
@@ -233,14 +239,6 @@ def _describe(exc: Exception) -> str:
     return f"{exc.__class__.__name__}: {exc}"
 
 
-def without_addresses(text: str, shown: Callable[[str], str] = lambda _addr: "<address>"
-                      ) -> str:
-    """A relay's answer with every address in it, as stored or as sent (IDNA), replaced by
-    ``shown(address)``. Answers often quote the recipient; logs and /healthz carry ids, not
-    addresses (SECURITY.md), and the console masks them on a 举报's mail."""
-    return _ADDRESS.sub(lambda m: shown(m.group(0)), text)
-
-
 @dataclass
 class Hold:
     """Why the outbox sends nothing (or less) now, and until when."""
@@ -296,8 +294,13 @@ async def _pause(rt: Runtime, session, exc: Exception) -> datetime:  # type: ign
 
 async def _fail(rt: Runtime, session, row: Outbox, exc: Exception,  # type: ignore[no-untyped-def]
                 why: str) -> None:
-    """Fail a row for good; an acknowledgement's letter says so on its console page."""
-    log.warning("outbox %s failed permanently: %s", row.id, without_addresses(_describe(exc)))
+    """Fail a row for good; an acknowledgement's letter says so on its console page. A refused
+    address is the sender's fault (info); retries that ran out are worth a warning."""
+    if why == "expired":
+        log.warning("outbox %s failed permanently: %s", row.id, without_addresses(_describe(exc)))
+    else:
+        fault = exc if isinstance(exc, SenderFault) else AddressRefused(_describe(exc))
+        errors.report(log, f"outbox {row.id} failed permanently", fault)
     await outbox.mark_failed(session, row.id, _describe(exc))
     if row.submission_id is not None and row.purpose == "ack":
         await outbox.flag_mail_failure(session, row.submission_id, ACK_FAILED[why])
@@ -381,29 +384,36 @@ async def deliver_due(rt: Runtime) -> int:
     return len(rows)
 
 
-async def _sleep_until_due(rt: Runtime, ceiling: float) -> None:
+async def _delay_until_due(rt: Runtime, ceiling: float) -> float:
+    """Seconds until the next row is due or the hold ends, at most ``ceiling``."""
     async with rt.sessions() as session:
         held = await hold(rt, session)
         due = held.until if held.limit == 0 else await outbox.next_due_at(session)
-    delay = ceiling if due is None else max(0.05, min(ceiling, (due - utcnow()).total_seconds()))
-    rt.outbox_wakeup.clear()
-    await wait_event(rt.outbox_wakeup, delay)
+    return ceiling if due is None else max(0.05, min(ceiling, (due - utcnow()).total_seconds()))
+
+
+class OutboxWorker(Worker):
+    """Delivers what is due; sleeps until the next row is due or new mail is queued."""
+
+    name = "outbox"
+
+    def __init__(self, rt: Runtime, poll_seconds: float = 2.0) -> None:
+        self.rt = rt
+        self.poll_seconds = poll_seconds
+        self.retry_after = poll_seconds
+        self.wakeup = rt.outbox_wakeup
+
+    async def round(self) -> Next:
+        claimed = await deliver_due(self.rt)
+        last_error = self.rt.worker(self.name).last_error or ""
+        # An unreachable relay stays the state (set by _report) until mail goes out again.
+        problem = last_error if last_error.startswith(OUTAGE) else None
+        if problem is None:
+            self.rt.worker(self.name).last_error = None
+        delay = 0.0 if claimed else await _delay_until_due(self.rt, self.poll_seconds)
+        return Next(delay, problem)
 
 
 async def run(rt: Runtime, poll_seconds: float = 2.0) -> None:
-    """Forever: deliver what is due, sleep until the next row is due or new work arrives."""
-    state = rt.worker("outbox")
-    while not rt.stopping.is_set():
-        try:
-            claimed = await deliver_due(rt)
-            if not (state.last_error or "").startswith(OUTAGE):  # else: until mail goes out
-                state.state, state.last_success, state.last_error = "running", utcnow(), None
-            if claimed:
-                continue
-            await _sleep_until_due(rt, poll_seconds)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            state.state, state.last_error = "error", exc.__class__.__name__
-            log.error("outbox worker error: %s", exc.__class__.__name__, exc_info=True)
-            await asyncio.sleep(poll_seconds)
+    """Forever (until ``rt.stopping``): deliver what is due, on the runner."""
+    await runner.run(rt, OutboxWorker(rt, poll_seconds))

@@ -22,6 +22,7 @@ from bot.web.console.security import restricted
 from bot.web.keys import RUNTIME
 from bot.web.params import path_id
 from bot.workers import outbox as outbox_worker
+from handlers.errors import without_addresses
 from storage import events, outbox
 from storage.db import utcnow
 from storage.models import Outbox, Submission, User
@@ -41,7 +42,7 @@ def _row(row: Outbox, sub: Submission | None, user: User, tz: str) -> dict[str, 
     hidden = sub is not None and restricted(sub, user)
     recipient, error = row.recipient, row.last_error or ""
     if hidden:  # the relay's answer may quote the address as stored or as sent (IDNA)
-        error = outbox_worker.without_addresses(error, mask)
+        error = without_addresses(error, mask)
         recipient = mask(recipient)
     return {"id": row.id, "purpose": PURPOSE.get(row.purpose, row.purpose),
             "recipient": recipient, "state": row.state,

@@ -12,6 +12,7 @@ from storage.models import Event, Followup, Submission
 from testing.smtp import SmtpSink
 from tests.bot.citizen.conftest import StartService
 from tests.bot.citizen.steps import client, lookup, post_on_status, resolve, submit_letter
+from tests.bot.helpers import filed
 
 STRIP_TOKEN = re.compile(r'name="token" value="[^"]+"')
 
@@ -104,6 +105,7 @@ async def test_followup_is_filed_in_the_staff_history(service: Service):
             status, html = await post_on_status(http, service.base_url, "/status/followup",
                                                 text=addition)
     assert status == 200 and "已收到您的补充内容" in html and addition in html
+    await filed(service)  # stored as raw intake; the intake worker files it
     async with service.runtime.sessions() as s:
         sub = await s.scalar(select(Submission).where(Submission.tracking_no == tn))
         [fu] = list(await s.scalars(select(Followup).where(Followup.submission_id == sub.id)))
@@ -209,3 +211,41 @@ async def test_letter_still_being_filed_is_not_called_wrong(service: Service):
         resp = await lookup(http, service.base_url, tn, wrong)
         html = await resp.text()
         assert resp.status == 400 and "正在登记" not in html and "不正确" in html
+
+
+async def test_followup_goes_through_raw_intake_and_shows_before_it_is_filed(
+        db_url: str, tmp_path, smtp_sink: SmtpSink):
+    """A follow-up is stored first, as raw intake with its case's tracking number, like every
+    other input; the citizen sees it at once; the intake worker files it as a follow-up."""
+    from bot.app import start
+    from bot.workers.intake import drain
+    from storage.models import RawIntake
+    from tests.conftest import make_settings
+
+    addition = "再补充一点：办证窗口下午四点就不再叫号了，比公示的时间早一个小时。"
+    service = await start(make_settings(db_url, tmp_path, smtp_sink), workers=False)
+    rt = service.runtime
+    try:
+        async with client() as http:
+            tn, code = await submit_letter(http, service.base_url, email="qian@example.com")
+            await drain(rt)  # the letter itself, filed by the worker's own function
+            await lookup(http, service.base_url, tn, code)
+            status, html = await post_on_status(http, service.base_url, "/status/followup",
+                                                text=addition)
+            assert status == 200 and addition in html  # shown while still being filed
+        async with rt.sessions() as s:
+            sub = await s.scalar(select(Submission).where(Submission.tracking_no == tn))
+            assert not list(await s.scalars(select(Followup)))
+            [row] = list(await s.scalars(select(RawIntake).where(
+                RawIntake.tracking_no == tn, RawIntake.state == "pending")))
+        assert row.channel == "web" and row.raw is None
+        await drain(rt)
+        async with rt.sessions() as s:
+            [fu] = list(await s.scalars(select(Followup)))
+            done = await s.get(RawIntake, row.id)
+            count = len(list(await s.scalars(select(Submission.id))))
+        assert fu.submission_id == sub.id and fu.raw_intake_id == row.id and fu.text == addition
+        assert done.state == "done" and done.submission_id == sub.id
+        assert count == 1  # a follow-up, not a new letter
+    finally:
+        await service.stop()

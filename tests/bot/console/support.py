@@ -12,7 +12,8 @@ import aiohttp
 from bot.app import Service
 from storage import intake as raw_intake
 from storage import review_list as queue
-from storage import users
+from storage import submissions, users
+from tests.bot.helpers import filed, tracking_no
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -92,3 +93,13 @@ async def post_form(http: aiohttp.ClientSession, url: str,
     """POST a console form without following the redirect: (status, body, Location)."""
     async with http.post(url, data=data, allow_redirects=False) as resp:
         return resp.status, await resp.text(), resp.headers.get("Location", "")
+
+
+async def entered(service: Service, html: str) -> int:
+    """The id of the letter whose tracking number the staff entry page shows, once the intake
+    worker has filed it (the page answers as soon as the letter is stored)."""
+    await filed(service)
+    async with service.runtime.sessions() as db:
+        sub = await submissions.by_tracking_no(db, tracking_no(html))
+    assert sub is not None, "the intake worker did not file the letter"
+    return sub.id

@@ -1,4 +1,5 @@
-"""Staff record a phone call: it goes through the pipeline and is filed once, under their name."""
+"""Staff record a phone call: stored like a form letter, filed once by the intake worker under
+their name, its tracking number and query code shown once to be read out to the caller."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from bot.app import Service
 from storage import events
 from storage import review_list as queue
 from testing.smtp import SmtpSink
-from tests.bot.console.support import Staff, csrf_of, login
-from tests.bot.helpers import wait_mail
+from tests.bot.citizen.steps import mail_query_code
+from tests.bot.console.support import Staff, csrf_of, entered, login
+from tests.bot.helpers import tracking_no, wait_mail
+
+CODE = re.compile(r'id="query-code">(\d{6})<')
 
 
 async def test_phone_call_is_filed_once_and_acknowledged(
@@ -24,11 +28,14 @@ async def test_phone_call_is_filed_once_and_acknowledged(
             "channel": "phone", "name": "赵先生", "email": "zhao@example.com", "phone": "",
             "subject": "来电反映", "body": "来电反映派出所办户口要跑三趟，希望简化手续。"}
     async with client.post(f"{base}/console/new", data=form, allow_redirects=False) as resp:
-        assert resp.status == 302
-        first = resp.headers["Location"]
+        assert resp.status == 200
+        first = await resp.text()
     async with client.post(f"{base}/console/new", data=form, allow_redirects=False) as resp:
-        assert resp.headers["Location"] == first  # a double click files one letter
-    sid = int(first.rsplit("/", 1)[1])
+        again = await resp.text()
+    assert tracking_no(again) == tracking_no(first)  # a double click files one letter
+    code = CODE.search(first)
+    assert code, "the query code is shown, to be read out to the caller"
+    sid = await entered(service, first)
     async with service.runtime.sessions() as db:
         sub = await queue.get(db, sid)
         history = await events.for_submission(db, sid)
@@ -36,5 +43,6 @@ async def test_phone_call_is_filed_once_and_acknowledged(
     assert ("received", reviewer.name) in [(e.action, e.actor) for e in history]
     [ack] = await wait_mail(smtp_sink, 1, timeout=10)
     assert sub.tracking_no in str(ack.message["Subject"])
-    async with client.get(f"{base}{first}") as resp:
+    assert mail_query_code(ack.message) == code[1]  # the code read out is the one that works
+    async with client.get(f"{base}/console/s/{sid}") as resp:
         assert "来电反映派出所" in await resp.text()

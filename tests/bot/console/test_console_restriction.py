@@ -14,7 +14,15 @@ from bot.app import Service
 from storage import events, submissions
 from storage import review_list as queue
 from storage.models import Submission
-from tests.bot.console.support import Staff, csrf_of, file_letter, login, page_csrf, post_form
+from tests.bot.console.support import (
+    Staff,
+    csrf_of,
+    entered,
+    file_letter,
+    login,
+    page_csrf,
+    post_form,
+)
 from tests.bot.helpers import filed, submit, tracking_no
 
 # Nothing in it sounds like a 举报: only the writer's choice can restrict it.
@@ -93,9 +101,9 @@ async def test_staff_entry_records_the_callers_choice(
     form = {"csrf": csrf_of(page), "nonce": re.search(r'name="nonce" value="([^"]+)"', page)[1],
             "channel": "phone", "name": NAME, "phone": PHONE, "email": "", "subject": "",
             "body": PLAIN, "report": "real"}
-    status, _body, location = await post_form(client, f"{base}/console/new", form)
-    assert status == 302
-    sid = int(location.rsplit("/", 1)[1])
+    status, body, _location = await post_form(client, f"{base}/console/new", form)
+    assert status == 200
+    sid = await entered(service, body)
     async with service.runtime.sessions() as db:
         sub = await queue.get(db, sid)
     assert sub is not None and sub.restricted and sub.restricted_by == "writer"
