@@ -25,8 +25,7 @@ from pathlib import Path
 from handlers import tracking
 from handlers.classify.restrict import Restriction, cue, decide
 from handlers.pipeline import Context, Discard, Intake
-from storage import events, submissions
-from storage import intake as raw_intake
+from storage import events, raw_intake, submissions
 
 Known = dict[str, tuple[int, str | None]]  # tracking number → (submission id, sender address)
 

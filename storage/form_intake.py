@@ -23,8 +23,8 @@ from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.engine import Dialect
 
 from storage.clock import utcnow
-from storage.intake import new_rows
 from storage.models import RawIntake, Submission
+from storage.raw_intake import new_rows
 from storage.upsert import dialect_module
 
 # Statements are compiled for at most this many rows and run in chunks of it, so that the

@@ -22,7 +22,7 @@ from bot.runtime import Runtime, WorkerState, wait_event
 from bot.workers.preparer import Preparer
 from handlers import pipeline, store
 from handlers.pipeline import Context, Intake
-from storage import intake as raw_intake
+from storage import raw_intake
 from storage.db import utcnow
 from storage.models import RawIntake
 

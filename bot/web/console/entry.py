@@ -15,7 +15,7 @@ from bot.web.console import auth
 from bot.web.keys import RUNTIME
 from bot.web.validate import FIELDS, validate
 from bot.workers.intake import process_raw
-from storage import intake as raw_intake
+from storage import raw_intake
 
 CHANNELS = {"phone": "电话", "post": "信件"}
 

@@ -21,8 +21,7 @@ from bot.web.console.present import CHANNEL, local
 from bot.web.console.security import sees_reports
 from bot.web.keys import RUNTIME
 from bot.web.params import path_id
-from storage import events
-from storage import intake as raw_intake
+from storage import events, raw_intake
 from storage.models import RawIntake
 
 PAGE = "/console/intake"

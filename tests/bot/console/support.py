@@ -10,9 +10,8 @@ from dataclasses import dataclass
 import aiohttp
 
 from bot.app import Service
-from storage import intake as raw_intake
+from storage import raw_intake, users
 from storage import review_list as queue
-from storage import users
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
