@@ -17,6 +17,7 @@ another in the batch; :func:`independent` cuts the batch where one would.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Iterator
@@ -175,18 +176,16 @@ def _classification_fields(intake: Intake, ctx: Context) -> dict[str, object]:
 
 
 async def _assign_tracking_nos(intakes: list[Intake], ctx: Context) -> None:
-    """Every drawn number checked against the taken ones a batch at a time, and drawn again
-    while taken (40 random bits: in practice never)."""
+    """The numbers drawn ahead by prepare() (or now) kept where free, the others drawn again
+    (``raw_intake.fresh_tracking_nos``, the same draw as the web form's)."""
     for intake in intakes:
         intake.draw_tracking_no(ctx.tracking_prefix)
-    todo = [i for i in intakes if i.tracking_drawn]
-    while todo:
-        taken = await submissions.taken_tracking_nos(ctx.session,
-                                                     [i.tracking_no for i in todo if i.tracking_no])
-        todo = [i for i in todo if i.tracking_no in taken]
-        for intake in todo:
-            intake.tracking_no = None
-            intake.draw_tracking_no(ctx.tracking_prefix)
+    drawn = [i for i in intakes if i.tracking_drawn and i.tracking_no]
+    draw = functools.partial(tracking.new_tracking_nos, prefix=ctx.tracking_prefix)
+    fresh = await raw_intake.fresh_tracking_nos_in(
+        ctx.session, [i.tracking_no for i in drawn if i.tracking_no], draw)
+    for intake, tn in zip(drawn, fresh, strict=True):
+        intake.tracking_no = tn
 
 
 def _submission_row(intake: Intake, ctx: Context) -> dict[str, object]:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from handlers import tracking
-from storage import form_intake
+from storage import raw_intake
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -166,11 +166,11 @@ class IntakeWriter:
                 self._resolve([waiting], results)
 
     async def _store(self, entries: list[Entry]) -> dict[str, str | None]:
-        """One transaction (``storage.form_intake``): fresh tracking numbers, the rows inserted
+        """One transaction (``storage.raw_intake.store_letters``): fresh tracking numbers, the rows inserted
         (the honeypots' already closed), and the numbers of keys stored before."""
         letters = [{"source_key": e.source_key, "payload": e.payload,
                     "discard_note": e.discard_note} for e in entries]
-        return await self._sessions.run_write(form_intake.store_letters, letters, self._draw)
+        return await self._sessions.run_write(raw_intake.store_letters, letters, self._draw)
 
     @staticmethod
     def _resolve(batch: list[_Waiting], results: dict[str, str | None]) -> None:
