@@ -23,6 +23,7 @@ from bot.metrics import Metrics
 from handlers import categories
 from handlers.loop_guard import LoopPolicy
 from handlers.pipeline import Context
+from storage.blobs import BlobStore
 
 if TYPE_CHECKING:  # the database layer is imported where a Runtime is made (see create)
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -142,6 +143,11 @@ class Runtime:
             templates=mail_templates(settings),
             classifier_holder=holder,
         )
+
+    @property
+    def blobs(self) -> BlobStore:
+        """The attachment files (``storage.blobs``) under ``intake.attachments_dir``."""
+        return BlobStore(self.settings.path(self.settings.intake.attachments_dir))
 
     def request_stop(self) -> None:
         self.stopping.set()

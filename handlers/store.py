@@ -6,8 +6,8 @@ Order of decisions:
 3. a tracking number in the subject from the original sender → follow-up; from anyone else the
    message is new but linked to the old one (a stranger cannot add to someone's case);
 4. otherwise a new submission with a fresh tracking number.
-Attachments are written to disk under their SHA-256 (content-addressed: a retry writes the same
-file, never a second one) and described in the database.
+Attachments are written to the attachment store (``storage.blobs``: content-addressed, a retry
+writes the same file, never a second one) and described in the database.
 
 The step works on a batch: the lookups of every letter in it (earlier copies, referenced
 tracking numbers, taken tracking numbers) are one statement each, and the new submissions one
@@ -18,28 +18,15 @@ another in the batch; :func:`independent` cuts the batch where one would.
 from __future__ import annotations
 
 import functools
-import hashlib
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 from handlers import tracking
 from handlers.classify.restrict import Restriction, cue, decide
 from handlers.pipeline import Context, Discard, Intake
 from storage import events, raw_intake, submissions
+from storage.blobs import BlobStore
 
 Known = dict[str, tuple[int, str | None]]  # tracking number → (submission id, sender address)
-
-
-def _write_blob(root: Path, data: bytes) -> str:
-    digest = hashlib.sha256(data).hexdigest()
-    path = root / digest[:2] / digest
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    return digest
 
 
 def _signed_references(intake: Intake, ctx: Context) -> list[str]:
@@ -129,8 +116,9 @@ async def _store_attachments(
     """Mail attachments are written to the store here; web uploads were written at POST time
     and are listed in the raw payload."""
     if intake.parsed is not None:
+        blobs = BlobStore(ctx.attachments_dir)
         listed = [{"filename": a.filename, "content_type": a.content_type, "size": len(a.data),
-                   "sha256": _write_blob(ctx.attachments_dir, a.data), "inline": a.inline}
+                   "sha256": blobs.put(a.data), "inline": a.inline}
                   for a in intake.parsed.attachments]
     else:
         listed = [{"filename": str(a["filename"]), "content_type": str(a["content_type"]),

@@ -109,8 +109,7 @@ async def submit(request: web.Request) -> web.Response:
         return _render_form(request, form, status=400)
     payload: dict[str, Any] = {"fields": form.values}
     if body.files:
-        root = rt.settings.path(rt.settings.intake.attachments_dir)
-        payload["attachments"] = await uploads.store_files(root, body.files)
+        payload["attachments"] = await uploads.store_files(rt.blobs, body.files)
     # Committed when this returns. The same form sent twice gets the first one's number.
     tn = await request.app[WRITER].store(Entry(f"web:{nonce}", payload))
     if tn is None:  # the first use of this form filled the bots' field
