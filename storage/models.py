@@ -93,7 +93,9 @@ class RawIntake(Base):
     processed_at: Mapped[datetime | None]
 
     # The raw mail of one submission (console page, purge); migration 0004.
-    __table_args__ = (Index("ix_raw_intake_submission", "submission_id"),)
+    # The raw rows holding a tracking number (storage.raw_intake.fresh_tracking_nos); 0008.
+    __table_args__ = (Index("ix_raw_intake_submission", "submission_id"),
+                      Index("ix_raw_intake_tracking_no", "tracking_no"))
 
 
 class Submission(Base):

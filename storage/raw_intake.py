@@ -28,9 +28,6 @@ from storage.models import RawIntake, Submission
 from storage.upsert import dialect_module, insert_ignore_many
 
 OPEN_STATES = ("pending", "held")
-# Rows that may still become a submission (staff can requeue a quarantined one): the tracking
-# number such a row holds is promised to its writer.
-UNFILED_STATES = (*OPEN_STATES, "quarantined")
 RETRY_BASE = timedelta(seconds=30)
 
 # The one definition of a new row: every column an input is stored with, and its value when the
@@ -126,8 +123,8 @@ def store_letters(conn: Connection, letters: list[dict[str, Any]],
 
 def fresh_tracking_nos(conn: Connection, drawn: list[str], draw: Draw) -> list[str]:
     """``drawn`` with every number that is not free replaced by a new one from ``draw``: one
-    that a submission holds, that an unfiled raw row holds (a web letter waiting to be filed
-    has its number already) or that came earlier in the list. A tracking number belongs to one
+    that a submission holds, that a raw row holds (a web letter waiting to be filed, or
+    quarantined for staff to requeue, has its number already) or that came earlier in the list. A tracking number belongs to one
     letter. Numbers that were free stay where they are (the store step drafted the
     acknowledgement with them). One query per ``CHUNK`` numbers and round: 40 random bits are
     taken so rarely that a second round is a curiosity.
@@ -160,13 +157,14 @@ async def fresh_tracking_nos_in(session: AsyncSession, drawn: list[str], draw: D
 
 
 def _held(conn: Connection, numbers: list[str]) -> set[str]:
-    """Which of ``numbers`` a submission or an unfiled raw row holds."""
+    """Which of ``numbers`` a submission or a raw row holds (both looked up by index: a raw row
+    in any state, as the tracking_no index alone finds it; a filed row's number is its
+    submission's anyway)."""
     held: set[str] = set()
     for start in range(0, len(numbers), CHUNK):
         chunk = numbers[start : start + CHUNK]
         sql, order = _held_sql(conn.dialect, len(chunk))
         values = {f"tn_{i}": tn for i, tn in enumerate(chunk)}
-        values |= {f"st_{i}": st for i, st in enumerate(UNFILED_STATES)}
         held |= {tn for (tn,) in conn.exec_driver_sql(sql, tuple(values[n] for n in order))}
     return held
 
@@ -195,9 +193,7 @@ def _held_sql(dialect: Dialect, n: int) -> tuple[str, list[str]]:
     raw = RawIntake.__table__
     stmt = union_all(
         select(Submission.tracking_no).where(Submission.tracking_no.in_(wanted)),
-        select(raw.c.tracking_no).where(
-            raw.c.state.in_([bindparam(f"st_{i}") for i in range(len(UNFILED_STATES))]),
-            raw.c.tracking_no.in_(wanted)))
+        select(raw.c.tracking_no).where(raw.c.tracking_no.in_(wanted)))
     compiled = stmt.compile(dialect=dialect)
     return compiled.string, list(compiled.positiontup or ())
 

@@ -28,7 +28,7 @@ def test_the_same_photo_posted_at_once_is_stored_for_every_writer(tmp_path: Path
     for round_ in range(20):
         data = PHOTO + str(round_).encode()
         with ThreadPoolExecutor(8) as pool:
-            digests = list(pool.map(lambda _: blobs.put(data), range(8)))
+            digests = list(pool.map(blobs.put, [data] * 8))
         assert set(digests) == {hashlib.sha256(data).hexdigest()}
         assert blobs.path(digests[0]).read_bytes() == data
     assert not list(tmp_path.rglob("*.tmp"))
