@@ -6,7 +6,7 @@ answer). The intake worker then runs the pipeline on rows that are ``pending`` (
 an error) until they are ``done``, or ``quarantined`` for staff after too many failures.
 
 This module is the one writer of new rows, in two forms built from one definition of a new row
-(``NEW_ROW``): ``add``/``add_many`` in an async session (mail sources, console entry), and
+(``RawIntake.NEW_ROW``, beside the model): ``add``/``add_many`` in an async session (mail sources, console entry), and
 ``store_letters``, the web form's whole batch as one synchronous unit of work (see there why).
 It also draws the tracking numbers no letter holds yet (``fresh_tracking_nos``), for the form and
 the pipeline's store step alike.
@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, union_all, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import BindParameter
 
 from storage.db import utcnow
 from storage.models import RawIntake, Submission
@@ -30,15 +31,7 @@ from storage.upsert import dialect_module, insert_ignore_many
 OPEN_STATES = ("pending", "held")
 RETRY_BASE = timedelta(seconds=30)
 
-# The one definition of a new row: every column an input is stored with, and its value when the
-# source gives none (channel and source_key every source gives; received_at None means "now").
-# ``add``, ``add_many`` and ``store_letters`` all build their rows from it: a new raw_intake
-# column is added to the model and here, nowhere else.
-NEW_ROW: dict[str, Any] = {
-    "channel": None, "source_key": None, "raw": None, "payload": None, "message_id": None,
-    "tracking_no": None, "received_at": None, "state": "pending", "attempts": 0, "error": None,
-    "processed_at": None,
-}
+NEW_ROW = RawIntake.NEW_ROW  # the one definition of a new row's columns (storage/models.py)
 # The web form's statements are compiled for at most this many rows (or tracking numbers) and
 # run in chunks of it, so that the compiled forms kept (per dialect and size) stay few and small.
 CHUNK = 64
@@ -189,7 +182,7 @@ def _insert_sql(dialect: Dialect, n: int) -> tuple[str, list[str], dict[str, Any
 @lru_cache(maxsize=4 * CHUNK)
 def _held_sql(dialect: Dialect, n: int) -> tuple[str, list[str]]:
     """The SELECT of ``_held`` for ``n`` numbers, and the name of each positional parameter."""
-    wanted = [bindparam(f"tn_{i}") for i in range(n)]
+    wanted: list[BindParameter[Any]] = [bindparam(f"tn_{i}") for i in range(n)]
     raw = RawIntake.__table__
     stmt = union_all(
         select(Submission.tracking_no).where(Submission.tracking_no.in_(wanted)),

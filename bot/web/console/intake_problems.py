@@ -55,7 +55,7 @@ async def show(request: web.Request) -> web.Response:
         rows = await raw_intake.problem_rows(db, limit=500)
     tz = rt.settings.digest.timezone
     full = sees_reports(user)
-    return await auth.render(request, "console/intake.html", {
+    return await auth.render(request, "console/intake_problems.html", {
         "rows": [_row(r, tz, full) for r in rows], "full": full,
         "max_attempts": rt.settings.intake.max_attempts})
 
