@@ -6,10 +6,10 @@ answer). The intake worker then runs the pipeline on rows that are ``pending`` (
 an error) until they are ``done``, or ``quarantined`` for staff after too many failures.
 
 This module is the one writer of new rows, in two forms built from one definition of a new row
-(``RawIntake.NEW_ROW``, beside the model): ``add``/``add_many`` in an async session (mail sources, console entry), and
-``store_letters``, the web form's whole batch as one synchronous unit of work (see there why).
-It also draws the tracking numbers no letter holds yet (``fresh_tracking_nos``), for the form and
-the pipeline's store step alike.
+(``RawIntake.NEW_ROW``, beside the model): ``add``/``add_many`` in an async session (mail
+sources, console entry), and ``store_letters``, the web form's whole batch as one synchronous
+unit of work (see there why). It also draws the tracking numbers no letter holds yet
+(``fresh_tracking_nos``), for the form and the pipeline's store step alike.
 """
 
 from __future__ import annotations
@@ -117,10 +117,10 @@ def store_letters(conn: Connection, letters: list[dict[str, Any]],
 def fresh_tracking_nos(conn: Connection, drawn: list[str], draw: Draw) -> list[str]:
     """``drawn`` with every number that is not free replaced by a new one from ``draw``: one
     that a submission holds, that a raw row holds (a web letter waiting to be filed, or
-    quarantined for staff to requeue, has its number already) or that came earlier in the list. A tracking number belongs to one
-    letter. Numbers that were free stay where they are (the store step drafted the
-    acknowledgement with them). One query per ``CHUNK`` numbers and round: 40 random bits are
-    taken so rarely that a second round is a curiosity.
+    quarantined for staff to requeue, has its number already) or that came earlier in the
+    list. A tracking number belongs to one letter. Numbers that were free stay where they are
+    (the store step drafted the acknowledgement with them). One query per ``CHUNK`` numbers
+    and round: 40 random bits are taken so rarely that a second round is a curiosity.
 
     The one draw of tracking numbers: the web form's batch calls it in its transaction, the
     store step through ``fresh_tracking_nos_in``."""
@@ -150,9 +150,9 @@ async def fresh_tracking_nos_in(session: AsyncSession, drawn: list[str], draw: D
 
 
 def _held(conn: Connection, numbers: list[str]) -> set[str]:
-    """Which of ``numbers`` a submission or a raw row holds (both looked up by index: a raw row
-    in any state, as the tracking_no index alone finds it; a filed row's number is its
-    submission's anyway)."""
+    """Which of ``numbers`` a submission or a raw row holds, each by its index. A raw row in
+    any state: a filed row's number is its submission's anyway, and the state index would lead
+    the lookup through every unfiled row."""
     held: set[str] = set()
     for start in range(0, len(numbers), CHUNK):
         chunk = numbers[start : start + CHUNK]
