@@ -32,8 +32,7 @@ from bot.runtime import Runtime  # noqa: E402
 from bot.sources.imap import ImapPoller  # noqa: E402
 from bot.workers.intake import run as intake_worker  # noqa: E402
 from bot.workers.preparer import Preparer  # noqa: E402
-from storage import intake as raw_intake  # noqa: E402
-from storage import outbox  # noqa: E402
+from storage import outbox, raw_intake  # noqa: E402
 from storage.db import upgrade  # noqa: E402
 from testing.dovecot import Dovecot  # noqa: E402
 

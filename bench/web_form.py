@@ -3,7 +3,7 @@
 Both servers run as their own processes on loopback; this script is the load generator (an
 aiohttp client with N concurrent connections, bounded in count and time). Each of our POSTs carries
 a fresh signed form token, validation and a committed database write of the letter (the raw row
-with its tracking number): the service's intake writer commits the letters of all POSTs waiting at
+with its tracking number): the service's form writer commits the letters of all POSTs waiting at
 that moment in one transaction, and each page with its tracking number comes back only after its
 own letter's commit. The intake worker in the same process files the letters (classification,
 acknowledgement into the outbox) in batches while the load runs, as in production. Prints

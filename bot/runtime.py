@@ -22,6 +22,7 @@ from bot.config import CommissionSettings, ReportSettings, Settings
 from bot.metrics import Metrics
 from handlers import categories
 from handlers.step import Context, LoopPolicy
+from storage.blobs import BlobStore
 
 if TYPE_CHECKING:  # the database layer is imported where a Runtime is made (see create)
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -128,6 +129,11 @@ class Runtime:
             templates=mail_templates(settings),
             classifier_holder=holder,
         )
+
+    @property
+    def blobs(self) -> BlobStore:
+        """The attachment files (``storage.blobs``) under ``intake.attachments_dir``."""
+        return BlobStore(self.settings.path(self.settings.intake.attachments_dir))
 
     def request_stop(self) -> None:
         self.stopping.set()

@@ -7,8 +7,8 @@ Order of decisions:
    message is new but linked to the old one (a stranger cannot add to someone's case); an
    addition on the status page (``Intake.addition_to``) → follow-up of its case;
 4. otherwise a new submission with a fresh tracking number.
-Attachments are written to disk under their SHA-256 (content-addressed: a retry writes the same
-file, never a second one) and described in the database.
+Attachments are written to the attachment store (``storage.blobs``: content-addressed, a retry
+writes the same file, never a second one) and described in the database.
 
 The step works on a batch: the lookups of every letter in it (earlier copies, referenced
 tracking numbers, taken tracking numbers) are one statement each, and the new submissions one
@@ -22,27 +22,14 @@ not load SQLAlchemy (about 22 MB): the storage modules are imported where they a
 
 from __future__ import annotations
 
-import hashlib
-import os
+import functools
 from collections.abc import Iterator
-from pathlib import Path
 
 from handlers import loop_guard, tracking
 from handlers.classify.restrict import Restriction, cue, decide
 from handlers.step import Context, Discarded, Intake, Step, one_by_one
 
 Known = dict[str, tuple[int, str | None]]  # tracking number → (submission id, sender address)
-
-
-def _write_blob(root: Path, data: bytes) -> str:
-    digest = hashlib.sha256(data).hexdigest()
-    path = root / digest[:2] / digest
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    return digest
 
 
 def _signed_references(intake: Intake, ctx: Context) -> list[str]:
@@ -144,10 +131,12 @@ async def _store_attachments(
     """Mail attachments are written to the store here; web uploads were written at POST time
     and are listed in the raw payload."""
     from storage import submissions
+    from storage.blobs import BlobStore
 
     if intake.parsed is not None:
+        blobs = BlobStore(ctx.attachments_dir)
         listed = [{"filename": a.filename, "content_type": a.content_type, "size": len(a.data),
-                   "sha256": _write_blob(ctx.attachments_dir, a.data), "inline": a.inline}
+                   "sha256": blobs.put(a.data), "inline": a.inline}
                   for a in intake.parsed.attachments]
     else:
         listed = [{"filename": str(a["filename"]), "content_type": str(a["content_type"]),
@@ -193,20 +182,18 @@ def _classification_fields(intake: Intake, ctx: Context) -> dict[str, object]:
 
 
 async def _assign_tracking_nos(intakes: list[Intake], ctx: Context) -> None:
-    """Every drawn number checked against the taken ones a batch at a time, and drawn again
-    while taken (40 random bits: in practice never)."""
-    from storage import submissions
+    """The numbers drawn ahead by prepare() (or now) kept where free, the others drawn again
+    (``raw_intake.fresh_tracking_nos``, the same draw as the web form's)."""
+    from storage import raw_intake
 
     for intake in intakes:
         intake.draw_tracking_no(ctx.tracking_prefix)
-    todo = [i for i in intakes if i.ahead.tracking_drawn]
-    while todo:
-        taken = await submissions.taken_tracking_nos(ctx.session,
-                                                     [i.tracking_no for i in todo if i.tracking_no])
-        todo = [i for i in todo if i.tracking_no in taken]
-        for intake in todo:
-            intake.tracking_no = None
-            intake.draw_tracking_no(ctx.tracking_prefix)
+    drawn = [i for i in intakes if i.ahead.tracking_drawn and i.tracking_no]
+    draw = functools.partial(tracking.new_tracking_nos, prefix=ctx.tracking_prefix)
+    fresh = await raw_intake.fresh_tracking_nos_in(
+        ctx.session, [i.tracking_no for i in drawn if i.tracking_no], draw)
+    for intake, tn in zip(drawn, fresh, strict=True):
+        intake.tracking_no = tn
 
 
 def _submission_row(intake: Intake, ctx: Context) -> dict[str, object]:
@@ -262,8 +249,7 @@ async def _store_new(intakes: list[Intake], ctx: Context) -> None:
 
 
 async def process_many(intakes: list[Intake], ctx: Context) -> None:
-    from storage import intake as raw_intake
-    from storage import submissions
+    from storage import raw_intake, submissions
 
     earlier = await raw_intake.message_ids_done(
         ctx.session, [i.message_id for i in intakes if i.message_id])

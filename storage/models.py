@@ -13,7 +13,7 @@ against.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -92,8 +92,20 @@ class RawIntake(Base):
     submission_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("submissions.id"))
     processed_at: Mapped[datetime | None]
 
+    # A new row: every column an input is stored with, and its value when the source gives
+    # none (channel and source_key every source gives; received_at None is the time of the
+    # write). Both writers in storage/raw_intake.py (add/add_many, the web form's batch) are
+    # built from this: a new column that inputs are stored with goes above and here, nowhere else.
+    NEW_ROW: ClassVar[dict[str, Any]] = {
+        "channel": None, "source_key": None, "raw": None, "payload": None, "message_id": None,
+        "tracking_no": None, "received_at": None, "state": "pending", "attempts": 0,
+        "error": None, "processed_at": None,
+    }
+
     # The raw mail of one submission (console page, purge); migration 0004.
-    __table_args__ = (Index("ix_raw_intake_submission", "submission_id"),)
+    # The raw rows holding a tracking number (storage.raw_intake.fresh_tracking_nos); 0008.
+    __table_args__ = (Index("ix_raw_intake_submission", "submission_id"),
+                      Index("ix_raw_intake_tracking_no", "tracking_no"))
 
 
 class Submission(Base):

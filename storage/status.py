@@ -15,8 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import events, submissions
-from storage import intake as raw_intake
+from storage import events, raw_intake, submissions
 from storage.models import Outbox, RawIntake, Submission
 
 REPLY_PURPOSE = "reply"

@@ -40,15 +40,6 @@ async def add_many(session: AsyncSession, rows: list[dict[str, Any]]) -> list[in
     return ids
 
 
-async def taken_tracking_nos(session: AsyncSession, tracking_nos: list[str]) -> set[str]:
-    """Which of these tracking numbers a submission already holds (one query for a batch)."""
-    if not tracking_nos:
-        return set()
-    found = await session.scalars(
-        select(Submission.tracking_no).where(Submission.tracking_no.in_(tracking_nos)))
-    return set(found)
-
-
 async def by_tracking_no(session: AsyncSession, tracking_no: str) -> Submission | None:
     """The submission holding this tracking number (the status page, the API, staff tools)."""
     return await session.scalar(select(Submission).where(Submission.tracking_no == tracking_no))

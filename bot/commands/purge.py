@@ -14,25 +14,13 @@ import argparse
 import asyncio
 import logging
 from datetime import timedelta
-from pathlib import Path
 
 from bot.config import Settings, load_settings
 from storage import retention
+from storage.blobs import BlobStore
 from storage.db import make_engine, sessionmaker, upgrade_async, utcnow
 
 log = logging.getLogger(__name__)
-
-
-def _delete_files(root: Path, shas: list[str]) -> int:
-    removed = 0
-    for sha in shas:
-        path = root / sha[:2] / sha
-        try:
-            path.unlink()
-            removed += 1
-        except FileNotFoundError:
-            continue
-    return removed
 
 
 async def purge(settings: Settings, *, dry_run: bool = False, days: int | None = None
@@ -40,7 +28,7 @@ async def purge(settings: Settings, *, dry_run: bool = False, days: int | None =
     """(submissions purged, attachment files deleted); ``dry_run`` counts up to one batch."""
     keep_days = days or settings.intake.retention_days
     cutoff = utcnow() - timedelta(days=keep_days)
-    root = settings.path(settings.intake.attachments_dir)
+    blobs = BlobStore(settings.path(settings.intake.attachments_dir))
     await upgrade_async(settings.database.url)
     engine = make_engine(settings.database.url)
     sessions = sessionmaker(engine)
@@ -56,7 +44,7 @@ async def purge(settings: Settings, *, dry_run: bool = False, days: int | None =
             for sub_id in ids:
                 async with sessions.begin() as session:
                     orphans = await retention.purge_submission(session, sub_id, keep_days)
-                files += await asyncio.to_thread(_delete_files, root, orphans)
+                files += await asyncio.to_thread(blobs.remove, orphans)
                 purged += 1
     finally:
         await engine.dispose()

@@ -45,8 +45,7 @@ from bot.config import Settings
 from bot.runtime import Runtime
 from bot.sources.imap_client import ImapConfigError, MailboxClient
 from bot.sources.mailstore import mail_row
-from storage import intake as raw_intake
-from storage import mailbox
+from storage import mailbox, raw_intake
 from storage.db import utcnow
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.mail.headers import message_ids, parse_date, raw_header
-from storage import intake as raw_intake
+from storage import raw_intake
 from storage.db import utcnow
 
 CHANNEL = "email"

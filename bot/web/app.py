@@ -8,7 +8,7 @@ from aiohttp import web
 
 from bot import parts
 from bot.runtime import TEMPLATES, Runtime, identity
-from bot.web import form, health, intake_writer
+from bot.web import form, form_writer, health
 from bot.web.keys import RUNTIME
 from bot.web.middlewares import errors, security_headers
 
@@ -22,8 +22,8 @@ def make_app(rt: Runtime) -> web.Application:
         client_max_size=rt.settings.web.max_body_bytes,
     )
     app[RUNTIME] = rt
-    app[intake_writer.WRITER] = intake_writer.IntakeWriter(rt)
-    app.cleanup_ctx.append(intake_writer.running)
+    app[form_writer.WRITER] = form_writer.FormWriter(rt)
+    app.cleanup_ctx.append(form_writer.running)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(TEMPLATES),

@@ -2,7 +2,7 @@
 
 POST order of work: read the body within size limits (bot/web/uploads.py; 413 when over) → check
 the form token (CSRF, idempotency) → honeypot → validate text and attachments → write accepted
-attachments to the store → hand the raw payload to the intake writer (bot/web/intake_writer.py),
+attachments to the store → hand the raw payload to the form writer (bot/web/form_writer.py),
 which stores it with a fresh tracking number in one transaction with the other letters waiting at
 that moment, and wakes the intake worker → show the tracking number once it is committed.
 The worker files the letter (classification, acknowledgement) moments later, in batches when many
@@ -21,7 +21,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from bot.web import tokens, uploads
-from bot.web.intake_writer import WRITER, Entry
+from bot.web.form_writer import WRITER, Entry
 from bot.web.keys import RUNTIME
 from bot.web.middlewares import same_origin
 from bot.web.uploads import TooLarge
@@ -109,8 +109,7 @@ async def submit(request: web.Request) -> web.Response:
         return _render_form(request, form, status=400)
     payload: dict[str, Any] = {"fields": form.values}
     if body.files:
-        root = rt.settings.path(rt.settings.intake.attachments_dir)
-        payload["attachments"] = await uploads.store_files(root, body.files)
+        payload["attachments"] = await uploads.store_files(rt.blobs, body.files)
     # Committed when this returns. The same form sent twice gets the first one's number.
     tn = await request.app[WRITER].store(Entry(f"web:{nonce}", payload))
     if tn is None:  # the first use of this form filled the bots' field

@@ -13,8 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.web.keys import RUNTIME
 from bot.workers import outbox as outbox_worker
-from storage import intake as raw_intake
-from storage import outbox
+from storage import outbox, raw_intake
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -41,9 +41,8 @@ from bot.web.middlewares import same_origin
 from bot.web.params import ascii_int
 from bot.web.validate import body_error, clean_text
 from handlers import categories, tracking
-from storage import intake as raw_intake
+from storage import raw_intake, submissions, workflow
 from storage import status as store
-from storage import submissions, workflow
 from storage.models import Submission
 from storage.status import RATINGS
 

@@ -10,8 +10,8 @@ A file's type is decided by its content (magic bytes, via the ``filetype`` libra
 name or the browser's Content-Type: only images (JPEG, PNG, GIF, WebP, HEIC/HEIF) and PDF are kept,
 and the kept name ends in that type's extension (``photo.hta`` holding a PNG is kept as
 ``photo.png``), so a file saved from the console opens as what it is, never as a program.
-Accepted files are written to the attachment store at POST time (content-addressed, see
-``handlers.store._write_blob``) and listed in the raw payload; the store step creates the
+Accepted files are written to the attachment store at POST time (``storage.blobs``,
+content-addressed) and listed in the raw payload; the store step creates the
 Attachment rows from that list.
 """
 
@@ -20,14 +20,14 @@ from __future__ import annotations
 import asyncio
 import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 from urllib.parse import unquote
 
 import filetype
 from aiohttp import BodyPartReader, web
 
-from handlers.store import _write_blob
+from storage.blobs import BlobStore
 
 ALLOWED_TYPES = {
     "image/jpeg": "JPG",
@@ -204,10 +204,10 @@ def file_errors(files: list[Upload], max_files: int) -> str | None:
     return None
 
 
-async def store_files(root: Path, files: list[Upload]) -> list[dict[str, Any]]:
+async def store_files(blobs: BlobStore, files: list[Upload]) -> list[dict[str, Any]]:
     """Write the files to the attachment store (off the event loop); their payload entries."""
     entries = []
     for upload in files:
-        digest = await asyncio.to_thread(_write_blob, root, upload.data)
+        digest = await asyncio.to_thread(blobs.put, upload.data)
         entries.append(upload.describe(digest))
     return entries

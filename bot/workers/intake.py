@@ -24,7 +24,7 @@ from bot.workers.preparer import Preparer
 from bot.workers.runner import Next, Worker
 from handlers import errors, pipeline, store
 from handlers.step import Context, Intake
-from storage import intake as raw_intake
+from storage import raw_intake
 from storage.models import RawIntake
 
 log = logging.getLogger(__name__)

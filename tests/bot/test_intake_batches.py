@@ -14,7 +14,7 @@ from bot.runtime import Runtime
 from bot.sources.mailstore import store_mail
 from bot.workers.intake import drain
 from handlers import tracking
-from storage import intake as raw_intake
+from storage import raw_intake
 from storage.db import upgrade_async
 from storage.models import Followup, Outbox, RawIntake, Submission
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from bot.app import Service
 from bot.workers.intake import drain, process_raw
-from storage import intake as raw_intake
+from storage import raw_intake
 from storage.models import RawIntake, Submission
 
 FIELDS = {"name": "", "email": "", "phone": "", "subject": "",

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from storage import intake as raw_intake
-from storage import submissions
+from storage import raw_intake, submissions
 
 
 async def test_message_ids_done_finds_only_a_processed_copy(db):

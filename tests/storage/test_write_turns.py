@@ -8,7 +8,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from storage import intake as raw_intake
+from storage import raw_intake
 from storage.models import RawIntake
 
 

@@ -1,6 +1,6 @@
 """Staff data entry (/console/new): a phone call or a letter, taken in as a web-form letter is.
 
-The form's fields go to the form's intake writer (``bot/web/intake_writer.py``) as a raw intake
+The form's fields go to the form's intake writer (``bot/web/form_writer.py``) as a raw intake
 row (channel ``phone`` or ``post``, the staff member as actor), stored with a fresh tracking
 number and committed before the page answers; the intake worker then files it (classified,
 acknowledged by e-mail if the citizen gave an address) moments later, as it files every other
@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bot.web import tokens
 from bot.web.console import auth
-from bot.web.intake_writer import WRITER, Entry
+from bot.web.form_writer import WRITER, Entry
 from bot.web.keys import RUNTIME
 from bot.web.validate import FIELDS, validate
 from handlers import tracking

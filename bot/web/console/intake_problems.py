@@ -21,8 +21,7 @@ from bot.web.console.present import CHANNEL, local
 from bot.web.console.security import sees_reports
 from bot.web.keys import RUNTIME
 from bot.web.params import path_id
-from storage import events
-from storage import intake as raw_intake
+from storage import events, raw_intake
 from storage.models import RawIntake
 
 PAGE = "/console/intake"
@@ -56,7 +55,7 @@ async def show(request: web.Request) -> web.Response:
         rows = await raw_intake.problem_rows(db, limit=500)
     tz = rt.settings.digest.timezone
     full = sees_reports(user)
-    return await auth.render(request, "console/intake.html", {
+    return await auth.render(request, "console/intake_problems.html", {
         "rows": [_row(r, tz, full) for r in rows], "full": full,
         "max_attempts": rt.settings.intake.max_attempts})
 

@@ -9,8 +9,6 @@ it: no reason, forwarding unit, note, reply, follow-up, file or record of who re
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aiohttp import web
 
 from bot.web.console import auth, present, report_views
@@ -108,7 +106,7 @@ async def _attachment(request: web.Request, inline: bool) -> web.Response:
         raise web.HTTPForbidden()
     if inline and att.content_type not in PREVIEW_TYPES:
         raise web.HTTPNotFound()
-    path = Path(rt.settings.intake.attachments_dir) / att.sha256[:2] / att.sha256
+    path = rt.blobs.path(att.sha256)
     if not path.is_file():
         raise web.HTTPNotFound()
     await report_views.one(request, sub, f"attachment {att.id}")

@@ -11,7 +11,7 @@
   (SECURITY.md): readers filter on each case's ``restricted``.
 
 Revision ID: 0009_repeats
-Revises: 0007_outbox_pause
+Revises: 0008_raw_intake_tracking_no
 Create Date: 2026-12-08
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_repeats"
-down_revision = "0007_outbox_pause"
+down_revision = "0008_raw_intake_tracking_no"
 branch_labels = None
 depends_on = None
 

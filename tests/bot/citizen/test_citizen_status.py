@@ -191,7 +191,7 @@ async def test_letter_still_being_filed_is_not_called_wrong(service: Service):
     from datetime import timedelta
 
     from handlers import tracking
-    from storage import intake as raw_intake
+    from storage import raw_intake
     from storage.db import utcnow
     from storage.models import RawIntake
 

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 import aiohttp
 
 from bot.app import Service
-from storage import intake as raw_intake
+from storage import raw_intake, submissions, users
 from storage import review_list as queue
-from storage import submissions, users
 from tests.bot.helpers import filed, tracking_no
 
 PASSWORD = "correct horse battery staple"

@@ -2,7 +2,7 @@
 with their reasons, acted on (CSRF-checked, audited), and never a 举报's text to a reviewer.
 
 A running service, aiosmtpd, SQLite and PostgreSQL; letters quarantined the way the intake
-worker records it (``storage.intake.mark_failed``, max_attempts times)."""
+worker records it (``storage.raw_intake.mark_failed``, max_attempts times)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from sqlalchemy import select
 
 from bot.app import Service
 from handlers import tracking
-from storage import digests, outbox
-from storage import intake as raw_intake
+from storage import digests, outbox, raw_intake
 from storage.models import Event, Outbox, RawIntake, Submission
 from testing.smtp import SmtpSink
 from tests.bot.console.support import (

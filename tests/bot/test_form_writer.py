@@ -1,4 +1,4 @@
-"""Group commit of the public form (bot/web/intake_writer.py) through the running service's port.
+"""Group commit of the public form (bot/web/form_writer.py) through the running service's port.
 
 SQLite and PostgreSQL. To make letters wait for the writer at a known moment, another connection
 holds the write lock on ``raw_intake`` (as a long transaction elsewhere would): the writer's INSERT
@@ -22,7 +22,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from bot.app import Service, start
-from bot.web.intake_writer import WRITER, IntakeWriter
+from bot.web.form_writer import WRITER, FormWriter
 from storage.db import is_sqlite, make_engine, sessionmaker
 from storage.models import RawIntake, Submission
 from testing.smtp import SmtpSink
@@ -44,7 +44,7 @@ async def service(db_url: str, tmp_path: Path, smtp_sink: SmtpSink) -> AsyncIter
         await svc.stop()
 
 
-def writer(service: Service) -> IntakeWriter:
+def writer(service: Service) -> FormWriter:
     return service.runner.app[WRITER]
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from handlers import tracking
-from storage import form_intake
+from storage import raw_intake
 from storage.db import utcnow
 from storage.models import RawIntake
 
@@ -24,14 +24,14 @@ def letter(key: str, body: str = "", note: str | None = None) -> dict:
 
 async def test_a_batch_reads_back_as_posted(db, db_url: str):
     t0 = utcnow()
-    first = await db.run_write(form_intake.store_letters, [
+    first = await db.run_write(raw_intake.store_letters, [
         letter("web:a", "一"), letter("web:b", "二"), letter("web:a", "重复"),
         letter("web:bot", note="honeypot field filled")], DRAW)
     assert set(first) == {"web:a", "web:b", "web:bot"}
     assert first["web:bot"] is None
     assert first["web:a"] != first["web:b"] and first["web:a"].startswith("ZF-")
     # sent again, alone and beside a new one: the first numbers, one row each
-    again = await db.run_write(form_intake.store_letters,
+    again = await db.run_write(raw_intake.store_letters,
                                [letter("web:a", "再次"), letter("web:c", "三")], DRAW)
     assert again["web:a"] == first["web:a"] and again["web:c"] not in first.values()
     async with db() as s:
@@ -50,8 +50,8 @@ async def test_a_batch_reads_back_as_posted(db, db_url: str):
 async def test_a_batch_larger_than_a_chunk_is_stored_whole(db, db_url: str):
     """A rush can hand the writer hundreds of letters; they go in several statements of one
     transaction, each with its own number."""
-    n = form_intake.CHUNK * 2 + 5
-    numbers = await db.run_write(form_intake.store_letters,
+    n = raw_intake.CHUNK * 2 + 5
+    numbers = await db.run_write(raw_intake.store_letters,
                                  [letter(f"web:big{i}", str(i)) for i in range(n)], DRAW)
     assert len(numbers) == n and len(set(numbers.values())) == n
     async with db() as s:

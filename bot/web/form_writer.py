@@ -3,7 +3,7 @@
 Each POST used to store its raw row in its own transaction. On SQLite every transaction takes the
 database's one write lock, so fifty concurrent posts queued on that lock and on the busy handler's
 sleeps (p99 over a second), and PostgreSQL paid a commit per letter. Here a POST hands its row to
-:class:`IntakeWriter` and waits; the writer takes every row waiting at that moment, stores them in
+:class:`FormWriter` and waits; the writer takes every row waiting at that moment, stores them in
 ONE transaction (multi-row INSERT … ON CONFLICT DO NOTHING and a query for the tracking numbers,
 per 64 letters; on SQLite run whole in one thread hand-off, see ``Sessions.run_write``) and only
 after the commit tells each waiting request its tracking number. While a batch commits,
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from handlers import tracking
-from storage import form_intake
+from storage import raw_intake
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -71,7 +71,7 @@ class _Waiting:
     since: float = field(default_factory=time.monotonic)
 
 
-class IntakeWriter:
+class FormWriter:
     """Stores form letters in batches; :meth:`store` returns once the letter is committed."""
 
     def __init__(self, rt: Runtime) -> None:
@@ -92,7 +92,7 @@ class IntakeWriter:
         return self._waiting
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="intake-writer")
+        self._task = asyncio.create_task(self._run(), name="form-writer")
 
     async def close(self) -> None:
         """Store what is still waiting, then stop; later calls to :meth:`store` fail."""
@@ -100,7 +100,7 @@ class IntakeWriter:
         self._ready.set()
         if self._task is not None:
             await self._task
-        self._fail(self._queue, WriterClosed("the intake writer has stopped"))
+        self._fail(self._queue, WriterClosed("the form writer has stopped"))
         self._queue.clear()
 
     async def store(self, entry: Entry) -> str | None:
@@ -109,7 +109,7 @@ class IntakeWriter:
         Returns the tracking number its source key now holds: a fresh one, or the first post's
         when the same form was sent before; None when that row has none (a bot's, see Entry)."""
         if self._closing or self._task is None or self._task.done():
-            raise WriterClosed("the intake writer is not running")
+            raise WriterClosed("the form writer is not running")
         self._foreground.touch()
         waiting = _Waiting(entry, asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
@@ -133,7 +133,7 @@ class IntakeWriter:
                 del self._queue[:MAX_BATCH]
                 await self._write(batch)
         except BaseException as exc:  # cancelled or a bug: nobody may be left waiting
-            self._fail(self._queue, WriterClosed(f"the intake writer stopped: {exc!r}"))
+            self._fail(self._queue, WriterClosed(f"the form writer stopped: {exc!r}"))
             self._queue.clear()
             raise
 
@@ -168,11 +168,11 @@ class IntakeWriter:
                 self._resolve([waiting], results)
 
     async def _store(self, entries: list[Entry]) -> dict[str, str | None]:
-        """One transaction (``storage.form_intake``): fresh tracking numbers, the rows inserted
-        (the honeypots' already closed), and the numbers of keys stored before."""
+        """One transaction (``storage.raw_intake.store_letters``): fresh tracking numbers, the
+        rows inserted (the honeypots' already closed), and the numbers of keys stored before."""
         letters = [{"source_key": e.source_key, "payload": e.payload,
                     "discard_note": e.discard_note, "channel": e.channel} for e in entries]
-        return await self._sessions.run_write(form_intake.store_letters, letters, self._draw)
+        return await self._sessions.run_write(raw_intake.store_letters, letters, self._draw)
 
     @staticmethod
     def _resolve(batch: list[_Waiting], results: dict[str, str | None]) -> None:
@@ -187,7 +187,7 @@ class IntakeWriter:
                 waiting.future.set_exception(exc)
 
 
-WRITER: web.AppKey[IntakeWriter] = web.AppKey("intake_writer", IntakeWriter)
+WRITER: web.AppKey[FormWriter] = web.AppKey("form_writer", FormWriter)
 
 
 async def running(app: web.Application) -> AsyncIterator[None]:
