@@ -23,6 +23,7 @@ def make_app(rt: Runtime) -> web.Application:
     )
     app[RUNTIME] = rt
     app[intake_writer.WRITER] = intake_writer.IntakeWriter(rt)
+    app[form.BLANK_FORM] = form.BlankForm()
     app.cleanup_ctx.append(intake_writer.running)
     aiohttp_jinja2.setup(
         app,
