@@ -2,8 +2,9 @@
 figure that has a target, so the run reads as one report.
 
 Each script prints its own figures against a baseline measured in the same run; the lines
-that name a target ("target >= 0.05", "target < 300") are collected here. Asserts nothing;
-exits non-zero if a script failed.
+that name a target ("target >= 0.05", "target < 300") are collected here. A script with more
+than one mode (``MODES``: web_form.py in alternating rounds and ``--sustained``) runs once per
+mode. Asserts nothing; exits non-zero if a script failed.
 
     python bench/run_all.py [--quick] [--only imap_ingest web_form ...]
 """
@@ -18,6 +19,8 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
+# Scripts measured in more than one mode: each list is one more run with those arguments.
+MODES: dict[str, list[list[str]]] = {"web_form": [[], ["--sustained", "10"]]}
 
 
 def scripts(only: list[str] | None) -> list[Path]:
@@ -25,11 +28,16 @@ def scripts(only: list[str] | None) -> list[Path]:
     return [p for p in found if not only or p.stem in only]
 
 
-def run(script: Path, quick: bool) -> tuple[int, list[str], float]:
+def runs(only: list[str] | None) -> list[tuple[Path, list[str]]]:
+    """Each script with the arguments of each of its modes."""
+    return [(p, mode) for p in scripts(only) for mode in MODES.get(p.stem, [[]])]
+
+
+def run(script: Path, quick: bool, mode: list[str]) -> tuple[int, list[str], float]:
     """Run one script, echoing its output; its exit code, target lines and seconds taken."""
-    print(f"== {script.name}", flush=True)
+    print(f"== {' '.join([script.name, *mode])}", flush=True)
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, str(script), *(["--quick"] if quick else [])],
+    proc = subprocess.Popen([sys.executable, str(script), *(["--quick"] if quick else []), *mode],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             cwd=BENCH.parent)
     assert proc.stdout is not None
@@ -46,18 +54,19 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="each script in its quick form")
     ap.add_argument("--only", nargs="+", metavar="NAME", help="only these scripts (file stems)")
     args = ap.parse_args()
-    results = [(p, *run(p, args.quick)) for p in scripts(args.only)]
+    results = [(" ".join([p.stem, *mode]), *run(p, args.quick, mode))
+               for p, mode in runs(args.only)]
     print(f"\n== summary ({platform.node()}, {platform.machine()}, "
           f"Python {platform.python_version()}{', quick' if args.quick else ''})")
     print(f"| {'script':<16} | {'s':>5} | figure against its target")
     print(f"|{'-' * 18}|{'-' * 7}|{'-' * 40}")
-    for path, code, targets, seconds in results:
+    for name, code, targets, seconds in results:
         lines = targets or (["(no target: see its output above)"] if code == 0 else [])
         if code != 0:
             lines = [f"FAILED with exit code {code}", *lines]
         for i, line in enumerate(lines):
-            name, secs = (path.stem, f"{seconds:5.0f}") if i == 0 else ("", "")
-            print(f"| {name:<16} | {secs:>5} | {line}")
+            shown, secs = (name, f"{seconds:5.0f}") if i == 0 else ("", "")
+            print(f"| {shown:<16} | {secs:>5} | {line}")
     return 1 if any(code != 0 for _, code, _, _ in results) else 0
 
 

@@ -81,9 +81,13 @@ _T = Outbox.__table__
 
 
 async def mark_sent(session: AsyncSession, row_id: int) -> None:
+    await mark_sent_many(session, [row_id])
+
+
+async def mark_sent_many(session: AsyncSession, row_ids: list[int]) -> None:
     await session.execute(
         update(_T)
-        .where(_T.c.id == row_id)
+        .where(_T.c.id.in_(row_ids))
         .values(state="sent", sent_at=utcnow(), claimed_until=None, last_error=None)
     )
 

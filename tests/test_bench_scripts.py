@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,3 +36,17 @@ def test_run_all_ends_with_each_target_in_a_table():
     assert [r.split("|")[1].strip() for r in rows[1:] if r.split("|")[1].strip()] == [
         "classify_speed", "parse_fuzz"]
     assert all("target" in r and "no target" not in r for r in rows[1:])
+
+
+def test_web_form_sustained_files_and_acknowledges_every_letter_it_showed_a_number_for():
+    """The sustained mode: clients GET the form and POST it while the service files; at the end
+    every tracking number a page showed belongs to a filed letter whose acknowledgement the
+    outbox wrote (the script waits for the workers, and exits 1 if one is missing)."""
+    done = subprocess.run([sys.executable, str(BENCH / "web_form.py"), "--quick", "--sustained",
+                           "2", "--clients", "20"], capture_output=True, text=True, timeout=600,
+                          cwd=BENCH.parent)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    figures = re.search(r"filed and acknowledged: (\d+) of (\d+) letters posted", done.stdout)
+    assert figures, done.stdout
+    assert int(figures[1]) == int(figures[2]) > 0
+    assert re.search(r"sustained ratio ours/bare: median [\d.]+ .*target >= 0.4", done.stdout)

@@ -13,7 +13,7 @@ from bot.app import Service
 from handlers import tracking
 from storage.models import Outbox, RawIntake, Submission
 from testing.smtp import SmtpSink
-from tests.bot.helpers import filed, form_token, submit, tracking_no, wait_mail
+from tests.bot.helpers import TOKEN, filed, form_token, submit, tracking_no, wait_mail
 
 LETTER = "派出所办户口的窗口中午不开门，我请假去排了两个小时也没办成，希望整改措施能落到实处。"
 
@@ -87,6 +87,29 @@ async def test_double_submit_stores_one(service: Service, smtp_sink: SmtpSink):
     await wait_mail(smtp_sink, 1, timeout=10)
     await asyncio.sleep(0.5)
     assert len(smtp_sink.messages) == 1
+
+
+async def test_each_visit_gets_its_own_form_and_letter(service: Service):
+    """The blank form is rendered once and served with a fresh token each time: two visitors'
+    letters are two letters with two numbers, never one the other's duplicate."""
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{service.base_url}/feedback") as resp:
+            first_page = await resp.text()
+            assert resp.status == 200 and resp.content_type == "text/html"
+            assert resp.headers["Content-Security-Policy"].startswith("default-src 'self'")
+        async with http.get(f"{service.base_url}/") as resp:
+            second_page = await resp.text()
+        tokens_ = [TOKEN.findall(page) for page in (first_page, second_page)]
+        assert [len(t) for t in tokens_] == [1, 1]
+        tokens_ = [t[0] for t in tokens_]
+        assert tokens_[0] != tokens_[1]
+        assert first_page.replace(tokens_[0], "") == second_page.replace(tokens_[1], "")
+        assert "15 日内决定是否受理" in first_page and "\x00" not in first_page
+        results = [await submit(http, service.base_url, token=t, body=LETTER) for t in tokens_]
+    assert [status for status, _ in results] == [200, 200]
+    assert len({tracking_no(html) for _, html in results}) == 2
+    await filed(service)
+    assert await count(service, Submission) == 2
 
 
 async def test_expired_or_forged_token_keeps_input(service: Service):

@@ -85,3 +85,69 @@ async def test_cancelled_run_write_still_commits_and_the_next_writer_follows(db,
         await task
     async with db() as s:
         assert set(await s.scalars(select(RawIntake.source_key))) == {"web:slow", "web:after"}
+
+
+async def _queued() -> None:
+    """Let every task created so far run up to the point where it waits for its turn."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_the_form_batch_goes_before_workers_waiting_for_their_turn(db, db_url: str):
+    """A citizen waits for ``run_write`` (the web form's batch); the workers' transactions queued
+    before it wait one turn longer instead of holding the page up behind all of them."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL writers do not take turns")
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with db.begin() as s:
+            await raw_intake.add(s, channel="web", source_key="web:holder")
+            await release.wait()
+
+    async def worker(n: int) -> None:
+        async with db.begin() as s:
+            order.append(f"worker{n}")
+            await raw_intake.add(s, channel="web", source_key=f"web:w{n}")
+
+    def form(conn) -> int:  # type: ignore[no-untyped-def]
+        order.append("form")
+        return _insert(conn, "web:form")
+
+    held = asyncio.create_task(holder())
+    await _queued()
+    workers = [asyncio.create_task(worker(n)) for n in range(3)]
+    await _queued()
+    page = asyncio.create_task(db.run_write(form))
+    await _queued()
+    release.set()
+    await asyncio.gather(held, page, *workers)
+    assert order == ["form", "worker0", "worker1", "worker2"]
+
+
+async def test_a_writer_cancelled_while_waiting_does_not_keep_the_turn(db, db_url: str):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL writers do not take turns")
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with db.begin():
+            await release.wait()
+
+    async def writer(key: str) -> None:
+        async with db.begin() as s:
+            await raw_intake.add(s, channel="web", source_key=key)
+
+    held = asyncio.create_task(holder())
+    await _queued()
+    gone, page = asyncio.create_task(writer("web:gone")), asyncio.create_task(
+        db.run_write(_insert, "web:page"))
+    later = asyncio.create_task(writer("web:later"))
+    await _queued()
+    gone.cancel()
+    release.set()
+    async with asyncio.timeout(10):
+        await asyncio.gather(held, page, later)
+    async with db() as s:
+        assert set(await s.scalars(select(RawIntake.source_key))) == {"web:page", "web:later"}
