@@ -260,6 +260,23 @@ class RepeatSettings(Section):
     phone_area: str = Field("0513", pattern=r"^$|^0[1-9]\d{1,2}$")
 
 
+class CaseworkSettings(Section):
+    """Casework (issue #18): the units a case may be forwarded (转办/交办) to, by name. The
+    clocks' lengths are the 信访工作条例's (``storage.workflow``; acceptance and handling in
+    ``[intake]``)."""
+
+    units: list[str] = Field(
+        default_factory=lambda: ["法院", "检察院", "公安局", "司法局", "县区政法委"], min_length=1)
+
+    @field_validator("units")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        names = [u.strip() for u in v]
+        if any(not u or len(u) > 100 for u in names) or len(set(names)) != len(names):
+            raise ValueError("each unit must be a distinct name of 1 to 100 characters")
+        return names
+
+
 class LogSettings(Section):
     level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     format: str = Field("auto", pattern=r"^(auto|json|text)$")
@@ -283,6 +300,7 @@ class Settings(BaseSettings):
     report: ReportSettings = ReportSettings()
     commission: CommissionSettings = CommissionSettings()
     repeats: RepeatSettings = RepeatSettings()
+    casework: CaseworkSettings = CaseworkSettings()
     log: LogSettings = LogSettings()
     # Where var/ lives: the SQLite file, outbox .eml files, attachments, models, the secret.
     var_dir: str = "var"

@@ -12,13 +12,14 @@ against.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -154,6 +155,15 @@ class Submission(Base):
     # person across channels, for repeat letters (migration 0009).
     sender_addr_key: Mapped[str | None] = mapped_column(String(320))
     sender_phone_key: Mapped[str | None] = mapped_column(String(32))
+    # Casework (migration 0008, storage/workflow.py): the one extension, the forwarding unit's
+    # due date, and the 复查 / 复核 stages. The clocks are computed from these dates.
+    extended_days: Mapped[int | None] = mapped_column(Integer)
+    extension_reason: Mapped[str | None] = mapped_column(Text)
+    forward_due: Mapped[date | None] = mapped_column(Date)
+    review_requested_at: Mapped[datetime | None]
+    review_answered_at: Mapped[datetime | None]
+    recheck_requested_at: Mapped[datetime | None]
+    recheck_answered_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index("ix_submissions_received_id", "received_at", "id"),
@@ -266,6 +276,26 @@ class Outbox(Base):
     __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),
                       Index("ix_outbox_submission", "submission_id"),
                       Index("ix_outbox_sent_at", "sent_at"))
+
+
+class Notice(Base):
+    """A notice (告知) to the citizen at a step of the case (migration 0008): 受理, 不予受理,
+    延期, 转办, 答复意见, the 复查 / 复核 steps. Stored before it is sent anywhere, and shown on
+    the status page in order whatever became of the mail (handlers/notices.py).
+
+    ``text`` is the notice as the citizen reads it (mail, status page, print view alike);
+    ``message_id`` is its mail's, None when it was not mailed (``not_mailed`` says why)."""
+
+    __tablename__ = "notices"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(BigId, ForeignKey("submissions.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    title: Mapped[str] = mapped_column(String(255))
+    text: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    not_mailed: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime]
 
 
 class OutboxPause(Base):

@@ -24,7 +24,16 @@ from sqlalchemy.sql.elements import ColumnElement
 from storage import search
 from storage.db import utcnow
 from storage.models import Attachment, Followup, RawIntake, Submission, User
-from storage.workflow import NEW, OPEN_STATUSES, cutoff
+from storage.workflow import (
+    HANDLING,
+    MAX_EXTENSION_DAYS,
+    NEW,
+    OPEN_STATUSES,
+    RECHECK,
+    REVIEW,
+    REVIEW_DAYS,
+    cutoff,
+)
 
 VIEWS = ("default", "auto", "spam", "all")
 
@@ -70,15 +79,27 @@ def escape_like(text: str) -> str:
 
 
 def overdue_clause(f: QueueFilter) -> ColumnElement[bool]:
-    """Not decided within accept_days of receipt, or open and not resolved within handle_days
-    of acceptance: ``storage.workflow.deadlines`` as a query."""
+    """Not decided within accept_days of receipt; in handling and not resolved within
+    handle_days of acceptance (plus its one extension); a 复查 or 复核 not answered within
+    REVIEW_DAYS of the request: ``storage.workflow.clocks`` as a query."""
     accept_by = cutoff(f.now, f.accept_days)
     handle_by = cutoff(f.now, f.handle_days)
+    handling = Submission.status.in_(HANDLING)
+    # An extension is 1..MAX_EXTENSION_DAYS whole days: one range per length keeps the query
+    # portable (no date arithmetic on a column, which SQLite and PostgreSQL write differently).
+    extended = or_(*(and_(Submission.extended_days == d,
+                          Submission.accepted_at < cutoff(f.now, f.handle_days + d))
+                     for d in range(1, MAX_EXTENSION_DAYS + 1)))
     return or_(
         and_(Submission.status == NEW, Submission.received_at < accept_by),
-        and_(Submission.status.in_(OPEN_STATUSES), Submission.accepted_at < handle_by),
+        and_(handling, Submission.accepted_at < handle_by,
+             or_(Submission.extended_days.is_(None), extended)),
         and_(Submission.status.in_(OPEN_STATUSES), Submission.accepted_at.is_(None),
              Submission.received_at < accept_by - timedelta(days=f.handle_days)),
+        and_(Submission.status == REVIEW,
+             Submission.review_requested_at < cutoff(f.now, REVIEW_DAYS)),
+        and_(Submission.status == RECHECK,
+             Submission.recheck_requested_at < cutoff(f.now, REVIEW_DAYS)),
     )
 
 

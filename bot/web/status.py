@@ -40,15 +40,17 @@ from bot.web.keys import RUNTIME
 from bot.web.middlewares import same_origin
 from bot.web.params import ascii_int
 from bot.web.validate import body_error, clean_text
-from handlers import categories, tracking
-from storage import raw_intake, submissions, workflow
+from handlers import casework, categories, tracking
+from storage import notices, raw_intake, submissions, workflow
 from storage import status as store
+from storage.clock import utcnow
 from storage.models import Submission
 from storage.status import RATINGS
 
 COOKIE = "fb_status"
 ACCESS_SECONDS = 30 * 60
 COMMENT_MAX = 1000
+REASON_MAX = 2000
 FILING_WAIT = 3.0  # seconds a lookup waits for a letter the intake worker is still filing
 STILL_FILING = "您的来信已经收到，正在登记，请过一两分钟再查询。"
 IN_STAFF_HANDS = ("您的来信已经收到并完整保存。自动登记时遇到技术问题，已转工作人员人工处理，"
@@ -57,6 +59,7 @@ GENERIC_WRONG = "受理编号或查询码不正确。请核对确认邮件或提
 OTHER_CATEGORIES = {"other": "其他问题", "spam": "其他问题"}
 FLASH = {
     "followup": "已收到您的补充内容，已归入同一件来信，工作人员会一并处理。",
+    "review": "已收到您的申请，告知见下方；我们会在期限内书面答复您。",
     "rating": "谢谢您的评价。",
 }
 
@@ -119,6 +122,38 @@ def _day(value: datetime, tz: ZoneInfo) -> str:
     return value.astimezone(tz).strftime("%Y年%m月%d日")
 
 
+def _clock_lines(sub: Submission, s: Any, tz: ZoneInfo) -> list[tuple[str, str]]:
+    """The case's clocks as the citizen reads them: (what, by when), the ones that apply."""
+    c = workflow.clocks(sub, s.intake.accept_days, s.intake.handle_days, tz, utcnow())
+    lines = [("受理期限", f"收到后 {s.intake.accept_days} 日内决定是否受理（{c.accept_due}前）")]
+    if c.handle_due is not None:
+        extended = f"，已延期 {sub.extended_days} 日" if sub.extended_days else ""
+        lines.append(("办结期限", f"受理后 {s.intake.handle_days} 日内（{c.handle_due}前"
+                                  f"{extended}）"))
+    elif sub.status == workflow.NEW:
+        lines.append(("办结期限", f"受理后 {s.intake.handle_days} 日内办结"))
+    if c.forward_due is not None:
+        lines.append(("承办单位办理期限", f"{c.forward_due}前"))
+    for label, day in (("可申请复查至", c.review_request_by), ("复查答复期限", c.review_due),
+                       ("可申请复核至", c.recheck_request_by), ("复核答复期限", c.recheck_due)):
+        if day is not None and (label.startswith("可") or sub.status in (
+                workflow.REVIEW, workflow.RECHECK)):
+            lines.append((label, f"{day}前"))
+    return lines
+
+
+def _review_offer(sub: Submission, s: Any, tz: ZoneInfo) -> tuple[str, str] | None:
+    """(action, what it is called) the citizen may ask for now: 复查 after the answer, 复核
+    after the 复查's, each within its window; None otherwise."""
+    c = workflow.clocks(sub, s.intake.accept_days, s.intake.handle_days, tz, utcnow())
+    today = workflow.day_of(utcnow(), tz)
+    if c.review_request_by is not None and today <= c.review_request_by:
+        return "request_review", "复查"
+    if c.recheck_request_by is not None and today <= c.recheck_request_by:
+        return "request_recheck", "复核"
+    return None
+
+
 async def _view_context(request: web.Request, sub: Submission) -> dict[str, Any]:
     rt = request.app[RUNTIME]
     s = rt.settings
@@ -126,8 +161,10 @@ async def _view_context(request: web.Request, sub: Submission) -> dict[str, Any]
     async with rt.sessions() as session:
         replies = await store.replies(session, sub.id)
         followups = await store.followups(session, sub)
+        given = await notices.for_submission(session, sub.id)
     stage, stage_text = workflow.CITIZEN_STAGES.get(sub.status,
                                                     workflow.CITIZEN_STAGES[workflow.NEW])
+    offer = _review_offer(sub, s, tz)
     return {
         "tracking_no": sub.tracking_no,
         "received": sub.received_at.astimezone(tz).strftime("%Y年%m月%d日 %H:%M"),
@@ -136,15 +173,13 @@ async def _view_context(request: web.Request, sub: Submission) -> dict[str, Any]
         "stage_text": stage_text,
         "status": sub.status,
         "forwarded_to": sub.forwarded_to if sub.status == workflow.FORWARDED else None,
-        "accept_days": s.intake.accept_days,
-        "handle_days": s.intake.handle_days,
-        "accept_by": _day(workflow.accept_by(sub.received_at, s.intake.accept_days), tz),
-        # counted from acceptance: no date until the letter is accepted
-        "handle_by": _day(workflow.handle_by(sub.received_at, sub.accepted_at,
-                                             s.intake.accept_days, s.intake.handle_days), tz)
-        if sub.accepted_at else None,
+        "clocks": _clock_lines(sub, s, tz),
+        # Every notice, in the order given: a refusal's reason is its notice, shown here.
+        "notices": [{"n": n, "title": x.title, "at": _day(x.created_at, tz), "text": x.text}
+                    for n, x in enumerate(given, 1)],
         "replies": [{"at": _day(r.at, tz), "text": reply_text(r.message)} for r in replies],
         "followups": [{"at": _day(f.received_at, tz), "text": f.text} for f in followups],
+        "review": offer,
         "can_rate": sub.status == workflow.RESOLVED,
         "rating": sub.satisfaction,
         "satisfaction": sub.satisfaction,
@@ -330,6 +365,36 @@ async def rate(request: web.Request) -> web.StreamResponse:
     return _see_other("/status?done=rating")
 
 
+async def review(request: web.Request) -> web.StreamResponse:
+    """The citizen asks for 复查 (or, after its answer, 复核) with a short reason, within the
+    window; the same action staff can take on their behalf (``handlers.casework``)."""
+    rt = request.app[RUNTIME]
+    fields, sub = await _post_with_access(request)
+    if isinstance(sub, web.Response):
+        return sub
+    reason = clean_text(fields.get("reason", ""))
+    offer = _review_offer(sub, rt.settings, ZoneInfo(rt.settings.digest.timezone))
+    error = None
+    if offer is None or fields.get("action") != offer[0]:
+        error = "现在不能申请复查或复核：申请期限已过，或此件还没有可以申请复查、复核的答复。"
+    elif not 5 <= len(reason) <= REASON_MAX:
+        error = f"请写明申请{offer[1]}的理由，5 至 {REASON_MAX} 字（现在 {len(reason)} 字）。"
+    if error is None:
+        async with rt.sessions.begin() as session:
+            current = await submissions.by_tracking_no(session, sub.tracking_no)
+            assert current is not None
+            try:
+                await casework.apply(rt.context(session), current,
+                                     casework.Request(action=str(offer[0]), reason=reason),
+                                     actor="citizen", units=rt.settings.casework.units)
+            except casework.WorkflowError as exc:
+                error = str(exc)
+    if error is not None:
+        return await _render_view(request, sub, 400, {"reason": error}, {"reason": reason})
+    rt.outbox_wakeup.set()
+    return _see_other("/status?done=review")
+
+
 async def leave(request: web.Request) -> web.StreamResponse:
     await _check_post(request)
     resp = _see_other("/status")
@@ -354,5 +419,6 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/status", lookup)
     app.router.add_post("/status/followup", followup)
     app.router.add_post("/status/rating", rate)
+    app.router.add_post("/status/review", review)
     app.router.add_post("/status/logout", leave)
     app.router.add_get("/privacy", privacy)

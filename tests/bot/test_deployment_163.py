@@ -17,22 +17,25 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from sqlalchemy import select
 
+from handlers.tracking import find_tracking_no
 from storage.db import make_engine, sessionmaker
 from storage.models import Followup, Outbox, RawIntake, Submission
 from testing.dovecot import Dovecot
 from testing.imap_gate import IdGate
 from testing.loopback import free_port
 from testing.smtp import SmtpSink
-from tests.bot.helpers import wait_mail
+from tests.bot.citizen.steps import lookup, query_code
+from tests.bot.helpers import submit, tracking_no, wait_mail
 from tests.bot.sources.mailtools import append, provider_msgid, until
 from tests.bot.test_cli import run_cli, wait_http
 
@@ -202,3 +205,76 @@ async def test_serve_reads_the_163_mailbox_that_wants_imap_id(
             assert ack.rcpt_tos == [CITIZEN]
         assert gate.refused == 0 and gate.ids
 
+
+
+async def _api_action(base: str, token: str, tn: str, body: dict) -> tuple[int, dict]:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{base}/api/v1/submissions/{tn}/actions", json=body, headers=headers) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_casework_through_the_api_of_a_real_serve(
+        db_url: str, tmp_path: Path, smtp_sink: SmtpSink) -> None:
+    """From outside, as a provincial platform would: accept and extend a 163.com citizen's
+    letter through the write API (the notices arrive in their mailbox), an unknown action is
+    refused with a message, and a web letter without an address, accepted and answered, shows
+    the answer on its status page."""
+    port = free_port()
+    maildir = tmp_path / "maildir"
+    config = deployment_config(tmp_path / "feedback-bot.toml", db_url, port, smtp_sink.port,
+                               maildir=maildir)
+    token = api_token(config, tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    async with serving(config, port, tmp_path):
+        deliver(maildir, "1764000200.M3P1.mx.163", citizen_mail(
+            "法院判决一年了还执行不到位", LETTER, msgid=provider_msgid(CITIZEN)))
+        [ack] = await wait_mail(smtp_sink, 1, timeout=60)
+        tn = find_tracking_no(str(ack.message["Subject"]))
+        assert tn
+
+        status, sub = await _api_action(base, token, tn, {"action": "accept"})
+        assert status == 200 and sub["status"] == "accepted"
+        assert sub["handle_due"] == str(today + timedelta(days=60))
+        notice = (await wait_mail(smtp_sink, 2, timeout=30))[1]
+        assert notice.rcpt_tos == [CITIZEN] and "受理告知书" in str(notice.message["Subject"])
+        text = notice.message.get_body(("plain",)).get_content()
+        assert tn in text and (today + timedelta(days=60)).strftime("%Y年%m月%d日") in text
+        assert notice.message["In-Reply-To"] == ack.message["Message-ID"]
+
+        reason = "需要调取执行卷宗并约谈被执行人"
+        status, sub = await _api_action(base, token, tn, {"action": "extend", "reason": reason})
+        assert status == 200
+        moved = date.fromisoformat(sub["handle_due"]) - today
+        assert timedelta(days=89) <= moved <= timedelta(days=90)
+        extension = (await wait_mail(smtp_sink, 3, timeout=30))[2]
+        assert "延期办理告知书" in str(extension.message["Subject"])
+        assert reason in extension.message.get_body(("plain",)).get_content()
+
+        status, answer = await _api_action(base, token, tn, {"action": "approve"})
+        assert status == 400 and "未知的操作" in answer["error"]
+
+        # A web letter without an e-mail address: the answer reaches the status page only.
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            page_status, html = await submit(http, base, body="街道办门口的公告栏玻璃碎了一个月，"
+                                             "小孩子经过很危险，希望尽快修好。")
+            assert page_status == 200
+            web_tn, code = tracking_no(html), query_code(html)
+            answer_text = "街道办已于昨日更换公告栏玻璃，并加装了防护栏。"
+            for body in ({"action": "accept"}, {"action": "resolve", "reply": answer_text}):
+                for _ in range(100):  # the form answers before the letter is filed
+                    status, got = await _api_action(base, token, web_tn, body)
+                    if status != 404:
+                        break
+                    await asyncio.sleep(0.1)
+                assert status == 200, got
+            found = await lookup(http, base, web_tn, code)
+            assert found.status == 303
+            # public_url is https (behind the proxy), so the access cookie is Secure and the
+            # jar keeps it from plain http: send it as the proxied browser would.
+            access = found.cookies["fb_status"].value
+            async with http.get(f"{base}/status", headers={"Cookie": f"fb_status={access}"}) as resp:
+                page = await resp.text()
+        assert answer_text in page and "信访事项答复意见书" in page and "暂时还没有答复" not in page
+        assert len(smtp_sink.messages) == 3  # nothing mailed for the letter without an address

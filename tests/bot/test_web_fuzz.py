@@ -112,7 +112,8 @@ async def _post_form(session, url: str, fields: dict, token: str, keep_token: bo
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-@given(fields=FIELDS, keep_token=st.booleans(), path=st.sampled_from(["/feedback", "/", "/status"]))
+@given(fields=FIELDS, keep_token=st.booleans(),
+       path=st.sampled_from(["/feedback", "/", "/status", "/status/review"]))
 def test_random_form_posts_never_fail(live, fields, keep_token, path):  # type: ignore[no-untyped-def]
     loop, service, session, token = live
     status = loop.run_until_complete(
@@ -323,3 +324,50 @@ def test_random_console_and_api_queries_never_fail(live, staff, params, path, ke
         return (await _get(http, str(url), headers=headers))[0]
 
     assert loop.run_until_complete(go()) in ALLOWED
+
+
+ACTION_VALUE = st.one_of(st.sampled_from(HOSTILE + BAD_NUMBERS + BAD_DAYS), st.text(max_size=40),
+                         st.integers(), st.none(), st.booleans(), st.lists(st.integers(), max_size=2),
+                         st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+ACTION_BODY = st.one_of(
+    st.fixed_dictionaries({"action": st.sampled_from(
+        ["accept", "reject", "extend", "forward", "resolve", "request_review", "start", "x",
+         ""])}, optional={k: ACTION_VALUE for k in ("reason", "unit", "due", "reply", "days")}),
+    st.dictionaries(st.sampled_from(["action", "reason", "unit", "due", "reply", "days"]),
+                    ACTION_VALUE, max_size=6),
+    ACTION_VALUE)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=ACTION_BODY, raw=st.one_of(st.none(), st.binary(max_size=200)),
+       key=st.one_of(st.just("1"), st.text(min_size=1, max_size=30),
+                     st.from_regex(r"\A[0-9]{1,40}\Z")))
+def test_random_api_actions_never_fail(live, staff, body, raw, key):  # type: ignore[no-untyped-def]
+    """The write API (issue #18) answers any body with 200, or 400/403/404 and a Chinese
+    message; the console's action form the same (a redirect back, with the message)."""
+    loop, service, _session_, _token = live
+    http, api_token = staff
+    key = "".join(c for c in key if c.isprintable() and c not in "/?#%") or "1"
+
+    async def go() -> tuple[int, str, int]:
+        from yarl import URL
+
+        url = URL(service.base_url).with_path(f"/api/v1/submissions/{key}/actions",
+                                              encoded=False)
+        data = raw if raw is not None else json.dumps(body).encode()
+        status, text = await _post(http, str(url), data=data, headers={
+            "Authorization": f"Bearer {api_token}", "Content-Type": "application/json"})
+        page_status, page = await _get(http, f"{service.base_url}/console/s/1")
+        csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        fields = body if isinstance(body, dict) else {"action": str(body)}
+        form = b"&".join(_encode(str(k)) + b"=" + _encode(str(v)).replace(b"&", b"%26")
+                         for k, v in {**fields, "csrf": csrf}.items())
+        console_status, _ = await _post(
+            http, f"{service.base_url}/console/s/1/status", data=form,
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        return status, text, console_status
+
+    status, text, console_status = loop.run_until_complete(go())
+    assert status in ALLOWED and console_status in ALLOWED
+    if status in (400, 403):  # what the API itself refused says why (a 404 may be the router's)
+        assert json.loads(text)["error"]

@@ -28,7 +28,7 @@ import re
 import subprocess
 import sys
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -114,6 +114,8 @@ prepare_processes = 0
 retry_base_seconds = 0.2
 [classifier]
 model_dir = "{tmp_path}/var/models"
+[casework]
+units = ["法院", "{UNIT}"]
 [log]
 level = "INFO"
 format = "json"
@@ -316,7 +318,8 @@ async def _walk(tmp_path: Path, config: Path, base: str, sink: SmtpSink,
                 "unclassified", "spam") else "1", "measure": "", "kind": "report"}),
             ("note", {"text": NOTE}),
             ("reply", {"body": REPLY}),
-            ("status", {"current": "new", "to": "forwarded", "reason": REASON, "unit": UNIT}),
+            ("status", {"current": "new", "to": "forwarded", "reason": REASON, "unit": UNIT,
+                        "due": str(date.today() + timedelta(days=7))}),
         ):
             data["csrf"] = await csrf_of(sup, url)
             async with sup.post(f"{url}/{action}", data=data, allow_redirects=False) as resp:

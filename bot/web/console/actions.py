@@ -9,6 +9,8 @@ silently overwrite each other.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 from multidict import MultiDictProxy
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,10 +20,8 @@ from bot.web.console import auth, present
 from bot.web.console.security import restricted, sees_reports
 from bot.web.keys import RUNTIME
 from bot.web.params import ascii_int, path_id
-from handlers import acknowledge, reply
-from handlers.text import one_line
+from handlers import acknowledge, casework, reply
 from storage import events, labels, review_list, workflow
-from storage.db import utcnow
 from storage.models import Submission, User
 
 TEXT_MAX = 10_000
@@ -105,32 +105,33 @@ _SKIPPED = {"no address": "来信人没有留下电子邮箱",
             "daily cap for this address": "该邮箱今日回执已达上限"}
 
 
+def casework_request(data: MultiDictProxy | dict[str, str], action: str) -> casework.Request:
+    """A casework action as the console's form or the API's JSON asks for it."""
+    return casework.Request(action=action, **{k: str(data.get(k, "")) for k in FIELDS})
+
+
+FIELDS = ("reason", "unit", "due", "reply", "days")
+
+
 async def _status(db: AsyncSession, sub: Submission, user: User, data: MultiDictProxy,
                   rt: Runtime) -> str:
-    target = _field(data, "to")
-    if _field(data, "current") != sub.status:
+    """A step of the case (``storage.workflow.ACTIONS``): the form names the action, or the
+    status it wants (older forms); the rules, history and notice are ``handlers.casework``'s."""
+    current = _field(data, "current")
+    if current and current != sub.status:
         raise ActionError("此件状态刚被他人更改，请查看最新状态后再操作。")
-    if not workflow.can_move(sub.status, target):
-        raise ActionError(f"不能从“{workflow.STATUS[sub.status]}”改为该状态。")
-    reason = _field(data, "reason", 2000)
-    unit = one_line(_field(data, "unit"), 200)
-    if target in workflow.NEEDS_REASON and not reason:
-        raise ActionError(f"“{workflow.STATUS[target]}”需要填写理由。")
-    if target == "forwarded" and not unit:
-        raise ActionError("转办需要填写承办单位。")
-    now = utcnow()
-    previous = sub.status  # read now: the UPDATE below refreshes ``sub`` in this session
-    values: dict[str, object] = {"status": target}
-    if sub.status == "new" and target != "new":
-        values["accepted_at"] = now  # the acceptance decision (accept, reject or forward)
-    if target == "resolved":
-        values["resolved_at"] = now
-    if target == "forwarded":
-        values["forwarded_to"] = unit
-    await review_list.update_fields(db, sub.id, **values)
-    detail = {"from": previous, "to": target, "reason": reason or None, "unit": unit or None}
-    await events.record(db, sub.id, user.name, "status", detail)
-    return f"状态已改为“{workflow.STATUS[target]}”。"
+    name = _field(data, "action")
+    target = _field(data, "to")
+    if not name and target:
+        name = workflow.action_to(sub.status, target) or ""
+        if not name:
+            raise ActionError(f"不能从“{workflow.status_name(sub.status)}”改为该状态。")
+    try:
+        outcome = await casework.apply(rt.context(db), sub, casework_request(data, name),
+                                       actor=user.name, units=rt.settings.casework.units)
+    except casework.WorkflowError as exc:
+        raise ActionError(str(exc)) from exc
+    return outcome.message
 
 
 async def _assign(db: AsyncSession, sub: Submission, user: User, data: MultiDictProxy,
@@ -207,30 +208,49 @@ ACTIONS = {"classify": _reclassify, "status": _status, "assign": _assign, "note"
 SUPERVISOR_ACTIONS = ("restriction",)  # reviewers get a 403 whatever the letter
 
 
+class Refused(Exception):
+    """The viewer may not do this to this letter (403), or there is no such letter (404)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+async def perform(rt: Runtime, user: User, name: str, find: Callable[[AsyncSession], Awaitable[
+        Submission | None]], data: MultiDictProxy | dict[str, str]) -> tuple[int, str]:
+    """Do action ``name`` to the letter ``find`` gives, as ``user``: (its id, the message for
+    the user). The console's forms and the write API both come here, so the same roles, rules
+    and audit apply. Raises :class:`Refused` (403/404) or :class:`ActionError`."""
+    action = ACTIONS.get(name)
+    if action is None:
+        raise Refused(404)
+    if name in SUPERVISOR_ACTIONS and not sees_reports(user):
+        raise Refused(403)
+    async with rt.sessions.begin() as db:
+        sub = await find(db)
+        if sub is None:
+            raise Refused(404)
+        if restricted(sub, user):
+            raise Refused(403)
+        sid = sub.id
+        message = await action(db, sub, user, data, rt)
+    if name in ("reply", "classify", "status"):  # mail may be waiting: a reply, a notice, an
+        rt.outbox_wakeup.set()                     # acknowledgement a machine mail was denied
+    return sid, message
+
+
 async def act(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     user = auth.current(request)
-    name = request.match_info["action"]
-    action = ACTIONS.get(name)
-    if action is None:
-        raise web.HTTPNotFound()
-    if name in SUPERVISOR_ACTIONS and not sees_reports(user):
-        raise web.HTTPForbidden()
     sid = path_id(request)
     data = await request.post()
     try:
-        async with rt.sessions.begin() as db:
-            sub = await review_list.get(db, sid)
-            if sub is None:
-                raise web.HTTPNotFound()
-            if restricted(sub, user):
-                raise web.HTTPForbidden()
-            message = await action(db, sub, user, data, rt)
+        _sid, message = await perform(rt, user, request.match_info["action"],
+                                      lambda db: review_list.get(db, sid), data)
+    except Refused as exc:
+        raise (web.HTTPNotFound() if exc.status == 404 else web.HTTPForbidden()) from exc
     except ActionError as exc:
         message = f"未完成：{exc}"
-    else:
-        if name in ("reply", "classify"):  # a reclassified machine mail may get its ack
-            rt.outbox_wakeup.set()
     await auth.flash(request, message)
     raise web.HTTPFound(f"/console/s/{sid}")
 

@@ -1,22 +1,34 @@
-"""A small read-only JSON API for other tools: the queue (same filters as the console) and one
-submission. Every request needs ``Authorization: Bearer <token>`` (``feedback-bot user token``);
-the guard in ``auth`` checks it. Reports' content is hidden from reviewer tokens as in the console,
-and a supervisor's read of a report, alone or in a page of the list, is audited.
+"""A small JSON API for other tools (provincial 信访 platforms, 12345 systems): the queue (same
+filters as the console), one submission, and the casework actions on it. Every request needs
+``Authorization: Bearer <token>`` (``feedback-bot user token``); the guard in ``auth`` checks it.
+Reports' content is hidden from reviewer tokens as in the console, and a supervisor's read of a
+report, alone or in a page of the list, is audited.
+
+``POST /api/v1/submissions/{tracking_no}/actions`` takes ``{"action": "accept" | "reject" |
+"extend" | "forward" | "resolve" | ..., "reason", "unit", "due": "YYYY-MM-DD", "reply",
+"days"}`` and goes through the console's own action (``actions.perform``): the same roles, rules,
+audit and notices. It answers 200 with the submission, or 400 ``{"error": "<Chinese message>"}``
+for anything the workflow forbids or the body gets wrong; never a 5xx.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.web.console import auth, filters, report_views
+from bot.web.console import actions, auth, filters, report_views
+from bot.web.console.actions import FIELDS
 from bot.web.console.queue import staff_names, summarize
 from bot.web.console.security import restricted
 from bot.web.keys import RUNTIME
 from bot.web.params import ascii_int, query_int
 from storage import review_list, submissions
 from storage.db import utcnow
+from storage.models import Submission
 
 MAX_LIMIT = 200
 
@@ -42,16 +54,38 @@ async def list_submissions(request: web.Request) -> web.Response:
     return web.json_response({"items": items, "next": filters.encode_cursor(cursor)})
 
 
+def _finder(key: str) -> Callable[[AsyncSession], Awaitable[Submission | None]]:
+    """How the submission a path names is found: by id (digits) or tracking number."""
+    sub_id = ascii_int(key)
+
+    async def find(db: AsyncSession) -> Submission | None:
+        if sub_id is not None:
+            return await review_list.get(db, sub_id)
+        return await submissions.by_tracking_no(db, key.strip().upper()[:64])
+
+    return find
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+NOT_FOUND = "没有这个受理编号的来信。"
+
+
 async def one_submission(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    user = auth.current(request)
-    key = request.match_info["key"]
     async with rt.sessions() as db:
-        sub_id = ascii_int(key)
-        sub = await (review_list.get(db, sub_id) if sub_id is not None
-                     else submissions.by_tracking_no(db, key.upper()))
+        sub = await _finder(request.match_info["key"])(db)
     if sub is None:
-        raise web.HTTPNotFound(text='{"error": "not found"}', content_type="application/json")
+        return _error(404, NOT_FOUND)
+    return await _one(request, sub)
+
+
+async def _one(request: web.Request, sub: Submission) -> web.Response:
+    """One submission as JSON; its content only for a viewer who may read it (audited)."""
+    rt = request.app[RUNTIME]
+    user = auth.current(request)
     names, _ = await staff_names(rt)
     body = _jsonable(summarize(sub, user, rt, names, utcnow()))
     if not restricted(sub, user):
@@ -59,10 +93,58 @@ async def one_submission(request: web.Request) -> web.Response:
         body.update(subject=sub.subject, text=sub.text, new_text=sub.new_text,
                     from_name=sub.from_name, from_addr=sub.from_addr, phone=sub.phone,
                     confidence=sub.confidence, explanation=sub.explanation,
-                    forwarded_to=sub.forwarded_to)
+                    forwarded_to=sub.forwarded_to, extension_reason=sub.extension_reason)
     return web.json_response(body)
+
+
+async def _action_body(request: web.Request) -> dict[str, str] | str:
+    """The action's JSON body as text fields, or what is wrong with it (in Chinese)."""
+    try:
+        data = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError):
+        return "请求体不是有效的 JSON。请发送 JSON 对象，例如 {\"action\": \"accept\"}。"
+    if not isinstance(data, dict):
+        return "请求体应为 JSON 对象，例如 {\"action\": \"accept\"}。"
+    fields: dict[str, str] = {}
+    for key in ("action", *FIELDS):
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            return f"字段“{key}”应为字符串。"
+        text = str(value)
+        if "\x00" in text:
+            return f"字段“{key}”含有空字符，请删除后再试。"
+        fields[key] = text
+    if not fields.get("action", "").strip():
+        return "请用字段“action”指明操作，例如 accept、reject、extend、forward、resolve。"
+    return fields
+
+
+async def act(request: web.Request) -> web.Response:
+    """Apply one casework action (see the module's docstring)."""
+    rt = request.app[RUNTIME]
+    user = auth.current(request)
+    body = await _action_body(request)
+    if isinstance(body, str):
+        return _error(400, body)
+    try:
+        sid, _message = await actions.perform(
+            rt, user, "status", _finder(request.match_info["key"]),
+            {**body, "action": body["action"].strip()})
+    except actions.Refused as exc:
+        if exc.status == 404:
+            return _error(404, NOT_FOUND)
+        return _error(403, "您的账号无权处理此件（举报件仅主管、管理员可以处理）。")
+    except actions.ActionError as exc:
+        return _error(400, str(exc))
+    async with rt.sessions() as db:
+        sub = await review_list.get(db, sid)
+    assert sub is not None
+    return await _one(request, sub)
 
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/api/v1/submissions", list_submissions)
     app.router.add_get("/api/v1/submissions/{key}", one_submission)
+    app.router.add_post("/api/v1/submissions/{key}/actions", act)

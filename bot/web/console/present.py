@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -18,7 +18,7 @@ from handlers.names import CHANNEL as CHANNEL  # re-exported: one table, console
 from storage import workflow
 from storage.models import Submission
 from storage.workflow import STATUS as STATUS
-from storage.workflow import Deadlines
+from storage.workflow import Clocks
 
 if TYPE_CHECKING:
     from handlers.classify.taxonomy import Taxonomy
@@ -49,6 +49,7 @@ ACTIONS = {
     "ack-failed": "确认邮件未发出", "intake-retry": "重新处理来信",
     "intake-file-no-ack": "不发确认邮件直接登记",
     "mail-resend": "重新发送邮件", "mail-dismiss": "发送失败邮件标记为已处理",
+    "extend": "延期",
 }
 
 
@@ -104,7 +105,12 @@ def local(value: datetime | None, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(ZoneInfo(tz)).strftime(fmt) if value else ""
 
 
-def deadlines(sub: Submission, accept_days: int, handle_days: int, now: datetime) -> Deadlines:
-    """The workflow's deadlines (``storage.workflow``) of one letter."""
-    return workflow.deadlines(sub.status, sub.received_at, sub.accepted_at, accept_days,
-                              handle_days, now)
+def clocks(sub: Submission, accept_days: int, handle_days: int, tz: str,
+           now: datetime) -> Clocks:
+    """The workflow's clocks (``storage.workflow``) of one letter."""
+    return workflow.clocks(sub, accept_days, handle_days, ZoneInfo(tz), now)
+
+
+def day(value: date | None) -> str:
+    """A deadline as staff read it (the clocks are calendar days)."""
+    return value.isoformat() if value else ""

@@ -36,7 +36,7 @@ def summarize(sub: Submission, user: User, rt: Runtime, names: dict[int, str],
               now: datetime) -> dict[str, Any]:
     """One submission as a list row; content blanked when the viewer may not read it."""
     s = rt.settings
-    due = present.deadlines(sub, s.intake.accept_days, s.intake.handle_days, now)
+    due = present.clocks(sub, s.intake.accept_days, s.intake.handle_days, s.digest.timezone, now)
     hidden = restricted(sub, user)
     return {
         "id": sub.id,
@@ -60,12 +60,21 @@ def summarize(sub: Submission, user: User, rt: Runtime, names: dict[int, str],
         "confidence": sub.confidence,
         "auto": present.AUTO.get(sub.auto or "", sub.auto),
         "assignee": names.get(sub.assignee_id or 0, ""),
-        "accept_by": present.local(due.accept_by, s.digest.timezone, "%Y-%m-%d"),
-        "handle_by": present.local(due.handle_by, s.digest.timezone, "%Y-%m-%d"),
-        "due": present.local(due.due(sub.status), s.digest.timezone, "%Y-%m-%d"),
+        "accept_by": present.day(due.accept_due),
+        "handle_by": present.day(due.handle_due),
+        "due": present.day(due.due(sub.status)),
         "overdue": due.overdue,
         "accept_overdue": due.accept_overdue,
         "handle_overdue": due.handle_overdue,
+        "review_overdue": due.review_overdue,
+        # The API's names (issue #18): the deadlines as YYYY-MM-DD, None when not running.
+        "accept_due": present.day(due.accept_due) or None,
+        "handle_due": present.day(due.handle_due) or None,
+        "forward_due": present.day(due.forward_due) or None,
+        "review_request_by": present.day(due.review_request_by or due.recheck_request_by) or None,
+        "review_due": present.day(due.review_due if sub.status == workflow.REVIEW
+                                  else due.recheck_due) or None,
+        "extended_days": sub.extended_days,
     }
 
 

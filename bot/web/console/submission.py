@@ -9,6 +9,7 @@ it: no reason, forwarding unit, note, reply, follow-up, file or record of who re
 
 from __future__ import annotations
 
+import aiohttp_jinja2
 from aiohttp import web
 
 from bot.web.console import auth, present, report_views
@@ -17,7 +18,8 @@ from bot.web.console.queue import staff_names, summarize
 from bot.web.console.security import PREVIEW_TYPES, download_headers, restricted, sees_reports
 from bot.web.keys import RUNTIME
 from bot.web.params import path_id
-from storage import events, review_list, submissions, workflow
+from handlers import tracking
+from storage import events, notices, review_list, submissions, workflow
 from storage.db import utcnow
 from storage.models import Submission, User
 
@@ -65,6 +67,7 @@ async def show(request: web.Request) -> web.Response:
         fus = [] if hidden else await submissions.followups(db, sub.id)
         atts = [] if hidden else await review_list.attachments(db, sub.id)
         raw = None if hidden else await review_list.raw_mail(db, sub.id)
+        given = [] if hidden else await notices.for_submission(db, sub.id)
     tz = rt.settings.digest.timezone
     context = {
         "sub": sub,
@@ -80,7 +83,10 @@ async def show(request: web.Request) -> web.Response:
         "attachments": [{"a": a, "preview": a.content_type in PREVIEW_TYPES} for a in atts],
         "raw_id": raw.id if raw else None,
         "history": _history(evs, tz, hidden),
-        "transitions": [(s, workflow.STATUS[s]) for s in workflow.TRANSITIONS.get(sub.status, ())],
+        "actions": workflow.available(sub.status, extended=bool(sub.extended_days)),
+        "units": rt.settings.casework.units,
+        "notices": [{"n": n, "x": x, "at": present.local(x.created_at, tz)}
+                    for n, x in enumerate(given, 1)],
         "categories": present.categories(),
         # A letter classified under an earlier report: its numbers are not this report's, so
         # the form preselects none of them.
@@ -138,7 +144,35 @@ async def raw(request: web.Request) -> web.Response:
     return web.Response(body=row.raw, headers=headers)
 
 
+async def print_notice(request: web.Request) -> web.Response:
+    """A notice as a clean A4 page to print and post, or read out on the phone, for a citizen
+    without e-mail (templates/notices/print.html, its print CSS in static/notice-print.css).
+    A 举报's notices are for supervisors and admins only, and each view is audited."""
+    rt = request.app[RUNTIME]
+    user = auth.current(request)
+    sub = await load(request)
+    if restricted(sub, user):
+        raise web.HTTPForbidden()
+    n = path_id(request, "n")
+    async with rt.sessions() as db:
+        notice = await notices.nth(db, sub.id, n)
+    if notice is None:
+        raise web.HTTPNotFound()
+    await report_views.one(request, sub, f"notice {n}")
+    tz = rt.settings.digest.timezone
+    context = {
+        "notice": {"title": notice.title, "text": notice.text,
+                   "day": present.local(notice.created_at, tz, "%Y年%m月%d日")},
+        "submission_id": sub.id, "tracking_no": sub.tracking_no, "name": sub.from_name,
+        "address": None,  # the postal address field comes with staff entry (issue #18 item 4)
+        "status_url": f"{rt.settings.web.public_url}/status",
+        "query_code": tracking.query_code_for(rt.secret, sub.tracking_no),
+    }
+    return aiohttp_jinja2.render_template("notices/print.html", request, context)
+
+
 def setup(app: web.Application) -> None:
+    app.router.add_get("/console/submissions/{id}/notices/{n}/print", print_notice)
     app.router.add_get("/console/s/{id}", show)
     app.router.add_get("/console/s/{id}/raw", raw)
     app.router.add_get("/console/s/{id}/files/{att}", download)

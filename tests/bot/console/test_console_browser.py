@@ -58,7 +58,7 @@ async def test_staff_work_a_letter_end_to_end(service: Service, page: Page, smtp
     assert "（4）" in (await page.locator("#category").text_content() or "")
     assert await page.locator("#kind").text_content() == "投诉"
 
-    await page.select_option("#to", "accepted")
+    await page.select_option("#action", "accept")
     await page.locator("#form-status button").click()
     assert "已受理" in (await page.locator("#flash").text_content() or "")
     assert await page.locator("#status").text_content() == "已受理"
@@ -66,8 +66,10 @@ async def test_staff_work_a_letter_end_to_end(service: Service, page: Page, smtp
     await page.get_by_label("答复内容", exact=False).fill("您反映的问题已转执行局核实，将于十日内答复。")
     await page.get_by_role("button", name="发送答复").click()
     assert "发送队列" in (await page.locator("#flash").text_content() or "")
-    mails = await wait_mail(smtp_sink, 2, timeout=10)
-    reply = mails[1].message
+    mails = await wait_mail(smtp_sink, 3, timeout=10)  # ack, the 受理 notice, the reply
+    assert "受理告知书" in str(mails[1].message["Subject"])
+    reply = mails[2].message
+    assert reply["In-Reply-To"] == ack.message["Message-ID"]  # threaded under the ack
     assert tn in str(reply["Subject"]) and reply["To"].addresses[0].addr_spec == "qian@example.com"
     assert "十日内答复" in reply.get_body(preferencelist=("plain",)).get_content()
     assert reply["Auto-Submitted"] == "no"  # written by a person

@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date, timedelta
+from pathlib import Path
 
 import aiohttp
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bot.app import Service
+from bot.config import Settings
 from storage import events, users
 from storage import review_list as queue
 from storage.models import Event
+from testing.smtp import SmtpSink
 from tests.bot.console.support import Staff, file_letter, login, page_csrf, post_form
+from tests.conftest import make_settings
 
 SECRET = "举报某局干部张某收受红包二十万元"
 
@@ -137,6 +143,12 @@ UNIT = "区纪委监委第三室（刘德胜案）"
 NOTE = "已电话联系陈小红核实，她担心被报复"
 
 
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path, smtp_sink: SmtpSink) -> Settings:
+    """The service of these tests forwards to a unit whose configured name is itself telling."""
+    return make_settings(db_url, tmp_path, smtp_sink, casework={"units": ["法院", UNIT]})
+
+
 async def test_reviewer_sees_nothing_staff_wrote_on_a_report(
         service: Service, reviewer: Staff, supervisor: Staff, client: aiohttp.ClientSession):
     sid = await _report(service)
@@ -147,7 +159,7 @@ async def test_reviewer_sees_nothing_staff_wrote_on_a_report(
                             {"csrf": await page_csrf(client, url), "text": NOTE}))[0] == 302
     assert (await post_form(client, f"{url}/status", {
         "csrf": await page_csrf(client, url), "current": "new", "to": "forwarded",
-        "reason": REASON, "unit": UNIT}))[0] == 302
+        "reason": REASON, "unit": UNIT, "due": str(date.today() + timedelta(days=7))}))[0] == 302
     async with client.get(url) as resp:
         page = await resp.text()
     assert REASON in page and UNIT in page and NOTE in page and "查看举报内容" in page

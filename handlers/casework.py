@@ -1,0 +1,78 @@
+"""Applying a casework action to a submission: the one place where it happens.
+
+The console's status form, the write API (``POST /api/v1/submissions/{tracking_no}/actions``)
+and the citizen's 复查 / 复核 request on the status page all call :func:`apply`: the rules are
+``storage.workflow.check``'s (one set of Chinese messages), the change, its history line (the
+audit) and the notice to the citizen (handlers/notices.py) are written in the caller's
+transaction, together or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from handlers import notices
+from handlers.step import Context
+from handlers.text import one_line
+from storage import events, review_list, workflow
+from storage.clock import utcnow
+from storage.models import Notice, Submission
+from storage.workflow import Request, WorkflowError
+
+__all__ = ["Outcome", "Request", "WorkflowError", "apply"]
+TEXT_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class Outcome:
+    message: str  # for staff (the console's notice) or the API client, in Chinese
+    notice: Notice | None
+
+
+def clean(req: Request) -> Request:
+    """The request's text bounded: a reason or answer of at most TEXT_MAX characters, a
+    unit's name and a date on one line."""
+    return Request(action=one_line(req.action, 40), reason=req.reason.strip()[:TEXT_MAX],
+                   unit=one_line(req.unit, 200), due=one_line(req.due, 20),
+                   reply=req.reply.strip()[:TEXT_MAX], days=one_line(req.days, 10))
+
+
+async def apply(ctx: Context, sub: Submission, req: Request, *, actor: str,
+                units: list[str]) -> Outcome:
+    """Do ``req`` to ``sub`` as ``actor`` (a staff name, or "citizen"), or raise
+    :class:`WorkflowError` saying why not. The caller has checked who may act on the letter."""
+    req = clean(req)
+    now = utcnow()
+    change = workflow.check(sub, req, units=units, accept_days=ctx.accept_days,
+                            handle_days=ctx.handle_days, tz=ZoneInfo(ctx.timezone), now=now)
+    action = change.action
+    previous = sub.status  # read now: the UPDATE below refreshes ``sub`` in this session
+    await review_list.update_fields(ctx.session, sub.id, **change.values)
+    await ctx.session.refresh(sub)
+    detail: dict[str, object] = {"action": action.name}
+    if action.target is not None:
+        detail.update({"from": previous, "to": action.target})
+    detail.update({"reason": req.reason or None, "unit": change.values.get("forwarded_to"),
+                   "due": str(change.facts["due"]) if "due" in change.facts else None,
+                   "days": change.facts.get("days"), "text": req.reply or None})
+    await events.record(ctx.session, sub.id, actor,
+                        "status" if action.target is not None else action.name,
+                        {k: v for k, v in detail.items() if v is not None})
+    notice = None
+    if action.notice is not None:
+        facts = {**change.facts, "reason": req.reason, "reply": req.reply,
+                 "unit": change.facts.get("unit", req.unit if action.name == "reject" else "")}
+        notice = await notices.issue(ctx, sub, action.notice, facts, actor)
+    return Outcome(_message(action, sub, notice), notice)
+
+
+def _message(action: workflow.Action, sub: Submission, notice: Notice | None) -> str:
+    done = (f"已{action.label}，状态为“{workflow.status_name(sub.status)}”。"
+            if action.target is not None else f"已{action.label}。")
+    if notice is None:
+        return done
+    if notice.message_id:
+        return done + f"已生成《{notice.title}》，并通过电子邮件发送给来信人。"
+    return done + (f"已生成《{notice.title}》；来信人没有可用的电子邮箱，告知显示在其查询页面上，"
+                   "电话、信件来信请打印告知送达。")
