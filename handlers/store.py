@@ -197,6 +197,8 @@ async def _assign_tracking_nos(intakes: list[Intake], ctx: Context) -> None:
 
 
 def _submission_row(intake: Intake, ctx: Context) -> dict[str, object]:
+    from storage import workflow
+
     assert intake.tracking_no
     intake.query_code = tracking.query_code_for(ctx.secret, intake.tracking_no)
     return {
@@ -215,7 +217,7 @@ def _submission_row(intake: Intake, ctx: Context) -> dict[str, object]:
         "flags": intake.flags or None,
         "related_id": intake.related_id,
         "received_at": intake.received_at,
-        "status": "new",
+        "status": workflow.NEW,
         **_classification_fields(intake, ctx),
     }
 

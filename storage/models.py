@@ -34,6 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from storage import workflow
+
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identity.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -138,7 +140,7 @@ class Submission(Base):
     # not the same as kind == "report" (migration 0005).
     restricted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     restricted_by: Mapped[str | None] = mapped_column(String(16))  # writer, classifier, staff
-    status: Mapped[str] = mapped_column(String(16), default="new", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=workflow.NEW, index=True)
     auto: Mapped[str | None] = mapped_column(String(16))
     flags: Mapped[dict[str, Any] | None]
     related_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("submissions.id"))

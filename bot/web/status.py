@@ -350,7 +350,7 @@ async def rate(request: web.Request) -> web.StreamResponse:
     choice = fields.get("satisfaction", "")
     comment = clean_text(fields.get("comment", ""))
     errors = {}
-    if sub.status != "resolved":
+    if sub.status != workflow.RESOLVED:
         errors["satisfaction"] = "办结以后才可以评价。"
     elif choice not in RATINGS:
         errors["satisfaction"] = "请选择“满意”“基本满意”或“不满意”中的一项。"
