@@ -27,8 +27,8 @@ from handlers.digest.lead import Leading
 from handlers.digest.mask import mask
 from handlers.digest.titles import short_title
 from handlers.digest.weeks import Week
-from handlers.repeats import DEFAULT_NGRAM, DEFAULT_THRESHOLD
 from handlers.names import channel_name
+from handlers.repeats import DEFAULT_NGRAM, DEFAULT_THRESHOLD
 from handlers.text import excerpt
 from storage import digests
 from storage.clock import utcnow
