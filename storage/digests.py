@@ -185,7 +185,9 @@ _TIMED = (Submission.received_at, Submission.accepted_at, Submission.resolved_at
 async def _timed(session: AsyncSession, *where: ColumnElement[bool]) -> list[Timed]:
     rows = await session.execute(select(*_TIMED, Submission.auto, Submission.category)
                                  .where(*where))
-    return [Timed(*values) for *values, auto, category in rows.all() if is_counted(auto, category)]
+    return [Timed(received, accepted, resolved, extended, status)
+            for received, accepted, resolved, extended, status, auto, category in rows.all()
+            if is_counted(auto, category)]
 
 
 async def received_between(session: AsyncSession, start: datetime, end: datetime) -> list[Timed]:
