@@ -381,6 +381,9 @@ def _from_form(intake: Intake) -> None:
         intake.flags["report"] = choice
         if choice == "anonymous":
             intake.from_name = None
+    # 同意公开: the writer's consent to a public reply (handlers/public_reply.py).
+    if form.get("public") == "yes":
+        intake.flags["public"] = True
 
 
 async def process_many(intakes: list[Intake], ctx: Context) -> None:

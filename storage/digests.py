@@ -31,10 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import outbox
 from storage.db import utcnow
-from storage.models import Digest, Event, Submission
+from storage.models import Digest, Event, Submission, SubmissionLink
 from storage.review_list import restricted_clause
 from storage.upsert import insert_ignore
-from storage.workflow import FORWARDED, NEW, OPEN_STATUSES, REJECTED, cutoff
+from storage.workflow import FORWARDED, HANDLING, NEW, OPEN_STATUSES, REJECTED
 
 SPAM = "spam"
 
@@ -158,51 +158,6 @@ async def forwarded(session: AsyncSession, start: datetime, end: datetime) -> in
     ) or 0)
 
 
-@dataclass(frozen=True)
-class Overdue:
-    accept: int
-    handle: int
-
-
-async def overdue(
-    session: AsyncSession, end: datetime, accept_days: int, handle_days: int
-) -> Overdue:
-    """Counted cases overdue at ``end``.
-
-    Acceptance: received more than ``accept_days`` before ``end`` and, at ``end``, still new
-    (or accepted only later), unless rejected. Handling: received more than ``handle_days``
-    before ``end`` and not closed at ``end`` (not yet, or only later).
-
-    Each condition is an OR of "still open today" and "done only after ``end``". Asked as one
-    query, that OR left only the received_at range, so the database read every case received
-    before the cut-off (2–3 s each at 1M rows). Split, the open cases are ranges of the covering
-    status index, and the late ones ranges of the accepted_at / resolved_at indexes.
-    """
-    accept_by = cutoff(end, accept_days)
-    handle_by = cutoff(end, handle_days)
-    counted = _counted()
-    still_open = (await session.execute(
-        select(func.count().filter(counted, Submission.status == NEW,
-                                   Submission.accepted_at.is_(None),
-                                   Submission.received_at < accept_by),
-               func.count().filter(counted, Submission.resolved_at.is_(None),
-                                   Submission.received_at < handle_by))
-        .where(Submission.status.in_(OPEN_STATUSES),
-               Submission.received_at < max(accept_by, handle_by))
-    )).one()
-    # Only the done column's range in WHERE: given the received_at range too, SQLite (with no
-    # range statistics) may prefer that one and read most of the table (2.4 s at 1M rows).
-    accepted_late = await session.scalar(
-        select(func.count().filter(counted, Submission.status != REJECTED,
-                                   Submission.received_at < accept_by))
-        .where(Submission.accepted_at >= end))
-    resolved_late = await session.scalar(
-        select(func.count().filter(counted, Submission.received_at < handle_by))
-        .where(Submission.resolved_at >= end))
-    return Overdue(accept=int(still_open[0] or 0) + int(accepted_late or 0),
-                   handle=int(still_open[1] or 0) + int(resolved_late or 0))
-
-
 async def satisfaction(session: AsyncSession, end: datetime) -> dict[str, int]:
     """Citizens' ratings (满意/基本满意/不满意) of every case resolved before ``end``."""
     rows = await session.execute(
@@ -210,6 +165,146 @@ async def satisfaction(session: AsyncSession, end: datetime) -> dict[str, int]:
         .where(Submission.satisfaction.is_not(None), Submission.resolved_at < end)
         .group_by(Submission.satisfaction))
     return {rating: int(n) for rating, n in rows.all() if n}
+
+
+# -- what leaders read: the three rates and the overdue list ---------------------------------
+class Timed(NamedTuple):
+    """The dates of one counted case that its clocks are computed from (storage.workflow)."""
+
+    received_at: datetime
+    accepted_at: datetime | None  # the acceptance decision: accepted, rejected or forwarded
+    resolved_at: datetime | None
+    extended_days: int | None
+    status: str
+
+
+_TIMED = (Submission.received_at, Submission.accepted_at, Submission.resolved_at,
+          Submission.extended_days, Submission.status)
+
+
+async def _timed(session: AsyncSession, *where: ColumnElement[bool]) -> list[Timed]:
+    rows = await session.execute(select(*_TIMED, Submission.auto, Submission.category)
+                                 .where(*where))
+    return [Timed(received, accepted, resolved, extended, status)
+            for received, accepted, resolved, extended, status, auto, category in rows.all()
+            if is_counted(auto, category)]
+
+
+async def received_between(session: AsyncSession, start: datetime, end: datetime) -> list[Timed]:
+    """Counted cases received in ``[start, end)`` (whose acceptance fell due in a period)."""
+    return await _timed(session, _received(start, end))
+
+
+async def decided_between(session: AsyncSession, start: datetime, end: datetime) -> list[Timed]:
+    """Counted cases whose acceptance decision was made in ``[start, end)``."""
+    return await _timed(session, _between(Submission.accepted_at, start, end))
+
+
+async def accepted_for_handling(session: AsyncSession, start: datetime, end: datetime,
+                                extended_since: datetime) -> list[Timed]:
+    """Counted, not refused cases accepted in ``[start, end)``, and the extended ones accepted
+    from ``extended_since`` on (an extension moves the handling deadline later): the cases
+    whose handling fell due in a period."""
+    return await _timed(session, Submission.status != REJECTED, or_(
+        _between(Submission.accepted_at, start, end),
+        and_(Submission.extended_days.is_not(None),
+             _between(Submission.accepted_at, extended_since, end))))
+
+
+async def resolved_between(session: AsyncSession, start: datetime, end: datetime) -> list[Timed]:
+    """Counted cases answered (办结) in ``[start, end)``."""
+    return await _timed(session, _between(Submission.resolved_at, start, end),
+                        Submission.accepted_at.is_not(None))
+
+
+class LateCase(NamedTuple):
+    """An overdue case as the leadership's list shows it: no one's name, no words."""
+
+    tracking_no: str
+    category: str
+    stage: str  # "accept" or "handle"
+    started_at: datetime  # received (accept) or accepted (handle): where its clock started
+    extended_days: int | None
+    restricted: bool
+
+
+@dataclass(frozen=True)
+class LateCases:
+    """Cases overdue at the end of a period: how many, and the longest overdue of them."""
+
+    accept: int
+    handle: int
+    reports: int  # 举报 among them (counted, never listed to the digest's readers)
+    oldest: list[LateCase]  # at most ``limit`` per stage, longest overdue first
+
+
+_LATE_COLS = (Submission.tracking_no, Submission.category, Submission.received_at,
+              Submission.accepted_at, Submission.extended_days, restricted_clause(),
+              Submission.auto)
+
+
+def _late_rows(rows: Sequence[Any], stage: str) -> list[LateCase]:
+    out = []
+    for tn, category, received, accepted, ext, restricted, auto in rows:
+        if is_counted(auto, category):
+            start = received if stage == "accept" else accepted
+            out.append(LateCase(tn, category, stage, start, ext, bool(restricted)))
+    return out
+
+
+async def late_cases(session: AsyncSession, end: datetime, accept_before: datetime,
+                     handle_before: datetime, still_late: Any, limit: int = 100) -> LateCases:
+    """Counted cases overdue at ``end`` (the period's last moment): not decided by ``end``
+    though received before ``accept_before``, or accepted before ``handle_before`` and not
+    answered by ``end`` (refused cases have no handling clock).
+
+    ``still_late(case) -> bool`` re-checks an extended case against its own later deadline.
+    The counts are index ranges (the covering status index; the done columns' indexes for the
+    cases closed only after ``end``); only the extended cases (their own index) and the
+    ``limit`` oldest of each stage are read as rows.
+    """
+    counted = _counted()
+    undecided = (Submission.status == NEW, Submission.accepted_at.is_(None),
+                 Submission.received_at < accept_before)
+    unanswered = (Submission.status.in_(HANDLING), Submission.resolved_at.is_(None),
+                  Submission.accepted_at < handle_before)
+    report = restricted_clause()
+    counts = (await session.execute(
+        select(func.count().filter(counted, *undecided), func.count().filter(counted, *unanswered),
+               func.count().filter(counted, report, or_(and_(*undecided), and_(*unanswered))))
+        .where(Submission.status.in_(OPEN_STATUSES)))).one()
+    decided_late = _late_rows((await session.execute(select(*_LATE_COLS).where(
+        Submission.accepted_at >= end, Submission.received_at < accept_before))).all(), "accept")
+    answered_late = _late_rows((await session.execute(select(*_LATE_COLS).where(
+        Submission.resolved_at >= end, Submission.accepted_at < handle_before,
+        Submission.status != REJECTED))).all(), "handle")
+    extended = _late_rows((await session.execute(select(*_LATE_COLS).where(
+        Submission.extended_days.is_not(None), *unanswered))).all(), "handle")
+    saved = [c for c in [*extended, *answered_late] if c.extended_days and not still_late(c)]
+    oldest_open = _late_rows((await session.execute(select(*_LATE_COLS).where(*undecided)
+                                                    .order_by(Submission.received_at)
+                                                    .limit(limit))).all(), "accept")
+    oldest_handling = _late_rows((await session.execute(
+        select(*_LATE_COLS).where(*unanswered).order_by(Submission.accepted_at)
+        .limit(limit))).all(), "handle")
+    oldest = [c for c in [*oldest_open, *decided_late, *oldest_handling, *answered_late]
+              if not c.extended_days or still_late(c)]
+    closed_late = [*decided_late, *answered_late]
+    return LateCases(accept=int(counts[0] or 0) + len(decided_late),
+                     handle=int(counts[1] or 0) + len(answered_late) - len(saved),
+                     reports=int(counts[2] or 0) + sum(c.restricted for c in closed_late)
+                     - sum(c.restricted for c in saved),
+                     oldest=list(dict.fromkeys(oldest)))
+
+
+async def week_links(session: AsyncSession, start: datetime, end: datetime
+                     ) -> list[tuple[int, int]]:
+    """Links (storage.repeats) from letters received in ``[start, end)``: (letter, case)."""
+    rows = await session.execute(
+        select(SubmissionLink.submission_id, SubmissionLink.related_id)
+        .join(Submission, Submission.id == SubmissionLink.submission_id)
+        .where(_received(start, end)))
+    return [(int(a), int(b)) for a, b in rows.all()]
 
 
 # -- rows ------------------------------------------------------------------------------------

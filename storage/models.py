@@ -187,6 +187,8 @@ class Submission(Base):
         # A sender's open cases (storage/repeats.py; migration 0009).
         Index("ix_submissions_sender_addr_key", "sender_addr_key", "status"),
         Index("ix_submissions_sender_phone_key", "sender_phone_key", "status"),
+        # The extended cases, read apart by the digest's overdue count (migration 0013).
+        Index("ix_submissions_extended", "extended_days"),
     )
 
 
@@ -205,6 +207,28 @@ class SubmissionLink(Base):
     __table_args__ = (
         UniqueConstraint("submission_id", "related_id", name="uq_submission_links_pair"),
         Index("ix_submission_links_related", "related_id"),
+    )
+
+
+class PublicReply(Base):
+    """A resolved case's question and answer on the public page (公开答复, /replies): the text
+    a supervisor checked after masking, published only with the citizen's consent and never
+    for a 举报 (handlers/public_reply.py). Migration 0013."""
+
+    __tablename__ = "public_replies"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(BigId, ForeignKey("submissions.id"))
+    category: Mapped[str] = mapped_column(String(16))
+    measure: Mapped[str | None] = mapped_column(String(16))
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    published_by: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[datetime]
+    withdrawn_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("submission_id", name="uq_public_replies_submission"),
+        Index("ix_public_replies_listed", "withdrawn_at", "category", "measure", "published_at"),
     )
 
 

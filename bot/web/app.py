@@ -13,7 +13,7 @@ from bot.web.keys import RUNTIME
 from bot.web.middlewares import errors, security_headers
 
 # Parts that add their own routes (and middlewares) through ``setup(app)``.
-OPTIONAL_PARTS = ("bot.web.status", "bot.web.console")
+OPTIONAL_PARTS = ("bot.web.status", "bot.web.console", "bot.web.replies")
 
 
 def make_app(rt: Runtime) -> web.Application:

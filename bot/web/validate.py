@@ -19,7 +19,7 @@ _PHONE_CHARS = re.compile(r"^[0-9+\-\s()（）－]{5,25}$")
 # Control characters other than tab and newlines have no place in a letter.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
-FIELDS = ("name", "email", "phone", "subject", "body", "report")
+FIELDS = ("name", "email", "phone", "subject", "body", "report", "public")
 # The writer's answer to "is this a 举报?": not one (""), 实名 ("real") or 匿名 ("anonymous").
 # Either 举报 answer restricts the letter (handlers/classify/restrict.py); its values are the
 # ones handlers/parse.py reads from the payload.
@@ -116,6 +116,8 @@ def validate(raw: dict[str, str]) -> FormInput:
         if message:
             form.errors[key] = message
     _check_report(form)
+    # 同意公开 (a checkbox): ticked or not; anything else a browser cannot send means not.
+    values["public"] = "yes" if values["public"] == "yes" else ""
     return form
 
 

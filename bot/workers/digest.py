@@ -37,7 +37,9 @@ RECHECK_SECONDS = 300.0  # sleep at most this long, so clock changes and new row
 
 def options(settings: Settings) -> Options:
     return Options(timezone=settings.digest.timezone, accept_days=settings.intake.accept_days,
-                   handle_days=settings.intake.handle_days, public_url=settings.web.public_url)
+                   handle_days=settings.intake.handle_days, public_url=settings.web.public_url,
+                   repeats_threshold=settings.repeats.threshold,
+                   repeats_ngram=settings.repeats.ngram)
 
 
 def due_weeks(schedule: str, tz: ZoneInfo, now: datetime, recorded: set[str],

@@ -55,7 +55,7 @@ async def build(session: AsyncSession, week: Week, opts: Options,
     rows = [r async for r in digests.week_rows(session, week.start(tz), week.end(tz))]
     f = await collect(session, week, opts, week_rows=rows)
     labels = {c.id: c.short for c in f.categories}
-    series = {c.id: f.trend[c.id] for c in f.categories if c.id in f.trend}
+    series = render.chart_series(f)
     # Imported here, once a week: matplotlib and openpyxl are ~30 MB of a service's memory that
     # only the digest uses.
     from handlers.digest import chart, xlsx

@@ -1,5 +1,10 @@
 """The digest's trend chart: submissions per category over the last 12 weeks, as a PNG.
 
+Drawn for a phone: 480 × 480 CSS pixels at twice that resolution, shown at the screen's width
+(at 360 px every label is still about 11 px high), at most five lines (the caller's choice of the
+largest categories) with the legend below the plot, one short name a line, week numbers on the
+x axis.
+
 matplotlib with the Agg backend and its object API (``Figure`` + ``FigureCanvasAgg``, never
 pyplot), so the chart can be drawn in a worker thread of the running service. Labels are
 Chinese, so a CJK font is looked up once ("Noto Sans CJK SC" from Debian's fonts-noto-cjk, then a
@@ -37,13 +42,18 @@ def cjk_font() -> str | None:
     return None
 
 
+WIDTH_IN, DPI = 4.8, 200  # 480 CSS px wide (100 per inch), drawn at 2x for sharp phone screens
+FONT_PT = 11
+
+
 def trend_png(weeks: list[str], series: dict[str, list[int]], labels: dict[str, str],
-              title: str = "近12周各类来信数量") -> bytes:
+              title: str = "近12周来信最多的类别") -> bytes:
     """A line per category (``labels`` gives each its legend text), weeks on the x axis."""
     family = cjk_font()
     rc = {"font.family": [family, "DejaVu Sans"] if family else ["DejaVu Sans"],
-          "axes.unicode_minus": False}
-    fig = Figure(figsize=(9, 4.6), dpi=100, layout="constrained")
+          "axes.unicode_minus": False, "font.size": FONT_PT}
+    height = 3.0 + 0.28 * max(1, len(series))  # the plot, then one legend line per category
+    fig = Figure(figsize=(WIDTH_IN, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     with warnings.catch_warnings():
         # Missing glyphs (no CJK font) warn; the chart is still worth sending.
@@ -63,14 +73,15 @@ def _draw(fig: Figure, weeks: list[str], series: dict[str, list[int]], labels: d
     for (cid, values), color in zip(series.items(), colors, strict=True):
         ax.plot(x, values, marker="o", markersize=3, linewidth=1.6, color=color,
                 label=labels.get(cid, cid))
-    ax.set_xticks(x, [w.split("-")[-1] for w in weeks])
+    ax.set_xticks(x, [w.split("-W")[-1] for w in weeks], fontsize=FONT_PT - 2)
+    ax.set_xlabel("周次")
     ax.set_ylim(bottom=0)
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.grid(axis="y", alpha=0.3)
     ax.set_title(title)
     ax.set_ylabel("件数")
     if series:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+        fig.legend(loc="outside lower left", ncols=1, frameon=False, fontsize=FONT_PT)
     else:
         ax.text(0.5, 0.5, "暂无数据", transform=ax.transAxes, ha="center", va="center")
 

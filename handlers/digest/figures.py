@@ -22,11 +22,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import categories
+from handlers.digest import lead
+from handlers.digest.lead import Leading
 from handlers.digest.mask import mask
+from handlers.digest.titles import short_title
 from handlers.digest.weeks import Week
 from handlers.names import channel_name
+from handlers.repeats import DEFAULT_NGRAM, DEFAULT_THRESHOLD
 from handlers.text import excerpt
 from storage import digests
+from storage.clock import utcnow
 
 TREND_WEEKS = 12
 TOP_CATEGORIES = 3
@@ -44,6 +49,9 @@ class Options:
     accept_days: int = 15
     handle_days: int = 60
     public_url: str = "http://127.0.0.1:8080"
+    # The repeat matcher's settings ([repeats]): the themes cluster letters by its measure.
+    repeats_threshold: float = DEFAULT_THRESHOLD
+    repeats_ngram: int = DEFAULT_NGRAM
 
 
 @dataclass
@@ -101,6 +109,7 @@ class Figures:
     trend_weeks: list[str]
     trend: dict[str, list[int]]  # category id → counts per week, oldest first
     public_url: str
+    lead: Leading  # 三率, 按期, the overdue list, the week's themes (handlers.digest.lead)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -123,8 +132,7 @@ def category_name(cid: str, titles: dict[str, str]) -> tuple[str, str]:
     title = titles.get(cid)
     if not title:
         return ordinal, ordinal
-    short = title if len(title) <= 12 else title[:11] + "…"
-    return title, f"{ordinal} {short}"
+    return title, f"{ordinal} {short_title(title)}"
 
 
 # -- gathering ---------------------------------------------------------------------------------
@@ -186,19 +194,18 @@ async def _add_excerpts(rows: list[CategoryRow], week_rows: Sequence[digests.Wee
             lambda quoted=quoted: [excerpt(mask(text, [name]), 120) for text, name in quoted])
 
 
-async def _health(session: AsyncSession, week: Week, tz: ZoneInfo, opts: Options,
-                  received: int) -> Health:
+async def _health(session: AsyncSession, week: Week, tz: ZoneInfo, received: int,
+                  late: Leading) -> Health:
     start, end = week.start(tz), week.end(tz)
     accepted = await digests.done_in(session, "accepted_at", start, end)
     resolved = await digests.done_in(session, "resolved_at", start, end)
-    late = await digests.overdue(session, end, opts.accept_days, opts.handle_days)
     sat_all = await digests.satisfaction(session, end)
     rated = sum(sat_all.values())
     good = sat_all.get("满意", 0) + sat_all.get("基本满意", 0)
     return Health(
         received=received, accepted=len(accepted), resolved=len(resolved),
         forwarded=await digests.forwarded(session, start, end),
-        overdue_accept=late.accept, overdue_handle=late.handle,
+        overdue_accept=late.overdue_accept, overdue_handle=late.overdue_handle,
         median_accept_days=_days(_median([s for s, _rating in accepted])),
         median_resolve_days=_days(_median([s for s, _rating in resolved])),
         satisfaction_week=_ordered(Counter(r for _s, r in resolved if r is not None)),
@@ -237,6 +244,11 @@ async def collect(session: AsyncSession, week: Week, opts: Options,
     await _add_excerpts(rows, week_rows)
     excluded = volumes.excluded
     reports = Counter(r.category for r in week_rows if r.restricted)
+    short = {r.id: r.short for r in rows}
+    leading = await lead.collect(
+        session, week.period, accept_days=opts.accept_days, handle_days=opts.handle_days,
+        tz=tz, now=utcnow(), short=lambda c: short.get(c) or category_name(c, {})[1],
+        rows=week_rows, threshold=opts.repeats_threshold, ngram=opts.repeats_ngram)
     return Figures(
         week=str(week), first_day=week.monday.isoformat(), last_day=week.sunday.isoformat(),
         timezone=opts.timezone, total=volumes.counted,
@@ -244,7 +256,7 @@ async def collect(session: AsyncSession, week: Week, opts: Options,
         channels=[(c, channel_name(c), n)
                   for c, n in sorted(volumes.channels.items(), key=lambda cn: (-cn[1], cn[0]))],
         categories=rows,
-        health=await _health(session, week, tz, opts, volumes.counted),
+        health=await _health(session, week, tz, volumes.counted, leading),
         excluded=[(k, AUTO_NAMES.get(k, k), n) for k, n in sorted(excluded.items())],
         excluded_total=sum(excluded.values()),
         reports=sum(reports.values()),
@@ -252,6 +264,7 @@ async def collect(session: AsyncSession, week: Week, opts: Options,
         trend_weeks=[str(w) for w in weeks],
         trend=trend,
         public_url=opts.public_url,
+        lead=leading,
     )
 
 

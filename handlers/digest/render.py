@@ -21,6 +21,7 @@ from handlers.mail import compose
 from storage.digests import Message
 
 CHART_CID_LOCAL = "trend-chart"
+CHART_CATEGORIES = 5
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
@@ -44,9 +45,18 @@ def _days(value: float | None) -> str:
 def _values(f: Figures, subject: str, chart_src: str, xlsx_rows: int, accept_days: int,
             handle_days: int) -> dict[str, Any]:
     trend_rows = [(c.id, f.trend[c.id]) for c in f.categories if c.id in f.trend]
-    return {"f": f, "h": f.health, "subject": subject, "chart_src": chart_src,
+    return {"f": f, "h": f.health, "L": f.lead, "subject": subject, "chart_src": chart_src,
+            "chart_categories": len(chart_series(f)),
             "xlsx_rows": xlsx_rows, "accept_days": accept_days, "handle_days": handle_days,
             "signed": _signed, "days": _days, "trend_rows": trend_rows}
+
+
+def chart_series(f: Figures) -> dict[str, list[int]]:
+    """The chart's lines: the CHART_CATEGORIES categories with the most letters over the 12
+    weeks (a phone shows five lines legibly; the text body lists every category's counts)."""
+    ranked = sorted(((sum(v), c.id) for c in f.categories if (v := f.trend.get(c.id))
+                     and sum(v)), key=lambda nc: (-nc[0], nc[1]))
+    return {cid: f.trend[cid] for _n, cid in ranked[:CHART_CATEGORIES]}
 
 
 def render(templates: jinja2.Environment, f: Figures, *, chart_src: str, xlsx_rows: int,

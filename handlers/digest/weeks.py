@@ -57,6 +57,38 @@ class Week:
         """The next Monday 00:00 local time (exclusive bound), as an aware UTC datetime."""
         return self.shift(1).start(tz)
 
+    @property
+    def period(self) -> Period:
+        return Period(self.monday, self.sunday)
+
+
+@dataclass(frozen=True)
+class Period:
+    """Any run of whole local days, first to last inclusive (the console's from/to picker;
+    a week is one)."""
+
+    first: date
+    last: date
+
+    def __post_init__(self) -> None:
+        if self.last < self.first:
+            raise ValueError("a period ends on or after its first day")
+
+    def start(self, tz: ZoneInfo) -> datetime:
+        return day_start(self.first, tz)
+
+    def end(self, tz: ZoneInfo) -> datetime:
+        return day_start(self.last + timedelta(days=1), tz)
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+
+def day_start(day: date, tz: ZoneInfo) -> datetime:
+    """00:00 of ``day`` local time, as an aware UTC datetime."""
+    return datetime.combine(day, time(), tzinfo=tz).astimezone(UTC)
+
 
 def week_of(moment: datetime, tz: ZoneInfo) -> Week:
     return Week.of(moment.astimezone(tz).date())

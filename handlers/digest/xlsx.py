@@ -59,6 +59,44 @@ def _row(v: WeekRow, tz: ZoneInfo, figures: Figures) -> list[Any]:
     ]
 
 
+def _lead_sheet(ws: Any, figures: Figures, bold: Any) -> None:
+    """The three rates, the on-time rates, the overdue list (no 举报 listed) and the themes."""
+    lead = figures.lead
+    ws.set_column("A:A", 22)
+    ws.set_column("B:D", 14)
+    ws.set_column("E:E", 80)
+    ws.write_row(0, 0, ("指标", "比例（%）", "达标件数", "应计件数", "口径"), bold)
+    row = 1
+    for r in [*lead.rates, *lead.on_time]:
+        ws.write_string(row, 0, r.name)
+        if r.pct is None:
+            ws.write_string(row, 1, "暂无")
+        else:
+            ws.write_number(row, 1, r.pct)
+        ws.write_row(row, 2, (r.done, r.of))
+        ws.write_string(row, 4, r.meaning)
+        row += 1
+    row += 1
+    ws.write_string(row, 0, f"截至 {lead.as_of} 超期：未受理 {lead.overdue_accept} 件，"
+                            f"未办结 {lead.overdue_handle} 件；其中举报 {lead.overdue_reports} 件"
+                            "（不列编号）", bold)
+    row += 1
+    ws.write_row(row, 0, ("受理编号", "类别", "环节", "期限", "超期天数"), bold)
+    for o in lead.overdue:
+        row += 1
+        ws.write_row(row, 0, (o.tracking_no, o.category, o.stage, o.due))
+        ws.write_number(row, 4, o.days)
+    row += 2
+    ws.write_row(row, 0, ("本周集中问题（类别）", "来信件数", "此前相关", "受理编号", "摘要（已脱敏）"),
+                 bold)
+    for t in lead.themes:
+        row += 1
+        ws.write_string(row, 0, t.category)
+        ws.write_row(row, 1, (t.size, t.earlier))
+        ws.write_string(row, 3, "、".join(t.tracking_nos))
+        ws.write_string(row, 4, _clean(t.sample))
+
+
 def week_workbook(rows: Iterable[WeekRow], figures: Figures) -> tuple[bytes, int]:
     """(XLSX bytes, number of submission rows) for the week's rows (storage.digests.week_rows)."""
     tz = ZoneInfo(figures.timezone)
@@ -85,5 +123,6 @@ def week_workbook(rows: Iterable[WeekRow], figures: Figures) -> tuple[bytes, int
     for i, c in enumerate(figures.categories, start=1):
         summary.write_string(i, 0, c.title)
         summary.write_row(i, 1, (c.count, c.last_week, c.change, reports.get(c.short, 0)))
+    _lead_sheet(wb.add_worksheet("三率与超期"), figures, bold)
     wb.close()
     return buf.getvalue(), n

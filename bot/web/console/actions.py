@@ -20,8 +20,8 @@ from bot.web.console import auth, present
 from bot.web.console.security import restricted, sees_reports
 from bot.web.keys import RUNTIME
 from bot.web.params import ascii_int, path_id
-from handlers import acknowledge, casework, reply
-from storage import events, labels, review_list, workflow
+from handlers import acknowledge, casework, public_reply, reply
+from storage import events, labels, public_replies, review_list, workflow
 from storage.models import Submission, User
 
 TEXT_MAX = 10_000
@@ -203,9 +203,35 @@ async def _reply(db: AsyncSession, sub: Submission, user: User, data: MultiDictP
     return "答复已放入发送队列。"
 
 
+async def _publish(db: AsyncSession, sub: Submission, user: User, data: MultiDictProxy,
+                   rt: Runtime) -> str:
+    """公开答复: the question and answer as the supervisor checked them go on /replies."""
+    why = public_reply.refusal(sub)
+    if why:
+        raise ActionError(why)
+    question = str(data.get("question", "")).strip()[:public_reply.TEXT_MAX]
+    answer = str(data.get("answer", "")).strip()[:public_reply.TEXT_MAX]
+    if not question or not answer:
+        raise ActionError("公开前请确认来信内容和答复内容，两项都不能为空。")
+    if public_reply.unmasked(question) or public_reply.unmasked(answer):
+        raise ActionError("审核稿中仍有电话、身份证号、邮箱、账号或门牌等个人信息，"
+                          "请删去或改为 * 号后再公开。")
+    await public_replies.publish(db, sub, question=question, answer=answer, actor=user.name)
+    return "已审核并公开，可在公开答复页面查看。"
+
+
+async def _unpublish(db: AsyncSession, sub: Submission, user: User, data: MultiDictProxy,
+                     rt: Runtime) -> str:
+    if not await public_replies.withdraw(db, sub, user.name):
+        raise ActionError("此件没有公开。")
+    return "已从公开答复页面撤下。"
+
+
 ACTIONS = {"classify": _reclassify, "status": _status, "assign": _assign, "note": _note,
-           "spam": _spam, "reply": _reply, "restriction": _restriction}
-SUPERVISOR_ACTIONS = ("restriction",)  # reviewers get a 403 whatever the letter
+           "spam": _spam, "reply": _reply, "restriction": _restriction, "publish": _publish,
+           "unpublish": _unpublish}
+# Reviewers get a 403 whatever the letter: publishing speaks for the commission in public.
+SUPERVISOR_ACTIONS = ("restriction", "publish", "unpublish")
 
 
 class Refused(Exception):

@@ -9,8 +9,11 @@ it: no reason, forwarding unit, note, reply, follow-up, file or record of who re
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp_jinja2
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.web.console import auth, present, report_views
 from bot.web.console.actions import kinds_for_form
@@ -18,8 +21,8 @@ from bot.web.console.queue import staff_names, summarize
 from bot.web.console.security import PREVIEW_TYPES, download_headers, restricted, sees_reports
 from bot.web.keys import RUNTIME
 from bot.web.params import path_id
-from handlers import tracking
-from storage import events, notices, review_list, submissions, workflow
+from handlers import public_reply, tracking
+from storage import events, notices, public_replies, review_list, submissions, workflow
 from storage.db import utcnow
 from storage.models import Submission, User
 
@@ -68,6 +71,7 @@ async def show(request: web.Request) -> web.Response:
         atts = [] if hidden else await review_list.attachments(db, sub.id)
         raw = None if hidden else await review_list.raw_mail(db, sub.id)
         given = [] if hidden else await notices.for_submission(db, sub.id)
+        public = await _public(db, sub, user)
     tz = rt.settings.digest.timezone
     context = {
         "sub": sub,
@@ -96,8 +100,23 @@ async def show(request: web.Request) -> web.Response:
         "statuses": workflow.STATUS,
         "channels": present.CHANNEL,
         "local": lambda v: present.local(v, tz),
+        "public": public,
     }
     return await auth.render(request, "console/submission.html", context)
+
+
+async def _public(db: AsyncSession, sub: Submission, user: User) -> dict[str, Any] | None:
+    """The 公开答复 panel for supervisors and admins: why not, or the masked draft to check
+    (the text as published, once it is up). None for reviewers and for letters whose writer
+    did not consent (nothing to do)."""
+    if not sees_reports(user) or not public_reply.consented(sub):
+        return None
+    row = await public_replies.of(db, sub.id)
+    why = public_reply.refusal(sub)
+    if why or (row is not None and row.withdrawn_at is None):
+        return {"refusal": why, "row": row, "draft": None}
+    draft = public_reply.draft(sub, await public_replies.answer_of(db, sub.id))
+    return {"refusal": None, "row": row, "draft": draft}
 
 
 async def _attachment(request: web.Request, inline: bool) -> web.Response:

@@ -45,6 +45,10 @@ def test_out_writes_every_part(db_url: str, tmp_path: Path) -> None:
         "chart.png", "digest.eml", "digest.html", "digest.txt", "week.xlsx"]
     assert (out / "chart.png").read_bytes().startswith(b"\x89PNG")
     assert "2026年第47周" in (out / "digest.txt").read_text(encoding="utf-8")
+    page = (out / "digest.html").read_text(encoding="utf-8")
+    for name in ("响应率", "办结率", "满意率", "按期受理率", "按期办结率"):
+        assert name in page
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
     msg = email.message_from_bytes((out / "digest.eml").read_bytes(), policy=policy.default)
     assert msg["To"].addresses[0].addr_spec == "leader@example.gov.cn"
     assert digest_outbox_rows(db_url) == 0  # --out alone sends nothing

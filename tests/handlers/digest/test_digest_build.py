@@ -104,7 +104,8 @@ async def fill(d: Db) -> None:
     await d.add(local(1, month=9), "6", status="in_progress", accepted_at=local(2, month=9))
     await d.add(local(2), "6", status="accepted", accepted_at=local(25))
     # Closed only after the week: open at its end, so overdue for handling (received Sep 5);
-    # accepted only after the week but rejected: not overdue for acceptance.
+    # rejected only after the week: undecided past its 15 days at the week's end, so overdue
+    # for acceptance then (a refusal is a decision, and a late one is late).
     await d.add(local(5, month=9), "6", status="resolved", accepted_at=local(6, month=9),
                 resolved_at=local(25))
     await d.add(local(3), "6", status="rejected", accepted_at=local(25))
@@ -146,8 +147,9 @@ async def test_pipeline_health(db: Db) -> None:
     assert h.resolved == 2
     assert h.forwarded == 1
     assert h.median_resolve_days == 15.0
-    # Overdue acceptance: the Nov 1 case still new, and the Nov 2 case accepted only on Nov 25.
-    assert h.overdue_accept == 2
+    # Overdue acceptance: the Nov 1 case still new, the Nov 2 case accepted only on Nov 25 and
+    # the Nov 3 case refused only then.
+    assert h.overdue_accept == 3
     # Overdue handling: the Sep 1 case still open, and the Sep 5 case resolved only on Nov 25.
     assert h.overdue_handle == 2
     assert h.satisfaction_week == {"满意": 1, "基本满意": 0, "不满意": 1}
