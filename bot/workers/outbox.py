@@ -38,6 +38,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiosmtplib
 
@@ -47,7 +48,8 @@ from bot.workers.runner import Next, Worker
 from handlers import errors
 from handlers.errors import SenderFault, without_addresses
 from handlers.mail.compose import envelope_address
-from storage import events, outbox
+from handlers.reminders import QUIET_PURPOSES
+from storage import clock, events, outbox
 from storage.db import utcnow
 from storage.models import Outbox
 
@@ -385,6 +387,14 @@ def _outage(exc: Exception) -> str:
     return cause.__class__.__name__ + (f" ({inner.__class__.__name__})" if inner else "")
 
 
+def quiet_until(rt: Runtime) -> datetime | None:
+    """When the quiet hours (``[casework] quiet_hours``) end, while they last: reminder mail
+    (``handlers.reminders.QUIET_PURPOSES``) waits until then, so nothing wakes staff or a unit
+    at night, whenever it was queued or retried."""
+    return clock.quiet_until(utcnow(), ZoneInfo(rt.settings.digest.timezone),
+                             clock.parse_span(rt.settings.casework.quiet_hours))
+
+
 async def deliver_due(rt: Runtime) -> int:
     """Claim and deliver one batch; return how many rows were claimed."""
     async with rt.sessions.begin() as session:
@@ -392,6 +402,11 @@ async def deliver_due(rt: Runtime) -> int:
         if held.limit == 0:
             return 0
         rows = await outbox.claim_due(session, limit=held.limit, lease=LEASE)
+        morning = quiet_until(rt)
+        if morning is not None:  # held, not attempted: no attempt is counted
+            quiet = [r.id for r in rows if r.purpose in QUIET_PURPOSES]
+            await outbox.mark_deferred(session, quiet, morning, None)
+            rows = [r for r in rows if r.purpose not in QUIET_PURPOSES]
     if not rows:
         return 0
     if rt.settings.smtp.host:
