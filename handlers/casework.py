@@ -84,5 +84,8 @@ def _message(action: workflow.Action, sub: Submission, notice: Notice | None) ->
         return done
     if notice.message_id:
         return done + f"已生成《{notice.title}》，并通过电子邮件发送给来信人。"
+    if notice.not_mailed == notices.SENT_BY_SMS:
+        return done + (f"已生成《{notice.title}》，告知显示在来信人的查询页面上，并已短信通知来信人"
+                       "（短信只含编号和办理步骤）。电话、信件来信请打印告知送达。")
     return done + (f"已生成《{notice.title}》；来信人没有可用的电子邮箱，告知显示在其查询页面上，"
                    "电话、信件来信请打印告知送达。")

@@ -72,6 +72,7 @@ class Context:
     max_message_bytes: int = 25 * 1024 * 1024
     templates: Any = None  # a jinja2.Environment for mail templates
     message_id_domain: str = "localhost"  # host of our Message-IDs (Settings.message_id_domain)
+    sms: bool = False  # an SMS gateway is configured ([sms]): notices reach phone-only citizens
 
     @property
     def classifier(self) -> Scorer | None:
