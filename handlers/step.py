@@ -120,6 +120,7 @@ class Intake:
     from_name: str | None = None
     from_addr: str | None = None
     phone: str | None = None
+    postal_address: str | None = None  # typed in at staff entry (a letter's return address)
     subject: str = ""
     text: str = ""
     new_text: str = ""
