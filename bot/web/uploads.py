@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import filetype
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
 
 from storage.blobs import BlobStore
 
@@ -146,7 +146,7 @@ def _mb(n: int) -> str:
 
 # A multipart body whose first part was read already (the console's CSRF check reads the
 # ``csrf`` field first, bot/web/console/csrf.py): the rest is read from the same reader.
-MULTIPART = "multipart_reader"
+MULTIPART: web.RequestKey[MultipartReader] = web.RequestKey("multipart_reader", MultipartReader)
 
 
 async def _read_multipart(request: web.Request, limits: Limits) -> FormBody:
