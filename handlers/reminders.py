@@ -19,7 +19,7 @@ out at night even when a reminder is queued late or retried.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -125,7 +125,7 @@ def unit_mail(ctx: Context, sub: Submission, to: str, to_name: str, *, name_unit
 
 
 def _build(ctx: Context, to: str, to_name: str, subject: str, message_id: str, template: str,
-           values: dict[str, object]) -> bytes:
+           values: Mapping[str, object]) -> bytes:
     text = ctx.templates.get_template(f"email/{template}.txt").render(values)
     html = ctx.templates.get_template(f"email/{template}.html").render(values)
     return compose.build(compose.Outgoing(

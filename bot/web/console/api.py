@@ -5,8 +5,8 @@ Reports' content is hidden from reviewer tokens as in the console, and a supervi
 report, alone or in a page of the list, is audited.
 
 ``POST /api/v1/submissions/{tracking_no}/actions`` takes ``{"action": "accept" | "reject" |
-"extend" | "forward" | "resolve" | ..., "reason", "unit", "due": "YYYY-MM-DD", "reply",
-"days"}`` and goes through the console's own action (``actions.perform``): the same roles, rules,
+"extend" | "forward" | "resolve" | "unit_result" | ..., "reason", "unit", "due": "YYYY-MM-DD",
+"reply", "days", "result"}`` (``result``: the forwarding unit's answer, 办理结果) and goes through the console's own action (``actions.perform``): the same roles, rules,
 audit and notices. It answers 200 with the submission, or 400 ``{"error": "<Chinese message>"}``
 for anything the workflow forbids or the body gets wrong; never a 5xx.
 """
