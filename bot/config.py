@@ -263,10 +263,48 @@ class RepeatSettings(Section):
 class CaseworkSettings(Section):
     """Casework (issue #18): the units a case may be forwarded (转办/交办) to, by name. The
     clocks' lengths are the 信访工作条例's (``storage.workflow``; acceptance and handling in
-    ``[intake]``)."""
+    ``[intake]``).
+
+    A unit is a name, or a table with its name and the address its reminders go to::
+
+        units = ["法院", {name = "公安局", email = "xfb@gaj.example.gov.cn"}]
+
+    A unit without an address: its reminder goes to the case's assignee. The unit is reminded
+    ``unit_remind_days`` before its due date. Each morning at ``remind_at`` (a time "08:30" or
+    a cron expression, in ``[digest] timezone``; ``remind_workdays`` skips Saturday and Sunday)
+    every assignee and supervisor gets one mail of their cases due within ``due_soon_days``
+    and those overdue. Reminder mail is held in the outbox during ``quiet_hours``."""
 
     units: list[str] = Field(
         default_factory=lambda: ["法院", "检察院", "公安局", "司法局", "县区政法委"], min_length=1)
+    # Filled from the units given as tables (name → address); may also be given directly.
+    unit_emails: dict[str, str] = {}
+    unit_remind_days: int = Field(3, ge=0, le=60)
+    remind_at: str = "08:30"
+    remind_workdays: bool = False
+    due_soon_days: int = Field(3, ge=0, le=30)
+    quiet_hours: str = Field("20:00-08:00", pattern=r"^$|^\d{2}:\d{2}-\d{2}:\d{2}$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unit_tables(cls, data: Any) -> Any:
+        """Units given as ``{name, email}`` tables become a name and an entry of unit_emails."""
+        if not isinstance(data, dict) or not isinstance(data.get("units"), list):
+            return data
+        names: list[Any] = []
+        emails = dict(data.get("unit_emails") or {})
+        for unit in data["units"]:
+            if isinstance(unit, dict):
+                extra = set(unit) - {"name", "email"}
+                if extra or not isinstance(unit.get("name"), str):
+                    raise ValueError("a unit given as a table needs name (and optionally email) "
+                                     "only")
+                names.append(unit["name"])
+                if unit.get("email"):
+                    emails[unit["name"].strip()] = unit["email"]
+            else:
+                names.append(unit)
+        return {**data, "units": names, "unit_emails": emails}
 
     @field_validator("units")
     @classmethod
@@ -275,6 +313,73 @@ class CaseworkSettings(Section):
         if any(not u or len(u) > 100 for u in names) or len(set(names)) != len(names):
             raise ValueError("each unit must be a distinct name of 1 to 100 characters")
         return names
+
+    @field_validator("unit_emails")
+    @classmethod
+    def _addresses(cls, v: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for name, addr in v.items():
+            addr = addr.strip()
+            if addr.count("@") != 1 or any(c.isspace() or c in "<>\"',;" for c in addr):
+                raise ValueError(f"the address of unit {name!r} is not a plain e-mail address")
+            out[name.strip()] = addr
+        return out
+
+    @field_validator("remind_at")
+    @classmethod
+    def _time_or_cron(cls, v: str) -> str:
+        cron_of(v, False)  # raises ValueError naming what is wrong
+        return v
+
+    @model_validator(mode="after")
+    def _known_units(self) -> CaseworkSettings:
+        unknown = set(self.unit_emails) - set(self.units)
+        if unknown:
+            raise ValueError(f"unit_emails names units not in units: {sorted(unknown)}")
+        return self
+
+    @property
+    def remind_cron(self) -> str:
+        """The morning reminder's schedule as a cron expression."""
+        return cron_of(self.remind_at, self.remind_workdays)
+
+
+def cron_of(value: str, workdays: bool) -> str:
+    """``"08:30"`` (every day, or Monday to Friday) or a cron expression, as cron."""
+    value = value.strip()
+    if len(value) == 5 and value[2] == ":" and value.replace(":", "").isdigit():
+        hour, minute = int(value[:2]), int(value[3:])
+        if hour > 23 or minute > 59:
+            raise ValueError("not a time of day (HH:MM)")
+        return f"{minute} {hour} * * {'1-5' if workdays else '*'}"
+    if not croniter.is_valid(value):
+        raise ValueError("must be a time of day (HH:MM) or a cron expression")
+    return value
+
+
+class SmsSettings(Section):
+    """The SMS gateway (Aliyun SMS style, the ``SendSms`` action over HTTP): a notice goes as a
+    short text to a citizen who left a phone number and no e-mail address. Off while ``url``,
+    ``key_id`` or ``template_code`` is empty. The template at the provider takes the
+    parameters ``no`` (the tracking number) and ``step`` (what happened)."""
+
+    url: str = ""
+    key_id: str = ""
+    secret: SecretStr = SecretStr("")
+    sign_name: str = ""
+    template_code: str = ""
+    timeout: float = Field(10.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://, or be empty")
+        return v
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url and self.key_id and self.template_code)
 
 
 class LogSettings(Section):
@@ -301,6 +406,7 @@ class Settings(BaseSettings):
     commission: CommissionSettings = CommissionSettings()
     repeats: RepeatSettings = RepeatSettings()
     casework: CaseworkSettings = CaseworkSettings()
+    sms: SmsSettings = SmsSettings()
     log: LogSettings = LogSettings()
     # Where var/ lives: the SQLite file, outbox .eml files, attachments, models, the secret.
     var_dir: str = "var"

@@ -185,6 +185,7 @@ def pipeline_context(settings: Settings, session: AsyncSession | None, *, secret
         attachments_dir=Path(s.intake.attachments_dir),
         max_message_bytes=s.intake.max_message_bytes,
         templates=templates,
+        sms=s.sms.enabled,
     )
 
 

@@ -35,7 +35,8 @@ def clean(req: Request) -> Request:
     unit's name and a date on one line."""
     return Request(action=one_line(req.action, 40), reason=req.reason.strip()[:TEXT_MAX],
                    unit=one_line(req.unit, 200), due=one_line(req.due, 20),
-                   reply=req.reply.strip()[:TEXT_MAX], days=one_line(req.days, 10))
+                   reply=req.reply.strip()[:TEXT_MAX], days=one_line(req.days, 10),
+                   result=req.result.strip()[:TEXT_MAX])
 
 
 async def apply(ctx: Context, sub: Submission, req: Request, *, actor: str,
@@ -55,7 +56,7 @@ async def apply(ctx: Context, sub: Submission, req: Request, *, actor: str,
         detail.update({"from": previous, "to": action.target})
     detail.update({"reason": req.reason or None, "unit": change.values.get("forwarded_to"),
                    "due": str(change.facts["due"]) if "due" in change.facts else None,
-                   "days": change.facts.get("days"), "text": req.reply or None})
+                   "days": change.facts.get("days"), "text": req.reply or req.result or None})
     await events.record(ctx.session, sub.id, actor,
                         "status" if action.target is not None else action.name,
                         {k: v for k, v in detail.items() if v is not None})
@@ -67,6 +68,15 @@ async def apply(ctx: Context, sub: Submission, req: Request, *, actor: str,
     return Outcome(_message(action, sub, notice), notice)
 
 
+def answer_draft(sub: Submission) -> str:
+    """The 答复意见 staff start from once the forwarding unit has answered: its 办理结果,
+    introduced by the unit's name (staff edit it before they resolve the case)."""
+    if not sub.unit_result:
+        return ""
+    unit = sub.forwarded_to or "承办单位"
+    return f"您反映的问题已转交{unit}办理。经{unit}调查处理，办理结果如下：\n{sub.unit_result}"
+
+
 def _message(action: workflow.Action, sub: Submission, notice: Notice | None) -> str:
     done = (f"已{action.label}，状态为“{workflow.status_name(sub.status)}”。"
             if action.target is not None else f"已{action.label}。")
@@ -74,5 +84,8 @@ def _message(action: workflow.Action, sub: Submission, notice: Notice | None) ->
         return done
     if notice.message_id:
         return done + f"已生成《{notice.title}》，并通过电子邮件发送给来信人。"
+    if notice.not_mailed == notices.SENT_BY_SMS:
+        return done + (f"已生成《{notice.title}》，告知显示在来信人的查询页面上，并已短信通知来信人"
+                       "（短信只含编号和办理步骤）。电话、信件来信请打印告知送达。")
     return done + (f"已生成《{notice.title}》；来信人没有可用的电子邮箱，告知显示在其查询页面上，"
                    "电话、信件来信请打印告知送达。")

@@ -5,8 +5,11 @@ A step of the workflow (storage/workflow.py) names the notice it gives: 受理, 
 ``templates/notices/<kind>.txt``, stores it (``notices`` table: the status page shows every
 notice of a case in order, whatever became of the mail; staff print it for phone and post
 letters), then :func:`dispatch` sends it through each channel the citizen can be reached by.
-Today that is e-mail, through the outbox, threaded under the acknowledgement; an SMS channel
-adds itself to :func:`dispatch`.
+That is e-mail, through the outbox, threaded under the acknowledgement; and for a citizen who
+left a mobile number and no e-mail address, a short text (SMS: the tracking number and the step,
+as 12345 hotlines do), an outbox row of kind ``sms`` that the outbox worker hands to the
+configured gateway (bot/sms.py) with the same retries. An SMS never names content: not the
+unit, the reason or the answer, so a 举报's text says no more than its number.
 
 A 举报's notices go to its citizen only, like everything else about it: the text is in the
 citizen's mail and on their status page, and in the console for supervisors and admins.
@@ -15,6 +18,8 @@ No log line carries it.
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -120,10 +125,61 @@ async def _by_mail(ctx: Context, sub: Submission, notice: Notice) -> None:
     notice.message_id = message_id
 
 
+SMS = "sms"  # outbox purpose of a notice's text message
+SENT_BY_SMS = "no address; sent by SMS"  # Notice.not_mailed of a notice that went by SMS
+SMS_MAX = 70  # characters: one message of a Chinese SMS (longer ones are split and cost more)
+# What happened, as the text names it; never what the notice says (the reason, the unit...).
+SMS_STEPS = {
+    "accept": "已受理", "reject": "经审查不予受理", "extend": "已延期办理",
+    "forward": "已转交有关单位办理", "answer": "已办结并答复", "review_received": "复查申请已收到",
+    "review_answer": "复查已答复", "recheck_received": "复核申请已收到",
+    "recheck_answer": "复核已答复",
+}
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+
+
+def mobile_number(phone: str | None) -> str | None:
+    """A mainland mobile number (11 digits) in ``phone`` however typed (spaces, dashes, +86),
+    or None: a landline cannot take a text."""
+    digits = re.sub(r"\D", "", phone or "")
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    return digits if _MOBILE.fullmatch(digits) else None
+
+
+def sms_text(ctx: Context, sub: Submission, kind: str) -> str:
+    """The text of a notice's SMS: tracking number and step, at most SMS_MAX characters."""
+    values = {"tracking_no": sub.tracking_no, "step": SMS_STEPS[kind]}
+    text = ctx.templates.get_template("notices/sms.txt").render(values).strip()
+    if len(text) > SMS_MAX:  # a long commission phone number: the short form
+        text = ctx.templates.get_template("notices/sms.txt").render(
+            {**values, "short": True}).strip()
+    return text[:SMS_MAX]
+
+
+async def _by_sms(ctx: Context, sub: Submission, notice: Notice) -> None:
+    """The notice as a short text when the citizen left a mobile number and no e-mail
+    address, and a gateway is configured."""
+    phone = mobile_number(sub.phone)
+    if notice.message_id or not ctx.sms or phone is None:
+        return
+    text = sms_text(ctx, sub, notice.kind)
+    body = {"phone": phone, "params": {"no": sub.tracking_no, "step": SMS_STEPS[notice.kind]},
+            "text": text}
+    message_id = tracking.signed_message_id(ctx.secret, SMS, sub.tracking_no,
+                                            ctx.message_id_domain)
+    await outbox.enqueue(ctx.session, purpose=SMS, recipient=phone, sender=SMS,
+                         message_id=message_id,
+                         message=json.dumps(body, ensure_ascii=False).encode(),
+                         submission_id=sub.id)
+    notice.not_mailed = SENT_BY_SMS
+
+
 async def dispatch(ctx: Context, sub: Submission, notice: Notice) -> None:
     """Send a stored notice through every channel that reaches its citizen (in the caller's
     transaction: the outbox delivers). The status page shows it in any case."""
     await _by_mail(ctx, sub, notice)
+    await _by_sms(ctx, sub, notice)
 
 
 async def issue(ctx: Context, sub: Submission, kind: str, facts: dict[str, Any],

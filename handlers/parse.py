@@ -371,6 +371,7 @@ def _from_form(intake: Intake) -> None:
     intake.from_name = one_line(form.get("name"), 100) or None
     intake.from_addr = (form.get("email") or "").strip().lower() or None
     intake.phone = (form.get("phone") or "").strip() or None
+    intake.postal_address = one_line(form.get("address"), 200) or None
     intake.subject = one_line(form.get("subject"), 200)
     intake.text = (form.get("body") or "").strip()
     intake.new_text = intake.text

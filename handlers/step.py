@@ -72,6 +72,7 @@ class Context:
     max_message_bytes: int = 25 * 1024 * 1024
     templates: Any = None  # a jinja2.Environment for mail templates
     message_id_domain: str = "localhost"  # host of our Message-IDs (Settings.message_id_domain)
+    sms: bool = False  # an SMS gateway is configured ([sms]): notices reach phone-only citizens
 
     @property
     def classifier(self) -> Scorer | None:
@@ -119,6 +120,7 @@ class Intake:
     from_name: str | None = None
     from_addr: str | None = None
     phone: str | None = None
+    postal_address: str | None = None  # typed in at staff entry (a letter's return address)
     subject: str = ""
     text: str = ""
     new_text: str = ""

@@ -209,6 +209,7 @@ def _submission_row(intake: Intake, ctx: Context) -> dict[str, object]:
         "from_name": intake.from_name,
         "from_addr": intake.from_addr,
         "phone": intake.phone,
+        "postal_address": intake.postal_address,
         "subject": intake.subject,
         "text": intake.text,
         "new_text": intake.new_text if intake.new_text != intake.text else None,

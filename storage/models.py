@@ -166,6 +166,13 @@ class Submission(Base):
     review_answered_at: Mapped[datetime | None]
     recheck_requested_at: Mapped[datetime | None]
     recheck_answered_at: Mapped[datetime | None]
+    # The forwarding unit's answer (办理结果) as staff recorded it, the basis of the answer to
+    # the citizen; when the unit was reminded of its due date; the postal address typed in at
+    # staff entry (migration 0011).
+    unit_result: Mapped[str | None] = mapped_column(Text)
+    unit_result_at: Mapped[datetime | None]
+    unit_reminded_at: Mapped[datetime | None]
+    postal_address: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index("ix_submissions_received_id", "received_at", "id"),
@@ -395,6 +402,8 @@ class User(Base):
     # Copied into a console session at sign-in and checked on every request: raising it
     # (sign-out, disable, enable, new password) ends every session of the account.
     session_gen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Where the morning reminder of the account's cases goes (migration 0011); None: none.
+    email: Mapped[str | None] = mapped_column(String(320))
 
 
 class Label(Base):
@@ -408,6 +417,21 @@ class Label(Base):
     kind: Mapped[str | None] = mapped_column(String(16))
     user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
     at: Mapped[datetime]
+
+
+class ReminderRun(Base):
+    """A staff member's morning reminder of one day, queued (migration 0011): the unique
+    (day, user) makes the schedule idempotent, as the digest's unique week does."""
+
+    __tablename__ = "reminder_runs"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[str] = mapped_column(String(10))  # the local day, YYYY-MM-DD
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"))
+    outbox_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("outbox.id"))
+    cases: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("day", "user_id", name="uq_reminder_runs_day_user"),)
 
 
 class Digest(Base):

@@ -67,7 +67,7 @@ async def purge_submission(session: AsyncSession, submission_id: int, retention_
         update(Submission).where(Submission.id == submission_id).values(
             from_name=None, from_addr=None, phone=None, subject="", text="", new_text=None,
             message_id=None, explanation=None, rating_comment=None, flags=None,
-            sender_addr_key=None, sender_phone_key=None,
+            sender_addr_key=None, sender_phone_key=None, postal_address=None, unit_result=None,
         )
     )
     await search.index(session, submission_id, "", "")  # the search terms quote the text

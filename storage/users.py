@@ -207,3 +207,19 @@ async def by_token(session: AsyncSession, token: str) -> User | None:
         return None
     user = await session.scalar(select(User).where(User.api_token_hash == hash_token(token)))
     return user if user is not None and not user.disabled else None
+
+
+def check_email(email: str) -> str:
+    """A staff member's reminder address, trimmed; "" clears it."""
+    email = email.strip()
+    if email and (email.count("@") != 1 or len(email) > 320
+                  or any(c.isspace() or c in "<>\"',;" for c in email)):
+        raise UserError("电子邮箱格式不正确，例如：zhang@example.gov.cn")
+    return email
+
+
+async def set_email(session: AsyncSession, name: str, email: str) -> User:
+    """Where ``name``'s morning reminder of due and overdue cases goes ("" : nowhere)."""
+    user = await _require(session, name)
+    user.email = check_email(email) or None
+    return user

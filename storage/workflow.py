@@ -106,8 +106,12 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
     Action("request_recheck", "申请复核", ("reviewed",), "recheck", ("reason",),
            "recheck_received", citizen=True),
     Action("answer_recheck", "复核答复", ("recheck",), "rechecked", ("reply",), "recheck_answer"),
+    # The forwarding unit's answer (办理结果), recorded by staff; the basis of the answer to
+    # the citizen (the 办结 form's draft). Recorded again, it replaces the earlier one.
+    Action("unit_result", "记录承办单位办理结果", ("forwarded",), None, ("result",)),
 )}
-FIELD_NAMES = {"reason": "理由", "unit": "承办单位", "due": "办理期限", "reply": "答复内容"}
+FIELD_NAMES = {"reason": "理由", "unit": "承办单位", "due": "办理期限", "reply": "答复内容",
+               "result": "承办单位的办理结果"}
 
 # Which status staff may move a case to from each status (derived: one table, ACTIONS).
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -228,6 +232,13 @@ class Clocks:
         return None
 
 
+def due_soon(clock: Clocks, status: str, today: date, days: int) -> bool:
+    """Whether the deadline staff work to now falls within ``days`` days from ``today`` (and
+    has not passed): the queue marks it, the morning reminder lists it."""
+    due = clock.due(status)
+    return due is not None and today <= due <= today + timedelta(days=days)
+
+
 def handle_due(accepted_at: datetime | None, extended_days: int | None, handle_days: int,
                tz: ZoneInfo) -> date | None:
     """The handling deadline: ``handle_days`` after acceptance, plus the extension."""
@@ -276,6 +287,7 @@ class Request:
     due: str = ""  # YYYY-MM-DD
     reply: str = ""
     days: str = ""  # the extension's length; empty: the most allowed
+    result: str = ""  # the forwarding unit's answer (办理结果)
 
 
 @dataclass(frozen=True)
@@ -335,7 +347,9 @@ def check(case: CaseDates, req: Request, *, units: tuple[str, ...] | list[str],
             raise WorkflowError(f"办理期限 {due} 已经过去，请填写今天（{today}）或以后的日期。")
         if due > handle:
             raise WorkflowError(f"交给承办单位的期限不能晚于本件的办结期限 {handle}。")
-        values.update(forwarded_to=unit, forward_due=due)
+        # A new forwarding: the unit is reminded of its own due date, and answers afresh.
+        values.update(forwarded_to=unit, forward_due=due, unit_reminded_at=None,
+                      unit_result=None, unit_result_at=None)
         facts.update(unit=unit, due=due)
     if action.name == "extend":
         if case.extended_days:
@@ -364,6 +378,8 @@ def check(case: CaseDates, req: Request, *, units: tuple[str, ...] | list[str],
         values["recheck_answered_at"] = now
     if action.name == "reopen":
         values["resolved_at"] = None
+    if action.name == "unit_result":
+        values.update(unit_result=req.result.strip(), unit_result_at=now)
     return Change(action, values, facts)
 
 

@@ -7,6 +7,7 @@
     user role NAME reviewer|supervisor|admin
     user passwd NAME [--password-stdin]
     user token NAME          (prints a new API token once; only its hash is kept)
+    user email NAME ADDRESS  (where the morning reminder of due cases goes; "" : none)
 """
 
 from __future__ import annotations
@@ -47,7 +48,10 @@ def register(sub: Any) -> None:
     pw.add_argument("--password-stdin", action="store_true")
     tok = actions.add_parser("token", help="issue a new API token (replaces the old one)")
     tok.add_argument("name")
-    for action in (add, dis, ena, role, pw, tok, actions.choices["list"]):
+    mail = actions.add_parser("email", help="set where the account's morning reminder goes")
+    mail.add_argument("name")
+    mail.add_argument("email", help='an e-mail address; "" for none')
+    for action in (add, dis, ena, role, pw, tok, mail, actions.choices["list"]):
         # `user add NAME --config F` as well as `user --config F add NAME`; SUPPRESS keeps an
         # absent option from overwriting the value given before the action.
         action.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="FILE",
@@ -112,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
             token = asyncio.run(_with_session(url, lambda s: users.issue_token(s, args.name)))
             print(token)
             print("(shown once; keep it safe — a new `user token` replaces it)", file=sys.stderr)
+        elif action == "email":
+            asyncio.run(_with_session(url, lambda s: users.set_email(s, args.name, args.email)))
+            print(f"reminders of {args.name} go to {args.email or '(nobody)'}")
     except users.UserError as exc:
         print(f"feedback-bot user: {exc}", file=sys.stderr)
         return 1

@@ -83,7 +83,7 @@ def too_large_page(request: web.Request, text: str) -> web.Response:
     return aiohttp_jinja2.render_template("web/error.html", request, context, status=413)
 
 
-def _check_files(form: FormInput, files: list[uploads.Upload], max_files: int) -> None:
+def check_files(form: FormInput, files: list[uploads.Upload], max_files: int) -> None:
     """Attachment problems join the field errors; chosen files must be chosen again after any
     error, because a browser cannot refill a file input."""
     message = uploads.file_errors(files, max_files)
@@ -133,7 +133,7 @@ async def submit(request: web.Request) -> web.Response:
         return _render_form(request, form, status=400, notice=notice)
     if data.get(HONEYPOT):
         return await _store_honeypot(request, nonce, form)
-    _check_files(form, body.files, rt.settings.web.max_uploads)
+    check_files(form, body.files, rt.settings.web.max_uploads)
     if not form.ok:
         return _render_form(request, form, status=400)
     payload: dict[str, Any] = {"fields": form.values}

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import filetype
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
 
 from storage.blobs import BlobStore
 
@@ -144,10 +144,15 @@ def _mb(n: int) -> str:
     return f"{n / (1024 * 1024):g} MB"
 
 
+# A multipart body whose first part was read already (the console's CSRF check reads the
+# ``csrf`` field first, bot/web/console/csrf.py): the rest is read from the same reader.
+MULTIPART: web.RequestKey[MultipartReader] = web.RequestKey("multipart_reader", MultipartReader)
+
+
 async def _read_multipart(request: web.Request, limits: Limits) -> FormBody:
     body = FormBody()
     text_left = limits.text_bytes
-    reader = await request.multipart()
+    reader = request.get(MULTIPART) or await request.multipart()
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
             continue  # nested multipart is not something our form sends

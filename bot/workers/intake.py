@@ -14,7 +14,8 @@ import asyncio
 import logging
 import traceback
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +41,17 @@ class Outcome:
     followup: bool = False
 
 
+def _received(payload: dict[str, Any]) -> datetime | None:
+    """When staff say a phone call or letter came in (staff entry's 收到时间, checked there:
+    not in the future): the clocks run from it, not from the moment it was typed in."""
+    value = payload.get("received_at")
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
+
+
 def _intake_from_row(row: RawIntake) -> Intake:
     payload = row.payload or {}
     # A status-page addition carries its case's tracking number: not a number for a new letter,
@@ -48,7 +60,7 @@ def _intake_from_row(row: RawIntake) -> Intake:
     return Intake(
         raw_id=row.id,
         channel=row.channel,
-        received_at=row.received_at,
+        received_at=_received(payload) or row.received_at,
         raw=row.raw,
         form=payload.get("fields") if row.raw is None else None,
         form_attachments=(payload.get("attachments") or []) if row.raw is None else [],

@@ -38,16 +38,20 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiosmtplib
 
+from bot import sms
 from bot.runtime import Runtime
 from bot.workers import runner
 from bot.workers.runner import Next, Worker
 from handlers import errors
 from handlers.errors import SenderFault, without_addresses
 from handlers.mail.compose import envelope_address
-from storage import events, outbox
+from handlers.notices import SMS
+from handlers.reminders import QUIET_PURPOSES
+from storage import clock, events, outbox
 from storage.db import utcnow
 from storage.models import Outbox
 
@@ -243,7 +247,7 @@ async def _smtp_send_parallel(rt: Runtime, rows: list[Outbox]) -> dict[int, Exce
 
 
 def _is_permanent(exc: Exception) -> bool:
-    if isinstance(exc, NoSmtpUtf8):
+    if isinstance(exc, NoSmtpUtf8 | sms.SmsRefused):
         return True
     if isinstance(exc, Unreachable):
         return False  # a refused login (535) is our configuration, not the message
@@ -255,7 +259,7 @@ def _is_permanent(exc: Exception) -> bool:
 
 
 def _describe(exc: Exception) -> str:
-    if isinstance(exc, NoSmtpUtf8 | Unreachable):
+    if isinstance(exc, NoSmtpUtf8 | Unreachable | sms.SmsRefused | sms.SmsUnavailable):
         return str(exc)
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         return "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
@@ -385,6 +389,14 @@ def _outage(exc: Exception) -> str:
     return cause.__class__.__name__ + (f" ({inner.__class__.__name__})" if inner else "")
 
 
+def quiet_until(rt: Runtime) -> datetime | None:
+    """When the quiet hours (``[casework] quiet_hours``) end, while they last: reminder mail
+    (``handlers.reminders.QUIET_PURPOSES``) waits until then, so nothing wakes staff or a unit
+    at night, whenever it was queued or retried."""
+    return clock.quiet_until(utcnow(), ZoneInfo(rt.settings.digest.timezone),
+                             clock.parse_span(rt.settings.casework.quiet_hours))
+
+
 async def deliver_due(rt: Runtime) -> int:
     """Claim and deliver one batch; return how many rows were claimed."""
     async with rt.sessions.begin() as session:
@@ -392,12 +404,22 @@ async def deliver_due(rt: Runtime) -> int:
         if held.limit == 0:
             return 0
         rows = await outbox.claim_due(session, limit=held.limit, lease=LEASE)
+        morning = quiet_until(rt)
+        if morning is not None:  # held, not attempted: no attempt is counted
+            quiet = [r.id for r in rows if r.purpose in QUIET_PURPOSES]
+            await outbox.mark_deferred(session, quiet, morning, None)
+            rows = [r for r in rows if r.purpose not in QUIET_PURPOSES]
     if not rows:
         return 0
-    if rt.settings.smtp.host:
-        results = await _smtp_send_parallel(rt, rows)
-    else:
-        results = await _write_emls(rt, rows)
+    texts = [r for r in rows if r.purpose == SMS]
+    mails = [r for r in rows if r.purpose != SMS]
+    results: dict[int, Exception | None] = {}
+    if texts:  # notices by SMS go to the gateway (bot/sms.py), with the same retries
+        results |= await sms.send(rt.settings.sms, texts, lambda row_id: _mark_sent(rt, row_id))
+    if mails and rt.settings.smtp.host:
+        results |= await _smtp_send_parallel(rt, mails)
+    elif mails:
+        results |= await _write_emls(rt, mails)
     await _settle(rt, rows, results, had_strikes=held.strikes > 0)
     return len(rows)
 

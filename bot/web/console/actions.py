@@ -110,7 +110,7 @@ def casework_request(data: MultiDictProxy | dict[str, str], action: str) -> case
     return casework.Request(action=action, **{k: str(data.get(k, "")) for k in FIELDS})
 
 
-FIELDS = ("reason", "unit", "due", "reply", "days")
+FIELDS = ("reason", "unit", "due", "reply", "days", "result")
 
 
 async def _status(db: AsyncSession, sub: Submission, user: User, data: MultiDictProxy,

@@ -5,8 +5,8 @@ Reports' content is hidden from reviewer tokens as in the console, and a supervi
 report, alone or in a page of the list, is audited.
 
 ``POST /api/v1/submissions/{tracking_no}/actions`` takes ``{"action": "accept" | "reject" |
-"extend" | "forward" | "resolve" | ..., "reason", "unit", "due": "YYYY-MM-DD", "reply",
-"days"}`` and goes through the console's own action (``actions.perform``): the same roles, rules,
+"extend" | "forward" | "resolve" | "unit_result" | ..., "reason", "unit", "due": "YYYY-MM-DD",
+"reply", "days", "result"}`` (``result``: the forwarding unit's answer, 办理结果) and goes through the console's own action (``actions.perform``): the same roles, rules,
 audit and notices. It answers 200 with the submission, or 400 ``{"error": "<Chinese message>"}``
 for anything the workflow forbids or the body gets wrong; never a 5xx.
 """
@@ -26,6 +26,7 @@ from bot.web.console.queue import staff_names, summarize
 from bot.web.console.security import restricted
 from bot.web.keys import RUNTIME
 from bot.web.params import ascii_int, query_int
+from handlers import casework
 from storage import review_list, submissions
 from storage.db import utcnow
 from storage.models import Submission
@@ -93,7 +94,10 @@ async def _one(request: web.Request, sub: Submission) -> web.Response:
         body.update(subject=sub.subject, text=sub.text, new_text=sub.new_text,
                     from_name=sub.from_name, from_addr=sub.from_addr, phone=sub.phone,
                     confidence=sub.confidence, explanation=sub.explanation,
-                    forwarded_to=sub.forwarded_to, extension_reason=sub.extension_reason)
+                    forwarded_to=sub.forwarded_to, extension_reason=sub.extension_reason,
+                    unit_result=sub.unit_result, postal_address=sub.postal_address,
+                    unit_result_at=sub.unit_result_at.isoformat() if sub.unit_result_at else None,
+                    answer_draft=casework.answer_draft(sub) or None)
     return web.json_response(body)
 
 

@@ -50,6 +50,7 @@ ACTIONS = {
     "intake-file-no-ack": "不发确认邮件直接登记",
     "mail-resend": "重新发送邮件", "mail-dismiss": "发送失败邮件标记为已处理",
     "extend": "延期",
+    "unit_result": "记录承办单位办理结果", "unit-reminded": "提醒承办单位",
 }
 
 

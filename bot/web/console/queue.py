@@ -10,6 +10,7 @@ import time
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -64,6 +65,10 @@ def summarize(sub: Submission, user: User, rt: Runtime, names: dict[int, str],
         "handle_by": present.day(due.handle_due),
         "due": present.day(due.due(sub.status)),
         "overdue": due.overdue,
+        # Due within [casework] due_soon_days: marked in the list, as in the morning reminder.
+        "due_soon": not due.overdue and workflow.due_soon(
+            due, sub.status, workflow.day_of(now, ZoneInfo(s.digest.timezone)),
+            s.casework.due_soon_days),
         "accept_overdue": due.accept_overdue,
         "handle_overdue": due.handle_overdue,
         "review_overdue": due.review_overdue,

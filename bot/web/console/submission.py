@@ -21,7 +21,7 @@ from bot.web.console.queue import staff_names, summarize
 from bot.web.console.security import PREVIEW_TYPES, download_headers, restricted, sees_reports
 from bot.web.keys import RUNTIME
 from bot.web.params import path_id
-from handlers import public_reply, tracking
+from handlers import casework, public_reply, tracking
 from storage import events, notices, public_replies, review_list, submissions, workflow
 from storage.db import utcnow
 from storage.models import Submission, User
@@ -89,6 +89,7 @@ async def show(request: web.Request) -> web.Response:
         "history": _history(evs, tz, hidden),
         "actions": workflow.available(sub.status, extended=bool(sub.extended_days)),
         "units": rt.settings.casework.units,
+        "answer_draft": casework.answer_draft(sub),
         "notices": [{"n": n, "x": x, "at": present.local(x.created_at, tz)}
                     for n, x in enumerate(given, 1)],
         "categories": present.categories(),
@@ -183,7 +184,7 @@ async def print_notice(request: web.Request) -> web.Response:
         "notice": {"title": notice.title, "text": notice.text,
                    "day": present.local(notice.created_at, tz, "%Y年%m月%d日")},
         "submission_id": sub.id, "tracking_no": sub.tracking_no, "name": sub.from_name,
-        "address": None,  # the postal address field comes with staff entry (issue #18 item 4)
+        "address": sub.postal_address,  # typed in at staff entry
         "status_url": f"{rt.settings.web.public_url}/status",
         "query_code": tracking.query_code_for(rt.secret, sub.tracking_no),
     }
