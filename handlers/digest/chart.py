@@ -12,11 +12,16 @@ import io
 import logging
 import warnings
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import matplotlib
 from matplotlib import colormaps, font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 log = logging.getLogger(__name__)
 CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei",
@@ -41,7 +46,7 @@ def trend_png(weeks: list[str], series: dict[str, list[int]], labels: dict[str, 
               title: str = "近12周各类来信数量") -> bytes:
     """A line per category (``labels`` gives each its legend text), weeks on the x axis."""
     family = cjk_font()
-    rc = {"font.family": [family, "DejaVu Sans"] if family else ["DejaVu Sans"],
+    rc: dict[RcKeyType, object] = {"font.family": [family, "DejaVu Sans"] if family else ["DejaVu Sans"],
           "axes.unicode_minus": False}
     fig = Figure(figsize=(9, 4.6), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
@@ -65,7 +70,9 @@ def _draw(fig: Figure, weeks: list[str], series: dict[str, list[int]], labels: d
                 label=labels.get(cid, cid))
     ax.set_xticks(x, [w.split("-")[-1] for w in weeks])
     ax.set_ylim(bottom=0)
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    locator = ax.yaxis.get_major_locator()
+    if isinstance(locator, MaxNLocator):  # the default AutoLocator is one
+        locator.set_params(integer=True)
     ax.grid(axis="y", alpha=0.3)
     ax.set_title(title)
     ax.set_ylabel("件数")
