@@ -25,6 +25,7 @@ import logging
 import re
 from collections.abc import Iterable
 from functools import lru_cache
+from types import ModuleType
 from typing import Any
 
 # Compound surnames first so that 欧阳娜娜 keeps 欧阳 whole.
@@ -144,7 +145,7 @@ def looks_like_name(word: str) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _posseg():  # type: ignore[no-untyped-def]
+def _posseg() -> ModuleType:
     import jieba
     import jieba.posseg
 

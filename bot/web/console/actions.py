@@ -10,6 +10,7 @@ silently overwrite each other.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -203,6 +204,8 @@ async def _reply(db: AsyncSession, sub: Submission, user: User, data: MultiDictP
     return "答复已放入发送队列。"
 
 
+# data: the console form's MultiDictProxy or the write API's dict; an action only .get()s it.
+ACTIONS: dict[str, Callable[[AsyncSession, Submission, User, Any, Runtime], Awaitable[str]]]
 ACTIONS = {"classify": _reclassify, "status": _status, "assign": _assign, "note": _note,
            "spam": _spam, "reply": _reply, "restriction": _restriction}
 SUPERVISOR_ACTIONS = ("restriction",)  # reviewers get a 403 whatever the letter
