@@ -14,8 +14,9 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -27,7 +28,7 @@ from bot.workers import intake, maintenance, outbox, reminders
 from storage.db import upgrade_async
 
 log = logging.getLogger(__name__)
-Task = Callable[[Runtime], Awaitable[None]]
+Task = Callable[[Runtime], Coroutine[Any, Any, None]]  # create_task takes a coroutine
 OPTIONAL_TASKS = (
     ("imap", "bot.sources.imap"),
     ("maildir", "bot.sources.maildir"),

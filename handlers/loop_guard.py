@@ -172,15 +172,17 @@ def _report_parts(msg: Message) -> tuple[list[str], list[str]]:
     for part in parts:
         ctype = part.get_content_type().lower()
         payload = part.get_payload()
-        if ctype in ("message/rfc822", "message/global") and isinstance(payload, list) and payload:
+        if (ctype in ("message/rfc822", "message/global") and isinstance(payload, list) and payload
+                and isinstance(payload[0], Message)):
             ids += message_ids(raw_header(payload[0], "Message-ID"))
         elif ctype in ("text/rfc822-headers", "message/rfc822-headers", "message/global-headers"):
-            data = part.get_payload(decode=True) or b""
+            data = part.get_payload(decode=True)
+            data = data if isinstance(data, bytes) else b""
             head = BytesParser(policy=POLICY).parsebytes(data, headersonly=True)
             ids += message_ids(raw_header(head, "Message-ID"))
         elif ctype in ("message/delivery-status", "message/global-delivery-status"):
             blocks = payload if isinstance(payload, list) else []
-            statuses += [str(raw_header(b, "Status") or "") for b in blocks]
+            statuses += [str(raw_header(b, "Status") or "") for b in blocks if isinstance(b, Message)]
             if isinstance(payload, str):
                 statuses += [m.group(0) for m in _STATUS.finditer(payload)]
     return ids, statuses

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
+from typing import cast
 
 from handlers.mail.charset import decode_bytes
 from handlers.mail.headers import (
@@ -110,7 +111,8 @@ def _walk(part: Message, depth: int, texts: list[str], st: _State, in_related: b
         st.defect(f"MIME 结构缺陷：{type(d).__name__}")
     ctype = _content_type(part)
     # Only a list payload is fetched: get_payload() of a leaf re-decodes it and can raise.
-    payload = part.get_payload() if part.is_multipart() else None
+    # The parser fills that list with Message parts (the cast says so to mypy).
+    payload = cast("list[Message]", part.get_payload()) if part.is_multipart() else None
     if ctype == "message/external-body":
         # RFC 2046 §5.2.3: only a pointer (FTP, URL, mail server) to a body that was not sent;
         # its inner headers describe that body, so it is neither text nor a forwarded message.
@@ -303,7 +305,7 @@ def _read(raw: bytes, max_bytes: int) -> tuple[Message, list[str], _State]:
 
 def _finish(msg: Message, texts: list[str], st: _State, max_bytes: int) -> ParsedMail:
     for att, in_related in st.attachments:
-        att.inline = bool(att.content_id) and (in_related or att.content_id.lower() in st.cids)
+        att.inline = bool(att.content_id and (in_related or att.content_id.lower() in st.cids))
     if st.skipped:
         st.defect(f"邮件超过 {max_bytes // (1024 * 1024)} MB 上限，附件未提取：" + "、".join(st.skipped[:20]))
     text = clean_text("\n\n".join(clean_text(t) for t in texts if t.strip()))

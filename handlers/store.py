@@ -68,6 +68,7 @@ def _parent(intake: Intake, ctx: Context, known: Known) -> tuple[int | None, int
         return known[intake.addition_to][0], None
     if intake.auto:
         return None, None
+    tn: str | None
     for tn in _signed_references(intake, ctx):
         if tn in known:
             return known[tn][0], None

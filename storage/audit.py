@@ -52,7 +52,7 @@ async def page(session: AsyncSession, f: AuditFilter, *, before: int | None = No
         stmt = stmt.where(Event.at < f.until)
     if before is not None:
         stmt = stmt.where(Event.id < before)
-    rows = [(e, tn) for e, tn in (await session.execute(
+    rows: list[tuple[Event, str | None]] = [(e, tn) for e, tn in (await session.execute(
         stmt.order_by(Event.id.desc()).limit(limit + 1))).all()]
     more = len(rows) > limit
     rows = rows[:limit]

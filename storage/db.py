@@ -14,16 +14,18 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from storage.clock import utcnow  # noqa: F401 - re-exported: storage.db.utcnow
 
@@ -46,7 +48,13 @@ def sqlite_file(url: str | URL) -> str | None:
     return db if db and db != ":memory:" else None
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched. ``AsyncSession.execute`` is typed to return a
+    ``Result``; for such a statement it is a ``CursorResult``, which alone has ``rowcount``."""
+    return cast(CursorResult[Any], result).rowcount
+
+
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")

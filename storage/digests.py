@@ -164,7 +164,7 @@ async def satisfaction(session: AsyncSession, end: datetime) -> dict[str, int]:
         select(Submission.satisfaction, func.count().filter(_counted()))
         .where(Submission.satisfaction.is_not(None), Submission.resolved_at < end)
         .group_by(Submission.satisfaction))
-    return {rating: int(n) for rating, n in rows.all() if n}
+    return {rating: int(n) for rating, n in rows.all() if n and rating is not None}
 
 
 # -- what leaders read: the three rates and the overdue list ---------------------------------
@@ -342,7 +342,7 @@ async def week_rows(
         rows = (await session.execute(
             stmt.order_by(Submission.received_at, Submission.id).limit(batch))).all()
         for *values, restricted, auto in rows:
-            row = WeekRow(*values, bool(restricted))
+            row = WeekRow._make([*values, bool(restricted)])
             if is_counted(auto, row.category):
                 # A 举报's words and writer never reach the digest's code at all: what it is not
                 # given, no template, quote or spreadsheet column can leak to its recipients.

@@ -14,17 +14,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import utcnow
+from storage.db import rowcount, utcnow
 from storage.models import Lease, MailCursor, RawIntake
-
-
-def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    return (postgresql if dialect == "postgresql" else sqlite).insert
-
+from storage.upsert import dialect_module
 
 # -- cursor ------------------------------------------------------------------------------------
 
@@ -52,7 +46,7 @@ async def advance(session: AsyncSession, mailbox: str, uidvalidity: int, uid: in
     """Move the cursor forward to ``uid`` (never backwards, whoever else wrote it meanwhile)."""
     now = utcnow()
     await session.execute(
-        _insert(session)(MailCursor)
+        dialect_module(session).insert(MailCursor)
         .values(mailbox=mailbox, uidvalidity=uidvalidity, last_uid=uid, updated_at=now)
         .on_conflict_do_nothing()
     )
@@ -97,7 +91,7 @@ async def acquire_lease(session: AsyncSession, name: str, holder: str, ttl: time
     """
     now = utcnow()
     inserted = await session.execute(
-        _insert(session)(Lease)
+        dialect_module(session).insert(Lease)
         .values(name=name, holder=holder, expires_at=now + ttl)
         .on_conflict_do_nothing()
         .returning(Lease.name)
@@ -109,7 +103,7 @@ async def acquire_lease(session: AsyncSession, name: str, holder: str, ttl: time
         .where(Lease.name == name, or_(Lease.expires_at < now, Lease.holder == holder))
         .values(holder=holder, expires_at=now + ttl)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 async def release_lease(session: AsyncSession, name: str, holder: str) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
     false,
@@ -67,6 +68,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+    # Every model maps one Table (DeclarativeBase only promises a FromClause): Core insert/update
+    # and ``.c`` take ``Model.__table__`` as it is.
+    __table__: ClassVar[Table]
 
 
 class RawIntake(Base):

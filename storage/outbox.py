@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
+from sqlalchemy.sql.elements import ColumnElement
 
 from storage.db import utcnow
 from storage.models import Outbox, OutboxPause, Submission, Suppression
@@ -49,7 +50,7 @@ async def enqueue(
     return row
 
 
-def _due(now: datetime):  # type: ignore[no-untyped-def]
+def _due(now: datetime) -> ColumnElement[bool]:
     pending = and_(Outbox.state == "pending", Outbox.next_attempt_at <= now)
     stale = and_(Outbox.state == "sending", Outbox.claimed_until < now)
     return or_(pending, stale)
@@ -185,7 +186,7 @@ async def digest_mail(session: AsyncSession, runs: dict[str, int]
         return {}
     week_of = {first: week for week, first in runs.items()}
     tag_of = {week.replace("-", ""): week for week in runs}
-    clauses = [Outbox.id.in_(list(week_of))]
+    clauses: list[ColumnElement[bool]] = [Outbox.id.in_(list(week_of))]
     clauses += [Outbox.message_id.startswith(f"digest.{tag}r") for tag in tag_of]
     rows = await session.execute(
         select(Outbox.id, Outbox.message_id, Outbox.state, Outbox.last_error)

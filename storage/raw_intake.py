@@ -272,7 +272,7 @@ async def message_ids_done(session: AsyncSession, message_ids: list[str]) -> dic
     )
     found: dict[str, int] = {}
     for mid, sid, state in rows.all():
-        if state == "done" and sid is not None:
+        if state == "done" and sid is not None and mid is not None:
             found.setdefault(mid, sid)
     return found
 

@@ -18,8 +18,9 @@ from datetime import datetime
 
 from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
-from storage.db import utcnow
+from storage.db import rowcount, utcnow
 from storage.models import Submission, SubmissionLink
 from storage.upsert import dialect_module
 from storage.workflow import OPEN_STATUSES
@@ -59,7 +60,7 @@ class Link:
     restricted: bool
 
 
-def _open(since: datetime):  # type: ignore[no-untyped-def]
+def _open(since: datetime) -> ColumnElement[bool]:
     return and_(Submission.status.in_(OPEN_STATUSES), Submission.received_at >= since,
                 Submission.auto.is_(None))
 
@@ -122,7 +123,7 @@ async def unkeyed(session: AsyncSession, since: datetime,
                Submission.sender_phone_key.is_(None),
                or_(Submission.from_addr.is_not(None), Submission.phone.is_not(None)))
         .order_by(Submission.id).limit(limit))
-    return [tuple(r) for r in rows.all()]
+    return [(i, a, p) for i, a, p in rows.all()]
 
 
 async def add_links(session: AsyncSession,
@@ -173,4 +174,4 @@ async def unlink(session: AsyncSession, a: int, b: int) -> bool:
     result = await session.execute(delete(SubmissionLink).where(or_(
         and_(SubmissionLink.submission_id == a, SubmissionLink.related_id == b),
         and_(SubmissionLink.submission_id == b, SubmissionLink.related_id == a))))
-    return bool(result.rowcount)
+    return bool(rowcount(result))

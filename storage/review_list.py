@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, not_, or_, select, update
+from sqlalchemy import SQLColumnExpression, and_, func, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -109,6 +109,8 @@ def _view_clause(view: str, *, ordered: bool = False) -> ColumnElement[bool] | N
     match nearly every row, yet without fresh statistics SQLite takes the (auto, category) index
     for them and sorts a million rows (2 s) instead of walking the received_at index and stopping
     after one page (1 ms). Counting keeps the indexable form: there that index is the fast way."""
+    auto: SQLColumnExpression[Any]
+    category: SQLColumnExpression[Any]
     auto, category = Submission.auto, Submission.category
     if ordered:
         auto, category = auto.concat(""), category.concat("")

@@ -334,7 +334,7 @@ def check(case: CaseDates, req: Request, *, units: tuple[str, ...] | list[str],
         values["status"] = action.target
     if status == NEW and action.target not in (None, NEW):
         values["accepted_at"] = now  # the acceptance decision (accept, reject or forward)
-    handle = clock.handle_due or handle_due(now, None, handle_days, tz)
+    handle = clock.handle_due or after_days(now, handle_days, tz)  # handle_due(now, None, ...)
     if action.name in ("accept", "forward"):
         facts["handle_due"] = handle
     if action.name == "forward":

@@ -31,7 +31,7 @@ import aiohttp
 from imapclient import IMAPClient
 from sqlalchemy import func, select, update
 
-from storage.db import make_engine, sessionmaker, utcnow
+from storage.db import make_engine, rowcount, sessionmaker, utcnow
 from storage.models import Lease, Outbox, RawIntake, Submission
 from testing.loopback import free_port
 
@@ -287,7 +287,7 @@ class Db:
         async with self.sessions.begin() as s:
             result = await s.execute(update(Outbox).where(Outbox.state == "sending")
                                      .values(claimed_until=utcnow()))
-            return result.rowcount
+            return rowcount(result)
 
     async def ack_rows(self, recipients: Sequence[str]) -> list[tuple[str, str, int, str | None]]:
         """(recipient, state, attempts, last_error) of acknowledgements, to explain a miss."""
@@ -295,7 +295,7 @@ class Db:
             rows = await s.execute(select(Outbox.recipient, Outbox.state, Outbox.attempts,
                                           Outbox.last_error)
                                    .where(Outbox.recipient.in_(list(recipients))))
-            return [tuple(r) for r in rows.all()]  # type: ignore[misc]
+            return [(to, state, n, err) for to, state, n, err in rows.all()]
 
     async def lease(self, name: str = "imap:INBOX") -> tuple[str, datetime] | None:
         async with self.sessions() as s:

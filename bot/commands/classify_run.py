@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from handlers.classify import (
     ClassifierHolder,
@@ -29,10 +29,13 @@ from handlers.classify.restrict import DEFAULT_THRESHOLD as DEFAULT_RESTRICT_THR
 from handlers.classify.scorer import Scorer
 from handlers.classify.store import build_shipped, examples_for, read_jsonl, shipped_examples
 
+if TYPE_CHECKING:
+    from bot.config import Settings
+
 BATCH = 256  # lines classified together: vectorised prediction, bounded memory
 
 
-def _settings(args: argparse.Namespace):
+def _settings(args: argparse.Namespace) -> Settings:
     from bot.config import load_settings  # lazy: the taxonomy commands need no settings
 
     return load_settings(args.config)
@@ -69,7 +72,7 @@ def _parse_line(line: str) -> tuple[dict | None, dict | None]:
     return {"id": obj.get("id"), "subject": subject or "", "body": body}, None
 
 
-def _record(item_id, c: Classification, explain: bool, threshold: float,
+def _record(item_id: object, c: Classification, explain: bool, threshold: float,
             restrict_threshold: float) -> dict:
     restriction = c.restriction(restrict_threshold)  # the service's own decision
     out = {
@@ -160,7 +163,7 @@ def cmd_classify_eval(args: argparse.Namespace) -> int:
         )
         mode = f"{args.cv}-fold CV"
     elif args.taxonomy_only or args.no_dev:
-        clf = train(_base_examples(args), taxonomy, progress=True)
+        clf: Classifier | Scorer = train(_base_examples(args), taxonomy, progress=True)
         preds, mode = predict(clf, items), clf.version
     else:
         clf, _, restrict_threshold = _classifier(args)
@@ -179,7 +182,7 @@ def cmd_classify_eval(args: argparse.Namespace) -> int:
 # --- train ----------------------------------------------------------------------------------
 
 
-def _staff_examples(settings) -> list[dict]:
+def _staff_examples(settings: Settings) -> list[dict]:
     try:
         from storage.labels import confirmed_examples
     except ImportError:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bot.config import load_settings
+from bot.config import Settings, load_settings
 from bot.runtime import Runtime
 from bot.sources.mailstore import date_of, store_mail
 from bot.workers.intake import Outcome, process_raw
@@ -108,7 +108,7 @@ def summary(counts: Counter[str]) -> str:
     return "\n".join(lines)
 
 
-async def _main(settings, files: list[Path], progress: bool,  # type: ignore[no-untyped-def]
+async def _main(settings: Settings, files: list[Path], progress: bool,
                 acknowledge: bool) -> Counter[str]:
     rt = Runtime.create(settings)
     try:
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if counts["unreadable"] else 0
 
 
-def register(sub) -> None:  # type: ignore[no-untyped-def]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("ingest", help="导入保存的邮件（.eml 文件或 mbox 归档）")
     parser.add_argument("files", nargs="+", metavar="FILE", help=".eml 文件或 mbox 归档")
     parser.add_argument("--no-progress", action="store_true", help="不显示进度条")

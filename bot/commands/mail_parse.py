@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``parse-eml FILE`` to argparse's subparsers object."""
     parser = sub.add_parser("parse-eml", help="解析一封 .eml 邮件并输出 JSON")
     parser.add_argument("file", metavar="FILE", help="原始邮件文件（.eml）")

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("purge", help="delete personal data of submissions closed long ago")
     p.add_argument("--dry-run", action="store_true", help="only count what would be purged")
     p.add_argument("--days", type=int, default=None,

@@ -41,7 +41,7 @@ async def healthz(request: web.Request) -> web.Response:
         body["outbox_hold"] = None if hold.until is None else {
             "until": hold.until.isoformat(timespec="seconds"),
             "reason": hold.paused or "sending cap reached", "provider_pause": bool(hold.paused)}
-        if hold.paused:
+        if hold.paused and hold.until is not None:  # a provider pause always has an end
             reasons.append(f"SMTP provider throttling: outbox paused until "
                            f"{hold.until.isoformat(timespec='seconds')} ({hold.paused})")
     body["workers"] = {name: w.as_dict() for name, w in rt.workers.items()}

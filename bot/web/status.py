@@ -379,7 +379,7 @@ async def review(request: web.Request) -> web.StreamResponse:
         error = "现在不能申请复查或复核：申请期限已过，或此件还没有可以申请复查、复核的答复。"
     elif not 5 <= len(reason) <= REASON_MAX:
         error = f"请写明申请{offer[1]}的理由，5 至 {REASON_MAX} 字（现在 {len(reason)} 字）。"
-    if error is None:
+    if error is None and offer is not None:  # no offer has set an error
         async with rt.sessions.begin() as session:
             current = await submissions.by_tracking_no(session, sub.tracking_no)
             assert current is not None

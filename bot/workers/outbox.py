@@ -41,6 +41,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import sms
 from bot.runtime import Runtime
@@ -279,7 +280,7 @@ class Hold:
     paused: str | None = None  # the provider's answer, while its pause lasts
 
 
-async def hold(rt: Runtime, session) -> Hold:  # type: ignore[no-untyped-def]
+async def hold(rt: Runtime, session: AsyncSession) -> Hold:
     """The provider's pause and the sending caps, as they stand now."""
     now = utcnow()
     paused = await outbox.pause_state(session)
@@ -308,7 +309,7 @@ def _expired(rt: Runtime, row: Outbox) -> bool:
     return utcnow() + _backoff(rt, row.attempts) > deadline
 
 
-async def _pause(rt: Runtime, session, exc: Exception) -> datetime:  # type: ignore[no-untyped-def]
+async def _pause(rt: Runtime, session: AsyncSession, exc: Exception) -> datetime:
     before = await outbox.pause_state(session)
     strikes = (before.strikes if before is not None else 0) + 1
     wait = timedelta(seconds=rt.settings.smtp.throttle_pause_seconds * 2 ** (strikes - 1))
@@ -321,7 +322,7 @@ async def _pause(rt: Runtime, session, exc: Exception) -> datetime:  # type: ign
     return until
 
 
-async def _fail(rt: Runtime, session, row: Outbox, exc: Exception,  # type: ignore[no-untyped-def]
+async def _fail(rt: Runtime, session: AsyncSession, row: Outbox, exc: Exception,
                 why: str) -> None:
     """Fail a row for good; an acknowledgement's letter says so on its console page. A refused
     address is the sender's fault (info); retries that ran out are worth a warning."""
@@ -362,7 +363,7 @@ async def _settle(rt: Runtime, rows: list[Outbox], results: dict[int, Exception 
                 log.warning("outbox %s retry: %s", row.id, without_addresses(_describe(exc)))
                 await outbox.mark_retry(session, row.id, _describe(exc),
                                         _backoff(rt, row.attempts))
-        if until is not None:
+        if until is not None and throttled is not None:  # a pause means a throttle
             await outbox.mark_deferred(session, deferred, until, _describe(throttled))
     _report(rt, results)
 

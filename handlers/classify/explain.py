@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 _NAMES = {"other": "其他（非整改类别）", "spam": "垃圾信息"}
 
 
-def top_words(word_names: Sequence[str], coef: np.ndarray | None, row, n: int = 3) -> list[str]:
+def top_words(word_names: Sequence[str], coef: np.ndarray | None,
+              row: tuple[np.ndarray, np.ndarray], n: int = 3) -> list[str]:
     """Words (not word bigrams or character n-grams) in ``row`` that most support a category.
 
     ``word_names`` are the word features (the first columns); ``coef`` is the category's row

@@ -20,6 +20,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sklearn
@@ -35,8 +36,11 @@ from .features import Featuriser
 from .result import Classification
 from .seeds import KIND_SEEDS, OTHER_SEEDS, SPAM_SEEDS
 from .taxonomy import Taxonomy
-from .text import normaliser_for
+from .text import Normaliser, normaliser_for
 from .version import data_version
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
 
 SPAM_BAR = 0.7  # spam only when at least this sure; otherwise the next label
 TAXONOMY_WEIGHT = 2.0  # weight of a title/measure pseudo-document relative to a message
@@ -62,7 +66,7 @@ class _Doc:
     labelled: bool = False
 
 
-def _taxonomy_docs(tax: Taxonomy, norm) -> list[_Doc]:
+def _taxonomy_docs(tax: Taxonomy, norm: Normaliser) -> list[_Doc]:
     docs = []
     for cat in tax.categories:
         clean, words = norm("", cat.title)
@@ -81,7 +85,8 @@ def _taxonomy_docs(tax: Taxonomy, norm) -> list[_Doc]:
     return docs
 
 
-def _example_docs(examples: Iterable[dict], tax: Taxonomy, norm, progress: bool) -> list[_Doc]:
+def _example_docs(examples: Iterable[dict], tax: Taxonomy, norm: Normaliser,
+                  progress: bool) -> list[_Doc]:
     labels = set(tax.labels)
     docs = []
     for ex in tqdm(list(examples), desc="准备训练数据", unit="条", disable=not progress):
@@ -102,7 +107,7 @@ def _example_docs(examples: Iterable[dict], tax: Taxonomy, norm, progress: bool)
     return docs
 
 
-def _fit_lr(x, y: list[str], w: list[float], c: float) -> LogisticRegression:
+def _fit_lr(x: csr_matrix, y: list[str], w: list[float], c: float) -> LogisticRegression:
     # lbfgs is deterministic, so the same data gives the same model bit for bit.
     lr = LogisticRegression(C=c, solver=SOLVER, max_iter=3000, class_weight="balanced")
     with warnings.catch_warnings():
@@ -113,7 +118,8 @@ def _fit_lr(x, y: list[str], w: list[float], c: float) -> LogisticRegression:
     return lr
 
 
-def _fit_calibrated(x, y: list[str], w: list[float], c: float):
+def _fit_calibrated(x: csr_matrix, y: list[str], w: list[float],
+                    c: float) -> LogisticRegression | CalibratedClassifierCV:
     """Category model whose probabilities are calibrated by temperature scaling.
 
     A strongly-regularised logistic regression on a few hundred texts is under-confident
@@ -136,7 +142,7 @@ def _fit_calibrated(x, y: list[str], w: list[float], c: float):
     return cal
 
 
-def _linear(model) -> LogisticRegression:
+def _linear(model: LogisticRegression | CalibratedClassifierCV) -> LogisticRegression:
     """The logistic regression inside a possibly calibrated model (for explanations)."""
     if isinstance(model, CalibratedClassifierCV):
         return model.calibrated_classifiers_[0].estimator
@@ -152,6 +158,7 @@ class Classifier:
     """A trained model; thread-safe for prediction (read-only after training)."""
 
     version: str
+    examples: list[dict]  # set by train(); saved beside the model, not in its pickle
     # scikit-learn's English stop words, sorted (a frozenset would pickle in hash-seed order).
     # A class attribute, so models pickled before it existed have it too; the Scorer copies
     # it into its file.
@@ -165,7 +172,7 @@ class Classifier:
         self.spam_bar = SPAM_BAR
 
     @property
-    def norm(self):
+    def norm(self) -> Normaliser:
         return normaliser_for(self.taxonomy.terms, self.stop_words)
 
     def fit(self, examples: list[dict], *, progress: bool = False) -> Classifier:
@@ -190,7 +197,8 @@ class Classifier:
         steps.close()
         return self
 
-    def _fit_measures(self, docs: list[_Doc], x) -> dict[str, LogisticRegression | str]:
+    def _fit_measures(self, docs: list[_Doc],
+                      x: csr_matrix) -> dict[str, LogisticRegression | str]:
         """One measure model per category, used only after the category is chosen.
 
         Per-category models are small (2–13 classes) and train ~20x faster than one model
@@ -211,7 +219,7 @@ class Classifier:
                 models[cat.id] = _fit_lr(x[idx], y, [docs[i].weight for i in idx], MEASURE_C)
         return models
 
-    def _measures(self, x, categories: list[str]) -> list[str | None]:
+    def _measures(self, x: csr_matrix, categories: list[str]) -> list[str | None]:
         out: list[str | None] = [None] * len(categories)
         for cat in set(categories):
             model = self.measure_models.get(cat)

@@ -41,6 +41,8 @@ from .taxonomy import Taxonomy
 from .text import Normaliser, normaliser_for
 
 if TYPE_CHECKING:
+    from numpy.lib.npyio import NpzFile
+
     from .features import Featuriser
     from .model import Classifier
 
@@ -79,7 +81,7 @@ class _Linear:
     cols: np.ndarray | None = None
 
     @classmethod
-    def from_lr(cls, lr, classes: Sequence[Any], *, sparse: bool = False) -> _Linear:
+    def from_lr(cls, lr: Any, classes: Sequence[Any], *, sparse: bool = False) -> _Linear:
         """``sparse``: keep only the columns with a non-zero coefficient. A measure model is
         fitted on one category's texts, so most features have none (~1/3 are kept); the
         others add exactly 0 to a sum, so dropping them changes no result."""
@@ -116,7 +118,7 @@ class _Linear:
         return out
 
     @classmethod
-    def from_arrays(cls, z, prefix: str, classes: list[Any]) -> _Linear:
+    def from_arrays(cls, z: NpzFile, prefix: str, classes: list[Any]) -> _Linear:
         cols = z[f"{prefix}cols"] if f"{prefix}cols" in z.files else None
         return cls(classes, z[f"{prefix}coef"], z[f"{prefix}intercept"], cols)
 
@@ -326,7 +328,7 @@ class Scorer:
 
     def to_bytes(self) -> bytes:
         """The ``.npz`` file's content."""
-        meta = {
+        meta: dict[str, Any] = {
             "format": FORMAT,
             "version": self.version,
             "taxonomy": self.taxonomy.to_dict(),
@@ -339,7 +341,7 @@ class Scorer:
             "kind": self.kind.classes,
             "measures": {},
         }
-        arrays = {
+        arrays: dict[str, Any] = {  # Any: savez's **kwds would also reach allow_pickle
             "word_idf": self.word_idf,
             "char_keys": self.char_keys,
             "char_idf": self.char_idf,

@@ -28,7 +28,7 @@ from opencc import OpenCC
 try:
     import rjieba
 except ImportError:  # pragma: no cover - platforms without an rjieba wheel
-    rjieba = None
+    rjieba = None  # type: ignore[assignment]  # checked before use: jieba stands in
 
 # English words citizens mix in → Chinese keywords the taxonomy and corpus use. Short on
 # purpose: it only has to carry an English message to the right neighbourhood.
@@ -223,7 +223,7 @@ class Normaliser:
         return {"words": self.words, "stop_words": tuple(sorted(self.stop_words))}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["words"], state.get("stop_words", ()))
+        Normaliser.__init__(self, state["words"], state.get("stop_words", ()))
 
 
 @lru_cache(maxsize=4)

@@ -17,11 +17,16 @@ import io
 import logging
 import warnings
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import matplotlib
 from matplotlib import colormaps, font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 log = logging.getLogger(__name__)
 CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei",
@@ -50,7 +55,8 @@ def trend_png(weeks: list[str], series: dict[str, list[int]], labels: dict[str, 
               title: str = "近12周来信最多的类别") -> bytes:
     """A line per category (``labels`` gives each its legend text), weeks on the x axis."""
     family = cjk_font()
-    rc = {"font.family": [family, "DejaVu Sans"] if family else ["DejaVu Sans"],
+    rc: dict[RcKeyType, object] = {
+        "font.family": [family, "DejaVu Sans"] if family else ["DejaVu Sans"],
           "axes.unicode_minus": False, "font.size": FONT_PT}
     height = 3.0 + 0.28 * max(1, len(series))  # the plot, then one legend line per category
     fig = Figure(figsize=(WIDTH_IN, height), dpi=DPI, layout="constrained")
@@ -76,7 +82,9 @@ def _draw(fig: Figure, weeks: list[str], series: dict[str, list[int]], labels: d
     ax.set_xticks(x, [w.split("-W")[-1] for w in weeks], fontsize=FONT_PT - 2)
     ax.set_xlabel("周次")
     ax.set_ylim(bottom=0)
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    locator = ax.yaxis.get_major_locator()
+    if isinstance(locator, MaxNLocator):  # the default AutoLocator is one
+        locator.set_params(integer=True)
     ax.grid(axis="y", alpha=0.3)
     ax.set_title(title)
     ax.set_ylabel("件数")

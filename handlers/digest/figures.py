@@ -190,8 +190,12 @@ async def _add_excerpts(rows: list[CategoryRow], week_rows: Sequence[digests.Wee
                   for r in samples(week_rows, row.id, prefer)]
         # Mask before cutting: a phone number cut in half by the excerpt would escape the rules.
         # In a thread: the first jieba call loads its dictionary (about a second of CPU).
-        row.excerpts = await asyncio.to_thread(
-            lambda quoted=quoted: [excerpt(mask(text, [name]), 120) for text, name in quoted])
+        row.excerpts = await asyncio.to_thread(_excerpts, quoted)
+
+
+def _excerpts(quoted: list[tuple[str, str | None]]) -> list[str]:
+    """The quotes masked, then cut to excerpts."""
+    return [excerpt(mask(text, [name]), 120) for text, name in quoted]
 
 
 async def _health(session: AsyncSession, week: Week, tz: ZoneInfo, received: int,

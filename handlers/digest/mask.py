@@ -25,6 +25,7 @@ import logging
 import re
 from collections.abc import Iterable
 from functools import lru_cache
+from types import ModuleType
 from typing import Any
 
 # Compound surnames first so that 欧阳娜娜 keeps 欧阳 whole.
@@ -144,7 +145,7 @@ def looks_like_name(word: str) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _posseg():  # type: ignore[no-untyped-def]
+def _posseg() -> ModuleType:
     import jieba
     import jieba.posseg
 
@@ -265,7 +266,7 @@ def mask(text: str, known_names: Iterable[str | None] = ()) -> str:
     names |= _tagged_names(text)
     names |= {m.group(1) + m.group(2) for m in _HONORIFIC_NAME.finditer(text)
               if looks_like_name(m.group(1) + m.group(2))}
-    names |= {name for m in _INTRODUCED_NAME.finditer(text) if (name := _introduced(m))}
+    names |= {found for m in _INTRODUCED_NAME.finditer(text) if (found := _introduced(m))}
     # Longest first, so that 张建国 is replaced before a shorter 张建 could split it.
     for name in sorted(names, key=len, reverse=True):
         text = text.replace(name, _masked_name(name))

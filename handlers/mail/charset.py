@@ -15,6 +15,7 @@ import codecs
 import re
 import unicodedata
 from functools import lru_cache
+from typing import TypeGuard
 
 import charset_normalizer
 
@@ -89,7 +90,7 @@ def _strict(data: bytes, codec: str) -> str | None:
         return None
 
 
-def _plausible(guess: str | None, data: bytes) -> bool:
+def _plausible(guess: str | None, data: bytes) -> TypeGuard[str]:
     """A detector guess worth trying: a CJK/Unicode codec, UTF-16/32 only with NUL bytes."""
     if guess not in _CJK_OR_UNICODE:
         return False

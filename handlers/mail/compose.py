@@ -229,7 +229,7 @@ def build(out: Outgoing) -> bytes:
     msg["From"] = _Utf8(sender) if sender_utf8 else sender
     to_value = ", ".join(a for a, _ in to)
     msg["To"] = _Utf8(to_value) if any(u for _, u in to) else to_value
-    msg["Subject"] = _words(_valid(one_line(out.subject, 250)))
+    msg["Subject"] = _words(_valid(one_line(out.subject, 250)))  # type: ignore[assignment]  # compat32 takes a Header
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = f"<{out.message_id}>"
     if out.in_reply_to:

@@ -270,6 +270,7 @@ def parse_date(raw: str | None) -> tuple[datetime | None, str | None]:
     if raw is None:
         return None, None
     text = fold(clean_header(unicode_raw(raw)))
+    when: datetime | None
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):

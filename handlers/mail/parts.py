@@ -110,7 +110,7 @@ def payload_bytes(part: Message) -> tuple[bytes, list[str]]:
     return data, [f"未知传输编码 {cte[:40]}"]
 
 
-def _encoded_text(part: Message) -> str | bytes | None:
+def _encoded_text(part: Message) -> object:  # str or bytes, unless the part is damaged
     try:
         return part.get_payload()
     except (ValueError, LookupError):

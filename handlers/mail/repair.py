@@ -54,7 +54,7 @@ def _repair_header_block(raw: bytes) -> tuple[bytes, str] | None:
     end = last + 1  # continuation lines of the last header are indented, or the body begins
     while end < len(lines) and lines[end][:1] in (b" ", b"\t"):
         end += 1
-    out = []
+    out: list[bytes] = []
     merged = 0
     for line in lines[start:end]:
         field = _FIELD_LINE.match(line)

@@ -204,8 +204,8 @@ def _header_block(lines: list[str], i: int) -> bool:
     """Outlook/Foxmail 'From:/发件人:' followed by two more header lines within the block."""
     if not _HEADER_FROM.match(lines[i].strip()) or len(lines[i]) > _MAX_MARKER_LINE:
         return False
-    kinds = {_HEADER_OTHER.match(x.strip()).group(1).lower()
-             for x in lines[i + 1:i + 7] if _HEADER_OTHER.match(x.strip())}
+    kinds = {m.group(1).lower()
+             for x in lines[i + 1:i + 7] if (m := _HEADER_OTHER.match(x.strip()))}
     return len(kinds) >= 2
 
 

@@ -10,6 +10,7 @@ silently overwrite each other.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -203,7 +204,7 @@ async def _reply(db: AsyncSession, sub: Submission, user: User, data: MultiDictP
     return "答复已放入发送队列。"
 
 
-async def _publish(db: AsyncSession, sub: Submission, user: User, data: MultiDictProxy,
+async def _publish(db: AsyncSession, sub: Submission, user: User, data: Any,
                    rt: Runtime) -> str:
     """公开答复: the question and answer as the supervisor checked them go on /replies."""
     why = public_reply.refusal(sub)
@@ -220,13 +221,15 @@ async def _publish(db: AsyncSession, sub: Submission, user: User, data: MultiDic
     return "已审核并公开，可在公开答复页面查看。"
 
 
-async def _unpublish(db: AsyncSession, sub: Submission, user: User, data: MultiDictProxy,
+async def _unpublish(db: AsyncSession, sub: Submission, user: User, data: Any,
                      rt: Runtime) -> str:
     if not await public_replies.withdraw(db, sub, user.name):
         raise ActionError("此件没有公开。")
     return "已从公开答复页面撤下。"
 
 
+# data: the console form's MultiDictProxy or the write API's dict; an action only .get()s it.
+ACTIONS: dict[str, Callable[[AsyncSession, Submission, User, Any, Runtime], Awaitable[str]]]
 ACTIONS = {"classify": _reclassify, "status": _status, "assign": _assign, "note": _note,
            "spam": _spam, "reply": _reply, "restriction": _restriction, "publish": _publish,
            "unpublish": _unpublish}

@@ -27,6 +27,7 @@ from bot.web.console.security import client_ip
 from bot.web.console.sessions import get_session, new_session
 from bot.web.console.throttle import LoginThrottle
 from bot.web.keys import RUNTIME
+from bot.web.middlewares import Handler
 from storage import events, users
 from storage.models import User
 
@@ -84,7 +85,7 @@ def _is_console(path: str) -> bool:
 
 
 @web.middleware
-async def guard(request: web.Request, handler):  # type: ignore[no-untyped-def]
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
     if path.startswith(API_PREFIX):
         user = await _token_user(request)

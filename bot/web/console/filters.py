@@ -8,6 +8,7 @@ meant would show a list the user did not ask for.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,8 +27,8 @@ FILTER_KEYS = ("category", "measure", "kind", "status", "channel", "from", "to",
                "overdue", "restricted", "assignee", "q", "view")
 
 
-def _choice(value: str, allowed: object) -> str | None:
-    return value if value and value in allowed else None  # type: ignore[operator]
+def _choice(value: str, allowed: Container[str]) -> str | None:
+    return value if value and value in allowed else None
 
 
 def parse(query: MultiMapping[str], rt: Runtime, user: User) -> QueueFilter:

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.runtime import Runtime
 from bot.web.console import auth, filters, present, report_views
@@ -89,7 +90,7 @@ async def staff_names(rt: Runtime) -> tuple[dict[int, str], list[User]]:
     return {u.id: u.name for u in staff}, staff
 
 
-async def _counts(cache: CountsCache, db, f: review_list.QueueFilter,  # type: ignore[no-untyped-def]
+async def _counts(cache: CountsCache, db: AsyncSession, f: review_list.QueueFilter,
                   kept: dict[str, str]) -> tuple[dict[str, int], int | None]:
     key = (tuple(sorted(kept.items())), f.search_restricted, f.assignee_id)
     hit = cache.get(key)

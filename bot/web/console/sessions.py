@@ -12,8 +12,11 @@ import hashlib
 import hmac
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from aiohttp_session import Session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
+
+from bot.web.middlewares import Handler
 
 COOKIE = "feedback_console"
 STORAGE: web.RequestKey[EncryptedCookieStorage] = web.RequestKey("console_session_storage",
@@ -41,22 +44,22 @@ async def new_session(request: web.Request) -> Session:
     return session
 
 
-def middleware(store: EncryptedCookieStorage) -> web.middleware:  # type: ignore[valid-type]
+def middleware(store: EncryptedCookieStorage) -> Middleware:
     @web.middleware
-    async def sessions(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse:
         request[STORAGE] = store
-        raised = False
+        raised: web.HTTPException | None = None
         try:
             response = await handler(request)
         except web.HTTPException as exc:
-            response, raised = exc, True
+            response = raised = exc
         session = request.get(SESSION)
         if (session is not None and session._changed
                 and isinstance(response, (web.Response, web.HTTPException))
                 and not response.prepared):
             await store.save_session(request, response, session)
-        if raised:
-            raise response
+        if raised is not None:
+            raise raised
         return response
 
     return sessions
