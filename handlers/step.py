@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from handlers.classify import Classification, Scorer
     from handlers.mail.parsed import ParsedMail
+    from handlers.repeats import RepeatIndex, Signature
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,12 @@ class Context:
     max_message_bytes: int = 25 * 1024 * 1024
     templates: Any = None  # a jinja2.Environment for mail templates
     message_id_domain: str = "localhost"  # host of our Message-IDs (Settings.message_id_domain)
+    # Repeat letters (handlers/repeats.py): the open cases' index, owned by the running service
+    # (bot/repeat_index.py); in a prepare process an empty one that only signs letters. None:
+    # no near-duplicate links (sender links are still made).
+    repeats: RepeatIndex | None = None
+    repeat_window_days: int = 90
+    phone_area: str = ""
 
     @property
     def classifier(self) -> Scorer | None:
@@ -129,7 +136,8 @@ class Intake:
     auto_reason: str | None = None
     # filled by classify
     classification: Classification | None = None
-    # filled by store
+    # filled by store (its prepare half signs the letter for the repeat index)
+    signature: Signature | None = None
     submission_id: int | None = None
     followup_of: int | None = None
     related_id: int | None = None

@@ -100,6 +100,19 @@ def _start_process(settings: Settings, secret: bytes) -> None:
     _state["secret"] = secret  # the service's: the signed Message-IDs must verify there
     _state["templates"] = mail_templates(settings)
     _state["holder"] = load_classifier_holder(settings)
+    _state["repeats"] = _signer(settings)
+
+
+def _signer(settings: Settings) -> Any:
+    """An empty repeat index, to sign letters with (the service's own holds the cases); None
+    if it cannot be set up: the service then signs them in the transaction."""
+    from bot.repeat_index import empty_index
+
+    try:
+        return empty_index(settings)
+    except Exception as exc:  # noqa: BLE001 - an optimisation, never a condition
+        log.warning("repeat signer not set up in a prepare process: %s", exc.__class__.__name__)
+        return None
 
 
 def _exit_with(parent_sentinel: int) -> None:
@@ -127,7 +140,8 @@ def _prepare_here(intakes: list[Intake]) -> list[Intake]:
 
     settings: Settings = _state["settings"]
     ctx = pipeline_context(settings, None, secret=_state["secret"],
-                           templates=_state["templates"], classifier_holder=_state.get("holder"))
+                           templates=_state["templates"], classifier_holder=_state.get("holder"),
+                           repeats=_state.get("repeats"))
     pipeline.prepare(intakes, ctx)
     for intake in intakes:
         intake.raw = None
