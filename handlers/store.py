@@ -142,7 +142,7 @@ async def _alert_carrier(ctx: Context, submission_id: int, followup_id: int) -> 
     if sub is None or sub.merged_into_id is None:
         return
     await events.record(ctx.session, sub.merged_into_id, "system", "merged-followup",
-                        {"from": sub.tracking_no, "followup_id": followup_id})
+                        {"tracking_no": sub.tracking_no, "followup_id": followup_id})
     await submissions.touch(ctx.session, sub.merged_into_id)
 
 

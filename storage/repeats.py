@@ -26,6 +26,7 @@ from storage.workflow import OPEN_STATUSES
 
 SENDER = "sender"
 CONTENT = "content"
+MERGED = "merged"  # linked by staff's 并单 (handlers/casework.py)
 SPAM = "spam"
 
 
@@ -59,6 +60,7 @@ class Link:
     kind: str
     score: float | None
     restricted: bool
+    status: str = ""
 
 
 def _open(since: datetime):  # type: ignore[no-untyped-def]
@@ -201,10 +203,10 @@ async def links_of(session: AsyncSession, submission_id: int) -> list[Link]:
     both = mine.union_all(theirs).subquery()
     rows = await session.execute(
         select(Submission.id, Submission.tracking_no, both.c.kind, both.c.score,
-               Submission.restricted)
+               Submission.restricted, Submission.status)
         .join(both, both.c.other == Submission.id)
         .order_by(Submission.received_at, Submission.id))
-    return [Link(i, tn, kind, score, bool(r)) for i, tn, kind, score, r in rows.all()]
+    return [Link(i, tn, kind, score, bool(r), st) for i, tn, kind, score, r, st in rows.all()]
 
 
 async def links_many(session: AsyncSession, ids: list[int]) -> dict[int, list[Link]]:
@@ -218,15 +220,15 @@ async def links_many(session: AsyncSession, ids: list[int]) -> dict[int, list[Li
         .where(or_(SubmissionLink.submission_id.in_(wanted),
                    SubmissionLink.related_id.in_(wanted))))).all()
     others = {b for a, b, _k, _s in pairs} | {a for a, b, _k, _s in pairs}
-    cases = {i: (tn, bool(r)) for i, tn, r in (await session.execute(
-        select(Submission.id, Submission.tracking_no, Submission.restricted)
+    cases = {i: (tn, bool(r), st) for i, tn, r, st in (await session.execute(
+        select(Submission.id, Submission.tracking_no, Submission.restricted, Submission.status)
         .where(Submission.id.in_(others)))).all()} if others else {}
     out: dict[int, list[Link]] = {i: [] for i in ids}
     for a, b, kind, score in pairs:
         for mine, other in ((a, b), (b, a)):
             if mine in wanted and other in cases:
-                tn, restricted = cases[other]
-                out[mine].append(Link(other, tn, kind, score, restricted))
+                tn, restricted, status = cases[other]
+                out[mine].append(Link(other, tn, kind, score, restricted, status))
     return out
 
 

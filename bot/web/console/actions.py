@@ -21,7 +21,7 @@ from bot.web.console.security import restricted, sees_reports
 from bot.web.keys import RUNTIME
 from bot.web.params import ascii_int, path_id
 from handlers import acknowledge, casework, reply
-from storage import events, labels, review_list, workflow
+from storage import events, labels, repeats, review_list, workflow
 from storage.models import Submission, User
 
 TEXT_MAX = 10_000
@@ -110,7 +110,7 @@ def casework_request(data: MultiDictProxy | dict[str, str], action: str) -> case
     return casework.Request(action=action, **{k: str(data.get(k, "")) for k in FIELDS})
 
 
-FIELDS = ("reason", "unit", "due", "reply", "days")
+FIELDS = ("reason", "unit", "due", "reply", "days", "into")
 
 
 async def _status(db: AsyncSession, sub: Submission, user: User, data: MultiDictProxy,
@@ -128,7 +128,8 @@ async def _status(db: AsyncSession, sub: Submission, user: User, data: MultiDict
             raise ActionError(f"不能从“{workflow.status_name(sub.status)}”改为该状态。")
     try:
         outcome = await casework.apply(rt.context(db), sub, casework_request(data, name),
-                                       actor=user.name, units=rt.settings.casework.units)
+                                       actor=user.name, units=rt.settings.casework.units,
+                                       reads_reports=sees_reports(user))
     except casework.WorkflowError as exc:
         raise ActionError(str(exc)) from exc
     return outcome.message
@@ -203,7 +204,29 @@ async def _reply(db: AsyncSession, sub: Submission, user: User, data: MultiDictP
     return "答复已放入发送队列。"
 
 
-ACTIONS = {"classify": _reclassify, "status": _status, "assign": _assign, "note": _note,
+async def _unlink(db: AsyncSession, sub: Submission, user: User, data: MultiDictProxy,
+                  rt: Runtime) -> str:
+    """Staff judge two linked cases unrelated: the link goes, both histories say so. A link to
+    a 举报 is not there for a viewer who may not read it (``storage.repeats`` rows carry each
+    case's restriction), so neither is its removal."""
+    other_id = ascii_int(_field(data, "other"))
+    links = {link.id: link for link in await repeats.links_of(db, sub.id)}
+    link = links.get(other_id or 0)
+    if link is None or (link.restricted and not sees_reports(user)):
+        raise ActionError("这两件来信之间没有关联。")
+    await repeats.unlink(db, sub.id, link.id)
+    # Each history names the other case only where its readers could see the link: a 举报's
+    # number stays out of an ordinary letter's history.
+    await events.record(db, sub.id, user.name, "unlink",
+                        {"tracking_no": link.tracking_no} if sub.restricted or not link.restricted
+                        else {})
+    await events.record(db, link.id, user.name, "unlink",
+                        {"tracking_no": sub.tracking_no} if link.restricted or not sub.restricted
+                        else {})
+    return f"已取消与 {link.tracking_no} 的关联。"
+
+
+ACTIONS = {"unlink": _unlink, "classify": _reclassify, "status": _status, "assign": _assign, "note": _note,
            "spam": _spam, "reply": _reply, "restriction": _restriction}
 SUPERVISOR_ACTIONS = ("restriction",)  # reviewers get a 403 whatever the letter
 
