@@ -7,7 +7,7 @@ first letter, the store step inserts each new letter, the casework actions take 
 it closes or is merged and put it back when it is reopened, and the store step prunes what has
 left the window. Letters stored before migration 0009 get their writer's keys here, once.
 
-The prepare processes import this module for :func:`empty_index` and never load SQLAlchemy:
+The prepare processes import this module for :func:`shingler_for` and never load SQLAlchemy:
 the storage modules are imported where the database is used. Built in a thread: the index's set-up (the report's text, the n-grams common to all letters)
 takes about a second and signing an open case about 0.4 ms, which must not hold up the pages.
 """
@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
-from handlers.repeats import RepeatIndex, load_report_text, sender_keys
+from handlers.repeats import RepeatIndex, Shingler, load_report_text, sender_keys, shipped_common
 from storage.clock import utcnow
 
 if TYPE_CHECKING:
@@ -31,10 +31,16 @@ log = logging.getLogger(__name__)
 
 
 def empty_index(settings: Settings) -> RepeatIndex:
-    """An index with no case in it, as configured (``[repeats]``, the configured report):
-    the service fills it; a prepare process only signs letters with it."""
+    """An index with no case in it, as configured (``[repeats]``, the configured report)."""
     s = settings.repeats
     return RepeatIndex(s.threshold, s.num_perm, s.ngram, load_report_text(settings.report_file))
+
+
+def shingler_for(settings: Settings) -> Shingler:
+    """The shingler :func:`empty_index`'s index has, without the index (a prepare process
+    cuts letters with it and never imports datasketch)."""
+    ngram = settings.repeats.ngram
+    return Shingler(ngram, load_report_text(settings.report_file), shipped_common(ngram))
 
 
 async def key_old_letters(sessions: Sessions, settings: Settings) -> int:

@@ -27,7 +27,7 @@ from storage.blobs import BlobStore
 if TYPE_CHECKING:  # the database layer is imported where a Runtime is made (see create)
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-    from handlers.repeats import RepeatIndex
+    from handlers.repeats import RepeatIndex, Shingler
     from storage.db import Sessions
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -150,7 +150,8 @@ class Runtime:
     def context(self, session: AsyncSession) -> Context:
         return pipeline_context(self.settings, session, secret=self.secret,
                                 templates=self.templates, classifier_holder=self.classifier_holder,
-                                repeats=self.repeats)
+                                repeats=self.repeats,
+                                shingler=self.repeats.shingler if self.repeats else None)
 
     async def close(self) -> None:
         await self.sessions.close()
@@ -168,10 +169,11 @@ def loop_policy_for(settings: Settings, secret: bytes) -> LoopPolicy:
 
 def pipeline_context(settings: Settings, session: AsyncSession | None, *, secret: bytes,
                      templates: jinja2.Environment, classifier_holder: Any,
-                     repeats: RepeatIndex | None = None) -> Context:
+                     repeats: RepeatIndex | None = None,
+                     shingler: Shingler | None = None) -> Context:
     """What the pipeline steps need. ``session`` is None only for ``pipeline.prepare``, which
     runs outside any transaction (in a thread or a worker process). ``repeats``: the service's
-    repeat index, or a prepare process's empty one (it signs letters)."""
+    repeat index; ``shingler``: its shingler, or a prepare process's own."""
     s = settings
     return Context(
         session=session,  # type: ignore[arg-type]
@@ -193,6 +195,7 @@ def pipeline_context(settings: Settings, session: AsyncSession | None, *, secret
         max_message_bytes=s.intake.max_message_bytes,
         templates=templates,
         repeats=repeats,
+        shingler=shingler,
         repeat_window_days=s.repeats.window_days,
         phone_area=s.repeats.phone_area,
     )

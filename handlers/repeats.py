@@ -347,9 +347,13 @@ class RepeatIndex:
         self._by_age: list[tuple[datetime, int]] = []
 
     def sign(self, subject: str, text: str) -> Signature:
-        """The letter's signature. Its MinHash is a LeanMinHash (no permutation tables): what a
-        prepare process sends back is a few hundred bytes, and the index holds no copies."""
-        shingles = self.shingler.shingles(subject, text)
+        """The letter's signature: its shingles (:attr:`shingler`) and their MinHash."""
+        return self.signature(self.shingler.shingles(subject, text))
+
+    def signature(self, shingles: np.ndarray) -> Signature:
+        """The signature of shingles computed ahead (a prepare process runs only the
+        :class:`Shingler`, about two thirds of the work, and never imports datasketch, which
+        loads scipy: 58 MB). The MinHash is kept lean (no permutation tables)."""
         minhash = self._minhash(num_perm=self.num_perm, permutations=self._template.permutations,
                           scheme="affine64", hashfunc=int)
         if len(shingles):

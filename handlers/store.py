@@ -20,8 +20,8 @@ multi-row INSERT. That is only the same as filing the letters one by one if none
 another in the batch; :func:`independent` cuts the batch where one would.
 
 The step's prepare half draws each new letter's tracking number ahead (checked here against
-the database) and signs the letter for the repeat index (its MinHash: the CPU-heavy part), so
-that the transaction only queries the index. It runs in the intake's prepare processes, which import this module and should
+the database) and cuts the letter into the shingles the repeat index compares (the larger part
+of signing it), so that the transaction only hashes them and queries the index. It runs in the intake's prepare processes, which import this module and should
 not load SQLAlchemy (about 22 MB): the storage modules are imported where they are used.
 """
 
@@ -304,7 +304,8 @@ async def _link_repeats(intakes: list[Intake], ctx: Context) -> None:
         assert intake.submission_id is not None
         if index is None:
             continue
-        signature = intake.signature or index.sign(intake.subject, intake.text)
+        signature = (index.sign(intake.subject, intake.text) if intake.shingles is None
+                     else index.signature(intake.shingles))
         similar[intake.submission_id] = {m.case_id: m.jaccard for m in index.query(
             signature, exclude=intake.submission_id) if m.case_id < intake.submission_id}
         index.insert(intake.submission_id, signature, intake.received_at)
@@ -347,12 +348,13 @@ async def process_many(intakes: list[Intake], ctx: Context) -> None:
 
 def _draw_ahead(intake: Intake, ctx: Context) -> None:
     """The prepare half: a citizen's letter without a number gets one drawn now, so that its
-    acknowledgement can be drafted ahead too, and is signed for the repeat index (about 0.4 ms
-    of CPU a letter). Machine mail gets its number in the transaction and is not compared."""
+    acknowledgement can be drafted ahead too, and is cut into shingles for the repeat index
+    (the larger part of signing it). Machine mail gets its number in the transaction and is
+    not compared."""
     if not intake.auto:
         intake.draw_tracking_no(ctx.tracking_prefix)
-        if ctx.repeats is not None and _comparable(intake) and intake.addition_to is None:
-            intake.signature = ctx.repeats.sign(intake.subject, intake.text)
+        if ctx.shingler is not None and _comparable(intake) and intake.addition_to is None:
+            intake.shingles = ctx.shingler.shingles(intake.subject, intake.text)
 
 
 STEP = Step("store", process_many, prepare=one_by_one(_draw_ahead))
