@@ -97,7 +97,8 @@ async def _merged(ctx: Context, sub: Submission, carrier: Submission, actor: str
     """What a merge does besides closing ``sub``: the carrying case records it, the two are
     linked, and cases merged into ``sub`` before are carried by ``carrier`` now (their
     citizens are told the new number)."""
-    await events.record(ctx.session, carrier.id, actor, "merge-in", {"tracking_no": sub.tracking_no})
+    await events.record(ctx.session, carrier.id, actor, "merge-in",
+                        {"tracking_no": sub.tracking_no})
     await repeats.add_links(ctx.session, [(sub.id, carrier.id, repeats.MERGED, None)])
     for earlier_id in await repeats.repoint(ctx.session, sub.id, carrier.id):
         earlier = await review_list.get(ctx.session, earlier_id)
