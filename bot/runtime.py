@@ -27,6 +27,7 @@ from storage.blobs import BlobStore
 if TYPE_CHECKING:  # the database layer is imported where a Runtime is made (see create)
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+    from handlers.repeats import RepeatIndex, Shingler
     from storage.db import Sessions
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -109,6 +110,9 @@ class Runtime:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     workers: dict[str, WorkerState] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
+    # The open cases' repeat index (bot/repeat_index.py), built by the intake worker before it
+    # files; None until then (and in commands that file nothing).
+    repeats: RepeatIndex | None = None
 
     @classmethod
     def create(cls, settings: Settings, *, with_classifier: bool = True) -> Runtime:
@@ -145,7 +149,9 @@ class Runtime:
 
     def context(self, session: AsyncSession) -> Context:
         return pipeline_context(self.settings, session, secret=self.secret,
-                                templates=self.templates, classifier_holder=self.classifier_holder)
+                                templates=self.templates, classifier_holder=self.classifier_holder,
+                                repeats=self.repeats,
+                                shingler=self.repeats.shingler if self.repeats else None)
 
     async def close(self) -> None:
         await self.sessions.close()
@@ -162,9 +168,12 @@ def loop_policy_for(settings: Settings, secret: bytes) -> LoopPolicy:
 
 
 def pipeline_context(settings: Settings, session: AsyncSession | None, *, secret: bytes,
-                     templates: jinja2.Environment, classifier_holder: Any) -> Context:
+                     templates: jinja2.Environment, classifier_holder: Any,
+                     repeats: RepeatIndex | None = None,
+                     shingler: Shingler | None = None) -> Context:
     """What the pipeline steps need. ``session`` is None only for ``pipeline.prepare``, which
-    runs outside any transaction (in a thread or a worker process)."""
+    runs outside any transaction (in a thread or a worker process). ``repeats``: the service's
+    repeat index; ``shingler``: its shingler, or a prepare process's own."""
     s = settings
     return Context(
         session=session,  # type: ignore[arg-type]
@@ -186,6 +195,10 @@ def pipeline_context(settings: Settings, session: AsyncSession | None, *, secret
         max_message_bytes=s.intake.max_message_bytes,
         templates=templates,
         sms=s.sms.enabled,
+        repeats=repeats,
+        shingler=shingler,
+        repeat_window_days=s.repeats.window_days,
+        phone_area=s.repeats.phone_area,
     )
 
 

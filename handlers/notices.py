@@ -44,6 +44,7 @@ TITLES = {
     "review_answer": "复查意见书",
     "recheck_received": "复核申请收到告知",
     "recheck_answer": "复核意见书",
+    "merge": "并案办理告知书",
 }
 
 

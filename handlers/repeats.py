@@ -30,10 +30,12 @@ builds one :class:`RepeatIndex` and keeps it current with :meth:`RepeatIndex.ins
 from __future__ import annotations
 
 import contextlib
+import heapq
 import re
 import unicodedata
 import zlib
 from dataclasses import dataclass
+from datetime import datetime
 from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
@@ -326,9 +328,10 @@ class RepeatIndex:
                  ngram: int = DEFAULT_NGRAM, report_text: str = "",
                  common: np.ndarray | None = None) -> None:
         """``common``: n-grams left out of every comparison; None: :func:`shipped_common`."""
-        from datasketch import MinHash, MinHashLSH
+        from datasketch import LeanMinHash, MinHash, MinHashLSH
 
         self._minhash = MinHash
+        self._lean = LeanMinHash
         if not 0 < threshold <= 1:
             raise ValueError("threshold must be in (0, 1]")
         self.threshold = threshold
@@ -338,26 +341,54 @@ class RepeatIndex:
         self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.2, 0.8))
         self._template = MinHash(num_perm=num_perm, scheme="affine64", hashfunc=int)
         self._cases: dict[int, tuple[Signature, frozenset[int]]] = {}
+        # (received_at, case id) of the indexed cases, oldest first, for prune(); an entry
+        # whose case was removed or re-inserted since is skipped there.
+        self._received: dict[int, datetime] = {}
+        self._by_age: list[tuple[datetime, int]] = []
 
     def sign(self, subject: str, text: str) -> Signature:
-        shingles = self.shingler.shingles(subject, text)
+        """The letter's signature: its shingles (:attr:`shingler`) and their MinHash."""
+        return self.signature(self.shingler.shingles(subject, text))
+
+    def signature(self, shingles: np.ndarray) -> Signature:
+        """The signature of shingles computed ahead (a prepare process runs only the
+        :class:`Shingler`, about two thirds of the work, and never imports datasketch, which
+        loads scipy: 58 MB). The MinHash is kept lean (no permutation tables)."""
         minhash = self._minhash(num_perm=self.num_perm, permutations=self._template.permutations,
                           scheme="affine64", hashfunc=int)
         if len(shingles):
             minhash.update_batch(shingles.tolist())
-        return Signature(shingles, minhash)
+        return Signature(shingles, self._lean(minhash))
 
-    def insert(self, case_id: int, signature: Signature) -> None:
-        """Add (or replace) a case; a letter with no words of its own is not indexed."""
+    def insert(self, case_id: int, signature: Signature,
+               received_at: datetime | None = None) -> None:
+        """Add (or replace) a case; a letter with no words of its own is not indexed (and an
+        earlier entry under the same id is gone). ``received_at``: when it leaves the window
+        (:meth:`prune`); None: never by age."""
         self.remove(case_id)
         if len(signature.shingles):
             self._lsh.insert(case_id, signature.minhash, check_duplication=False)
             self._cases[case_id] = (signature, frozenset(signature.shingles.tolist()))
+            if received_at is not None:
+                self._received[case_id] = received_at
+                heapq.heappush(self._by_age, (received_at, case_id))
 
     def remove(self, case_id: int) -> None:
         """Take a case out (closed, merged, purged, or past the window)."""
         if self._cases.pop(case_id, None) is not None:
             self._lsh.remove(case_id)
+            self._received.pop(case_id, None)
+
+    def prune(self, before: datetime) -> int:
+        """Take out the cases received before ``before`` (past the look-back window); how
+        many. Cheap when nothing is due: the oldest entry is looked at first."""
+        gone = 0
+        while self._by_age and self._by_age[0][0] < before:
+            at, case_id = heapq.heappop(self._by_age)
+            if self._received.get(case_id) == at:
+                self.remove(case_id)
+                gone += 1
+        return gone
 
     def __contains__(self, case_id: int) -> bool:
         return case_id in self._cases

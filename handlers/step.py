@@ -20,10 +20,12 @@ from handlers.classify.restrict import DEFAULT_THRESHOLD as DEFAULT_RESTRICT_THR
 from handlers.tracking import new_tracking_no
 
 if TYPE_CHECKING:
+    import numpy as np
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from handlers.classify import Classification, Scorer
     from handlers.mail.parsed import ParsedMail
+    from handlers.repeats import RepeatIndex, Shingler
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,13 @@ class Context:
     templates: Any = None  # a jinja2.Environment for mail templates
     message_id_domain: str = "localhost"  # host of our Message-IDs (Settings.message_id_domain)
     sms: bool = False  # an SMS gateway is configured ([sms]): notices reach phone-only citizens
+    # Repeat letters (handlers/repeats.py): the open cases' index, owned by the running service
+    # (bot/repeat_index.py; None: no near-duplicate links, sender links are still made), and the
+    # shingler that cuts a letter into what the index compares (a prepare process has only it).
+    repeats: RepeatIndex | None = None
+    shingler: Shingler | None = None
+    repeat_window_days: int = 90
+    phone_area: str = ""
 
     @property
     def classifier(self) -> Scorer | None:
@@ -131,7 +140,8 @@ class Intake:
     auto_reason: str | None = None
     # filled by classify
     classification: Classification | None = None
-    # filled by store
+    # filled by store's prepare half: the letter's shingles for the repeat index
+    shingles: np.ndarray | None = None
     submission_id: int | None = None
     followup_of: int | None = None
     related_id: int | None = None

@@ -6,7 +6,11 @@ Order of decisions:
 3. a tracking number in the subject from the original sender → follow-up; from anyone else the
    message is new but linked to the old one (a stranger cannot add to someone's case); an
    addition on the status page (``Intake.addition_to``) → follow-up of its case;
-4. otherwise a new submission with a fresh tracking number.
+4. otherwise a new submission with a fresh tracking number, linked to the open cases it repeats
+   (并单, handlers/repeats.py): the same writer's (by address or phone key) and near-duplicates
+   from other citizens (the service's :class:`~handlers.repeats.RepeatIndex`, ``ctx.repeats``).
+   A follow-up of a case merged into another is kept with its writer's case and alerts the
+   carrying case.
 Attachments are written to the attachment store (``storage.blobs``: content-addressed, a retry
 writes the same file, never a second one) and described in the database.
 
@@ -16,7 +20,8 @@ multi-row INSERT. That is only the same as filing the letters one by one if none
 another in the batch; :func:`independent` cuts the batch where one would.
 
 The step's prepare half draws each new letter's tracking number ahead (checked here against
-the database). It runs in the intake's prepare processes, which import this module and should
+the database) and cuts the letter into the shingles the repeat index compares (the larger part
+of signing it), so that the transaction only hashes them and queries the index. It runs in the intake's prepare processes, which import this module and should
 not load SQLAlchemy (about 22 MB): the storage modules are imported where they are used.
 """
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
+from datetime import timedelta
 
 from handlers import loop_guard, tracking
 from handlers.classify.restrict import Restriction, cue, decide
@@ -122,8 +128,23 @@ async def _store_followup(intake: Intake, ctx: Context, submission_id: int) -> N
                         {"channel": intake.channel, "followup_id": fu.id})
     if intake.addition_to is not None:  # the citizen's own words change the case
         await submissions.touch(ctx.session, submission_id)
+    await _alert_carrier(ctx, submission_id, fu.id)
     intake.submission_id = submission_id
     intake.followup_of = submission_id
+
+
+async def _alert_carrier(ctx: Context, submission_id: int, followup_id: int) -> None:
+    """A follow-up of a case merged into another stays with its writer's case (their status
+    page shows it, the carrying case's citizen never does) and is put before the staff
+    handling the carrying case: a line in its history, and it moves up the list."""
+    from storage import events, review_list, submissions
+
+    sub = await review_list.get(ctx.session, submission_id)
+    if sub is None or sub.merged_into_id is None:
+        return
+    await events.record(ctx.session, sub.merged_into_id, "system", "merged-followup",
+                        {"tracking_no": sub.tracking_no, "followup_id": followup_id})
+    await submissions.touch(ctx.session, sub.merged_into_id)
 
 
 async def _store_attachments(
@@ -250,6 +271,60 @@ async def _store_new(intakes: list[Intake], ctx: Context) -> None:
     await events.record_many(ctx.session, [
         (i.submission_id, i.actor, "received", _received_detail(i, row))
         for i, row in zip(intakes, rows, strict=True)])
+    await _link_repeats(intakes, ctx)
+
+
+def _comparable(intake: Intake) -> bool:
+    """A citizen's letter (not machine mail, not spam): what repeats are looked for."""
+    c = intake.classification
+    return not intake.auto and not (c is not None and c.category == "spam")
+
+
+async def _link_repeats(intakes: list[Intake], ctx: Context) -> None:
+    """Key each new letter's writer, link it to the earlier open cases it repeats, and put it
+    in the repeat index. A batch is linked as if filed one by one: a letter is linked to cases
+    with a smaller id only (letters of the same batch included)."""
+    from handlers.repeats import sender_keys
+    from storage import repeats
+    from storage.clock import utcnow
+
+    since = utcnow() - timedelta(days=ctx.repeat_window_days)
+    index = ctx.repeats
+    citizens = [i for i in intakes if i.submission_id is not None and _comparable(i)]
+    if index is not None:
+        index.prune(since)
+        for intake in intakes:  # an id used before by a rolled-back batch holds nothing now
+            if intake.submission_id is not None and not _comparable(intake):
+                index.remove(intake.submission_id)
+    keys = {i.submission_id: sender_keys(i.from_addr, i.phone, ctx.phone_area) for i in citizens}
+    await repeats.set_sender_keys(ctx.session, [(sid, k.address, k.phone)
+                                                for sid, k in keys.items()
+                                                if sid is not None and (k.address or k.phone)])
+    same_writer = await repeats.open_by_keys(
+        ctx.session, {k.address for k in keys.values() if k.address},
+        {k.phone for k in keys.values() if k.phone}, since)
+    similar: dict[int, dict[int, float]] = {}
+    for intake in citizens:
+        assert intake.submission_id is not None
+        if index is None:
+            continue
+        signature = (index.sign(intake.subject, intake.text) if intake.shingles is None
+                     else index.signature(intake.shingles))
+        similar[intake.submission_id] = {m.case_id: m.jaccard for m in index.query(
+            signature, exclude=intake.submission_id) if m.case_id < intake.submission_id}
+        index.insert(intake.submission_id, signature, intake.received_at)
+    alive = await repeats.still_open(ctx.session, {c for m in similar.values() for c in m}, since)
+    links: list[tuple[int, int, str, float | None]] = []
+    for sid, key in keys.items():
+        assert sid is not None
+        scores = {c: j for c, j in similar.get(sid, {}).items() if c in alive}
+        for case in same_writer:
+            if case.id < sid and ((key.address and key.address == case.address_key)
+                                  or (key.phone and key.phone == case.phone_key)):
+                links.append((sid, case.id, repeats.SENDER, scores.pop(case.id, None)))
+        links += [(sid, c, repeats.CONTENT, j) for c, j in
+                  sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))]
+    await repeats.add_links(ctx.session, links)
 
 
 async def process_many(intakes: list[Intake], ctx: Context) -> None:
@@ -277,9 +352,13 @@ async def process_many(intakes: list[Intake], ctx: Context) -> None:
 
 def _draw_ahead(intake: Intake, ctx: Context) -> None:
     """The prepare half: a citizen's letter without a number gets one drawn now, so that its
-    acknowledgement can be drafted ahead too. Machine mail gets its number in the transaction."""
+    acknowledgement can be drafted ahead too, and is cut into shingles for the repeat index
+    (the larger part of signing it). Machine mail gets its number in the transaction and is
+    not compared."""
     if not intake.auto:
         intake.draw_tracking_no(ctx.tracking_prefix)
+        if ctx.shingler is not None and _comparable(intake) and intake.addition_to is None:
+            intake.shingles = ctx.shingler.shingles(intake.subject, intake.text)
 
 
 STEP = Step("store", process_many, prepare=one_by_one(_draw_ahead))

@@ -161,6 +161,8 @@ class Submission(Base):
     # person across channels, for repeat letters (migration 0009).
     sender_addr_key: Mapped[str | None] = mapped_column(String(320))
     sender_phone_key: Mapped[str | None] = mapped_column(String(32))
+    # 并单: the case this one was merged into (status "merged"; migration 0012).
+    merged_into_id: Mapped[int | None] = mapped_column(BigId)
     # Casework (migration 0008, storage/workflow.py): the one extension, the forwarding unit's
     # due date, and the 复查 / 复核 stages. The clocks are computed from these dates.
     extended_days: Mapped[int | None] = mapped_column(Integer)
@@ -200,6 +202,8 @@ class Submission(Base):
         Index("ix_submissions_sender_phone_key", "sender_phone_key", "status"),
         # The extended cases, read apart by the digest's overdue count (migration 0013).
         Index("ix_submissions_extended", "extended_days"),
+        # The cases merged into one (the carrying case's page; migration 0012).
+        Index("ix_submissions_merged_into", "merged_into_id"),
     )
 
 

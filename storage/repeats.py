@@ -27,6 +27,8 @@ from storage.workflow import OPEN_STATUSES
 
 SENDER = "sender"
 CONTENT = "content"
+MERGED = "merged"  # linked by staff's 并单 (handlers/casework.py)
+SPAM = "spam"
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class CaseText:
     subject: str
     text: str
     restricted: bool
+    received_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -58,11 +61,47 @@ class Link:
     kind: str
     score: float | None
     restricted: bool
+    status: str = ""
 
 
 def _open(since: datetime) -> ColumnElement[bool]:
     return and_(Submission.status.in_(OPEN_STATUSES), Submission.received_at >= since,
-                Submission.auto.is_(None))
+                Submission.auto.is_(None), Submission.category != SPAM)
+
+
+@dataclass(frozen=True)
+class SenderCase(Case):
+    """An open case found by its writer's keys, with the keys it was found by."""
+
+    address_key: str | None = None
+    phone_key: str | None = None
+
+
+async def open_by_keys(session: AsyncSession, addresses: set[str], phones: set[str],
+                       since: datetime) -> list[SenderCase]:
+    """Open cases received since ``since`` whose writer has any of these address or phone
+    keys, oldest first: :func:`open_by_sender` for a whole intake batch in one statement."""
+    keys = []
+    if addresses:
+        keys.append(Submission.sender_addr_key.in_(addresses))
+    if phones:
+        keys.append(Submission.sender_phone_key.in_(phones))
+    if not keys:
+        return []
+    rows = await session.execute(
+        select(Submission.id, Submission.tracking_no, Submission.received_at,
+               Submission.restricted, Submission.sender_addr_key, Submission.sender_phone_key)
+        .where(or_(*keys), _open(since)).order_by(Submission.received_at, Submission.id))
+    return [SenderCase(i, tn, at, bool(r), a, p) for i, tn, at, r, a, p in rows.all()]
+
+
+async def still_open(session: AsyncSession, ids: set[int], since: datetime) -> set[int]:
+    """Which of ``ids`` are open cases received since ``since``: the in-memory index may hold a
+    case closed by another instance, or filed in a transaction that was rolled back."""
+    if not ids:
+        return set()
+    return set(await session.scalars(
+        select(Submission.id).where(Submission.id.in_(ids), _open(since))))
 
 
 async def open_by_sender(session: AsyncSession, address: str | None, phone: str | None,
@@ -91,12 +130,13 @@ async def open_texts(session: AsyncSession, since: datetime,
     last = 0
     while True:
         rows = (await session.execute(
-            select(Submission.id, Submission.subject, Submission.text, Submission.restricted)
+            select(Submission.id, Submission.subject, Submission.text, Submission.restricted,
+                   Submission.received_at)
             .where(_open(since), Submission.id > last).order_by(Submission.id).limit(batch)
         )).all()
         if not rows:
             return
-        yield [CaseText(i, s or "", t or "", bool(r)) for i, s, t, r in rows]
+        yield [CaseText(i, s or "", t or "", bool(r), at) for i, s, t, r, at in rows]
         last = rows[-1][0]
 
 
@@ -113,13 +153,14 @@ async def set_sender_keys(session: AsyncSession,
         [{"sid": i, "addr": a, "tel": p} for i, a, p in keys])
 
 
-async def unkeyed(session: AsyncSession, since: datetime,
-                  limit: int = 1000) -> list[tuple[int, str | None, str | None]]:
+async def unkeyed(session: AsyncSession, since: datetime, limit: int = 1000,
+                  after: int = 0) -> list[tuple[int, str | None, str | None]]:
     """(id, from_addr, phone) of open cases since ``since`` that have an address or phone but
-    no keys yet: letters stored before migration 0009, for the service to key once."""
+    no keys yet: letters stored before migration 0009, for the service to key once. ``after``:
+    ids above this only (an address that yields no key stays unkeyed; a caller pages past it)."""
     rows = await session.execute(
         select(Submission.id, Submission.from_addr, Submission.phone)
-        .where(_open(since), Submission.sender_addr_key.is_(None),
+        .where(_open(since), Submission.id > after, Submission.sender_addr_key.is_(None),
                Submission.sender_phone_key.is_(None),
                or_(Submission.from_addr.is_not(None), Submission.phone.is_not(None)))
         .order_by(Submission.id).limit(limit))
@@ -163,10 +204,62 @@ async def links_of(session: AsyncSession, submission_id: int) -> list[Link]:
     both = mine.union_all(theirs).subquery()
     rows = await session.execute(
         select(Submission.id, Submission.tracking_no, both.c.kind, both.c.score,
-               Submission.restricted)
+               Submission.restricted, Submission.status)
         .join(both, both.c.other == Submission.id)
         .order_by(Submission.received_at, Submission.id))
-    return [Link(i, tn, kind, score, bool(r)) for i, tn, kind, score, r in rows.all()]
+    return [Link(i, tn, kind, score, bool(r), st) for i, tn, kind, score, r, st in rows.all()]
+
+
+async def links_many(session: AsyncSession, ids: list[int]) -> dict[int, list[Link]]:
+    """:func:`links_of` for a page of cases, in two statements: id → its links."""
+    if not ids:
+        return {}
+    wanted = set(ids)
+    pairs = (await session.execute(
+        select(SubmissionLink.submission_id, SubmissionLink.related_id, SubmissionLink.kind,
+               SubmissionLink.score)
+        .where(or_(SubmissionLink.submission_id.in_(wanted),
+                   SubmissionLink.related_id.in_(wanted))))).all()
+    others = {b for a, b, _k, _s in pairs} | {a for a, b, _k, _s in pairs}
+    cases = {i: (tn, bool(r), st) for i, tn, r, st in (await session.execute(
+        select(Submission.id, Submission.tracking_no, Submission.restricted, Submission.status)
+        .where(Submission.id.in_(others)))).all()} if others else {}
+    out: dict[int, list[Link]] = {i: [] for i in ids}
+    for a, b, kind, score in pairs:
+        for mine, other in ((a, b), (b, a)):
+            if mine in wanted and other in cases:
+                tn, restricted, status = cases[other]
+                out[mine].append(Link(other, tn, kind, score, restricted, status))
+    return out
+
+
+@dataclass(frozen=True)
+class Merged:
+    """A case merged into another (the carrying case's page lists them)."""
+
+    id: int
+    tracking_no: str
+    restricted: bool
+
+
+async def merged_into(session: AsyncSession, carrier_id: int) -> list[Merged]:
+    """The cases merged into ``carrier_id``, oldest first."""
+    rows = await session.execute(
+        select(Submission.id, Submission.tracking_no, Submission.restricted)
+        .where(Submission.merged_into_id == carrier_id).order_by(Submission.id))
+    return [Merged(i, tn, bool(r)) for i, tn, r in rows.all()]
+
+
+async def repoint(session: AsyncSession, old: int, new: int) -> list[int]:
+    """Cases merged into ``old`` are carried by ``new`` from now on (``old`` was merged into
+    ``new``): the pointer stays one step long. Returns their ids."""
+    ids = list(await session.scalars(
+        select(Submission.id).where(Submission.merged_into_id == old).order_by(Submission.id)))
+    if ids:
+        await session.execute(update(Submission).where(Submission.id.in_(ids))
+                              .values(merged_into_id=new, updated_at=utcnow())
+                              .execution_options(synchronize_session=False))
+    return ids
 
 
 async def unlink(session: AsyncSession, a: int, b: int) -> bool:

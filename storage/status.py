@@ -74,6 +74,14 @@ async def followups(session: AsyncSession, submission: Submission) -> list[Addit
                     if payload and payload.get("addition")]
 
 
+async def carrier(session: AsyncSession, submission: Submission) -> Submission | None:
+    """The case a merged submission (并单) is carried by: its status page shows that case's
+    status and deadlines, never its content."""
+    if submission.merged_into_id is None:
+        return None
+    return await session.get(Submission, submission.merged_into_id)
+
+
 async def rate(session: AsyncSession, submission: Submission, satisfaction: str,
                comment: str | None) -> None:
     """Record (or change) the citizen's rating; the history keeps every earlier one."""

@@ -38,6 +38,7 @@ STATUS = {
     "new": "待受理", "accepted": "已受理", "in_progress": "办理中", "resolved": "已办结",
     "rejected": "不予受理", "forwarded": "转办",
     "review": "复查中", "reviewed": "复查已答复", "recheck": "复核中", "rechecked": "复核已答复",
+    "merged": "已并单",
 }
 # Where a case stands as the citizen reads it on the status page: a name and what it means.
 CITIZEN_STAGES = {
@@ -51,6 +52,8 @@ CITIZEN_STAGES = {
     "reviewed": ("复查已答复", "复查意见见下方。"),
     "recheck": ("复核中", "已收到您的复核请求，正在复核。"),
     "rechecked": ("复核已答复", "复核意见见下方。复核意见为最终意见。"),
+    "merged": ("已并案办理", "您反映的事项与另一件来信是同一事项，已合并到该件一并办理，"
+                        "办理进度见下方。"),
 }
 NEW = "new"
 ACCEPTED = "accepted"
@@ -61,6 +64,7 @@ REVIEW = "review"
 REVIEWED = "reviewed"
 RECHECK = "recheck"
 RECHECKED = "rechecked"
+MERGED = "merged"  # closed by 并单: ``Submission.merged_into_id`` points at the carrying case
 
 MAX_EXTENSION_DAYS = 30
 REVIEW_DAYS = 30
@@ -69,7 +73,9 @@ HANDLING = ("accepted", "in_progress", "forwarded")
 # Not closed: a clock runs. The first three are listed in this order so that a status index is
 # read as ranges.
 OPEN_STATUSES = ("new", "accepted", "in_progress", "forwarded", "review", "recheck")
-CLOSED_STATUSES = ("resolved", "rejected", "reviewed", "rechecked")
+CLOSED_STATUSES = ("resolved", "rejected", "reviewed", "rechecked", "merged")
+# A case may be merged (并单) into another while both are still before the answer.
+MERGEABLE = ("new", "accepted", "in_progress", "forwarded")
 
 
 class WorkflowError(Exception):
@@ -109,9 +115,10 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
     # The forwarding unit's answer (办理结果), recorded by staff; the basis of the answer to
     # the citizen (the 办结 form's draft). Recorded again, it replaces the earlier one.
     Action("unit_result", "记录承办单位办理结果", ("forwarded",), None, ("result",)),
+    Action("merge", "并单", MERGEABLE, "merged", ("into",), "merge"),
 )}
 FIELD_NAMES = {"reason": "理由", "unit": "承办单位", "due": "办理期限", "reply": "答复内容",
-               "result": "承办单位的办理结果"}
+               "result": "承办单位的办理结果", "into": "并入的受理编号"}
 
 # Which status staff may move a case to from each status (derived: one table, ACTIONS).
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -288,6 +295,16 @@ class Request:
     reply: str = ""
     days: str = ""  # the extension's length; empty: the most allowed
     result: str = ""  # the forwarding unit's answer (办理结果)
+    into: str = ""  # merge: the tracking number of the case that carries this one on
+
+
+class MergeTarget(Protocol):
+    """What the merge rules read of the case a letter is merged into."""
+
+    id: int
+    tracking_no: str
+    status: str
+    restricted: bool
 
 
 @dataclass(frozen=True)
@@ -311,11 +328,13 @@ def _bad_day(field: str) -> date:
 
 
 def check(case: CaseDates, req: Request, *, units: tuple[str, ...] | list[str],
-          accept_days: int, handle_days: int, tz: ZoneInfo, now: datetime) -> Change:
+          accept_days: int, handle_days: int, tz: ZoneInfo, now: datetime,
+          target: MergeTarget | None = None) -> Change:
     """Whether ``req`` may be done to ``case`` at ``now``, and what it changes; raises
     :class:`WorkflowError` with a message that says what is wrong (an unknown action, one the
     status does not allow, a missing reason, a date in the past, a second extension, a review
-    asked for too late...)."""
+    asked for too late, a merge into an unknown, closed or differently restricted case...).
+    ``target``: for a merge, the case named by ``req.into`` (None: there is none)."""
     action = ACTIONS.get(req.action)
     if action is None:
         known = "、".join(f"{a.name}（{a.label}）" for a in ACTIONS.values())
@@ -380,7 +399,29 @@ def check(case: CaseDates, req: Request, *, units: tuple[str, ...] | list[str],
         values["resolved_at"] = None
     if action.name == "unit_result":
         values.update(unit_result=req.result.strip(), unit_result_at=now)
+    if action.name == "merge":
+        carrier = check_merge(case, req.into, target)
+        values["merged_into_id"] = carrier.id
+        facts["into"] = carrier.tracking_no
     return Change(action, values, facts)
+
+
+def check_merge(case: CaseDates, into: str, target: MergeTarget | None) -> MergeTarget:
+    """The case ``case`` may be merged into, or a :class:`WorkflowError` saying why not: it
+    must exist, be another case, still be open before its answer, and be as confidential as
+    this one (a 举报 merged into an ordinary case would show its writer's follow-ups to every
+    reviewer; an ordinary letter merged into a 举报 would tie its writer to the report)."""
+    shown = into.strip()[:40]
+    if target is None:
+        raise WorkflowError(f"没有受理编号为“{shown}”的来信，请核对要并入的受理编号。")
+    if target.id == getattr(case, "id", None):
+        raise WorkflowError("不能把一件来信并入它自己，请填写另一件来信的受理编号。")
+    if target.status not in MERGEABLE:
+        raise WorkflowError(f"{target.tracking_no} 当前状态为“{status_name(target.status)}”，"
+                            "只能并入尚未办结的来信。")
+    if bool(target.restricted) != bool(getattr(case, "restricted", False)):
+        raise WorkflowError("举报件只能与举报件并单，普通来信只能与普通来信并单。")
+    return target
 
 
 def _extension_days(req: Request, current: date | None, today: date) -> int:

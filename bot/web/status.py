@@ -162,6 +162,7 @@ async def _view_context(request: web.Request, sub: Submission) -> dict[str, Any]
         replies = await store.replies(session, sub.id)
         followups = await store.followups(session, sub)
         given = await notices.for_submission(session, sub.id)
+        carrier = await store.carrier(session, sub)
     stage, stage_text = workflow.CITIZEN_STAGES.get(sub.status,
                                                     workflow.CITIZEN_STAGES[workflow.NEW])
     offer = _review_offer(sub, s, tz)
@@ -179,6 +180,14 @@ async def _view_context(request: web.Request, sub: Submission) -> dict[str, Any]
                     for n, x in enumerate(given, 1)],
         "replies": [{"at": _day(r.at, tz), "text": reply_text(r.message)} for r in replies],
         "followups": [{"at": _day(f.received_at, tz), "text": f.text} for f in followups],
+        # 并单: the case that carries this one on, as far as this citizen may know it: its
+        # number, where it stands and its deadlines; never its text, replies or notices.
+        "carrier": None if carrier is None else {
+            "tracking_no": carrier.tracking_no,
+            "stage": workflow.CITIZEN_STAGES.get(carrier.status,
+                                                 workflow.CITIZEN_STAGES[workflow.NEW])[0],
+            "clocks": _clock_lines(carrier, s, tz),
+        },
         "review": offer,
         "can_rate": sub.status == workflow.RESOLVED,
         "rating": sub.satisfaction,

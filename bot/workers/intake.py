@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import repeat_index
 from bot.runtime import Runtime
 from bot.workers import runner
 from bot.workers.preparer import Preparer
@@ -100,9 +101,19 @@ async def _run_and_mark(session: AsyncSession, rt: Runtime, intakes: list[Intake
     await raw_intake.mark_done_many(session, [_done_values(i) for i in intakes])
 
 
+def _forget(rt: Runtime, intakes: list[Intake]) -> None:
+    """A transaction that filed these letters was rolled back: their ids hold nothing, so the
+    repeat index must not hold them either (the store step put each new letter in)."""
+    if rt.repeats is not None:
+        for intake in intakes:
+            if intake.is_new and intake.submission_id is not None:
+                rt.repeats.remove(intake.submission_id)
+
+
 async def process_raw(rt: Runtime, raw_id: int) -> Outcome:
     """Run the pipeline on one raw row in its own transaction; never raises for a problem with
     the input. An unexpected error parks the row for a retry with the error kept."""
+    intake: Intake | None = None
     try:
         async with rt.sessions.begin() as session:
             claimed = raw_id in await raw_intake.claim(session, [raw_id])
@@ -113,6 +124,8 @@ async def process_raw(rt: Runtime, raw_id: int) -> Outcome:
             intake = _intake_from_row(row)
             await _run_and_mark(session, rt, [intake])
     except Exception as exc:  # park it for a retry, keep the error
+        if intake is not None:
+            _forget(rt, [intake])
         errors.report(log, f"intake {raw_id}", exc)
         rt.metrics.errors.labels(where="intake").inc()
         async with rt.sessions.begin() as session:
@@ -121,6 +134,7 @@ async def process_raw(rt: Runtime, raw_id: int) -> Outcome:
                 session, raw_id, error, rt.settings.intake.max_attempts,
                 timedelta(seconds=rt.settings.intake.retry_base_seconds))
         return Outcome(raw_id, state)
+    assert intake is not None
     return _outcomes(rt, [intake])[0]
 
 
@@ -135,6 +149,7 @@ async def file_batch(rt: Runtime, intakes: list[Intake]) -> int:
             todo = [i for i in intakes if i.raw_id in claimed]
             await _run_and_mark(session, rt, todo)
     except Exception as exc:
+        _forget(rt, intakes)
         log.warning("intake batch of %d failed (%s); filing its rows one by one",
                     len(intakes), exc.__class__.__name__)
         for intake in intakes:
@@ -204,8 +219,19 @@ class IntakeWorker(Worker):
 
     async def round(self) -> Next:
         await self.rt.foreground.wait_quiet()  # citizens posting letters go first
+        if self.rt.repeats is None:
+            await self._build_repeat_index()
         handled = await drain(self.rt, preparer=self.preparer)
         return Next(0.0 if handled else self.poll_seconds)
+
+    async def _build_repeat_index(self) -> None:
+        """Before the first letter is filed (and again each round until it works): a letter
+        filed without the index gets its same-writer links only."""
+        try:
+            self.rt.repeats = await repeat_index.build(self.rt.sessions, self.rt.settings)
+        except Exception as exc:  # noqa: BLE001 - ours, reported; filing goes on without it
+            errors.report(log, "repeat index", exc)
+            self.rt.metrics.errors.labels(where="intake").inc()
 
     async def close(self) -> None:
         await asyncio.to_thread(self.preparer.close)

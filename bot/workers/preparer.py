@@ -100,6 +100,20 @@ def _start_process(settings: Settings, secret: bytes) -> None:
     _state["secret"] = secret  # the service's: the signed Message-IDs must verify there
     _state["templates"] = mail_templates(settings)
     _state["holder"] = load_classifier_holder(settings)
+    _state["shingler"] = _shingler(settings)
+
+
+def _shingler(settings: Settings) -> Any:
+    """The repeat index's shingler, as the service's index has it; None if it cannot be set
+    up (the service then cuts the letters itself, in the transaction)."""
+    from bot.repeat_index import shingler_for
+
+    try:
+        return shingler_for(settings)
+    except Exception as exc:  # noqa: BLE001 - an optimisation, never a condition
+        log.warning("repeat shingler not set up in a prepare process: %s",
+                    exc.__class__.__name__)
+        return None
 
 
 def _exit_with(parent_sentinel: int) -> None:
@@ -127,7 +141,8 @@ def _prepare_here(intakes: list[Intake]) -> list[Intake]:
 
     settings: Settings = _state["settings"]
     ctx = pipeline_context(settings, None, secret=_state["secret"],
-                           templates=_state["templates"], classifier_holder=_state.get("holder"))
+                           templates=_state["templates"], classifier_holder=_state.get("holder"),
+                           shingler=_state.get("shingler"))
     pipeline.prepare(intakes, ctx)
     for intake in intakes:
         intake.raw = None

@@ -332,10 +332,11 @@ ACTION_VALUE = st.one_of(st.sampled_from(HOSTILE + BAD_NUMBERS + BAD_DAYS), st.t
 ACTION_BODY = st.one_of(
     st.fixed_dictionaries({"action": st.sampled_from(
         ["accept", "reject", "extend", "forward", "resolve", "request_review", "start", "x",
-         "unit_result", ""])},
-        optional={k: ACTION_VALUE for k in ("reason", "unit", "due", "reply", "days", "result")}),
+         "unit_result", "merge", ""])},
+        optional={k: ACTION_VALUE for k in ("reason", "unit", "due", "reply", "days", "result",
+                                            "into")}),
     st.dictionaries(st.sampled_from(["action", "reason", "unit", "due", "reply", "days",
-                                     "result"]), ACTION_VALUE, max_size=7),
+                                     "result", "into"]), ACTION_VALUE, max_size=8),
     ACTION_VALUE)
 
 
@@ -418,3 +419,25 @@ def test_random_staff_entries_never_fail(live, staff, fields, files, multipart, 
     assert status in ALLOWED
     if multipart and not csrf_first and (fields or files):
         assert status == 403
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(other=st.one_of(QUERY_VALUE, st.integers()), key=st.sampled_from(["1", "\u00b2", "0"]))
+def test_random_unlink_posts_never_fail(live, staff, other, key):  # type: ignore[no-untyped-def]
+    """并单's unlink form (issue #20): any "other" is a redirect back with a message, a bad
+    letter id a 404 (a body that is not UTF-8 a 400, whichever the id)."""
+    loop, service, _session_, _token = live
+    http, _api_token = staff
+
+    async def go() -> int:
+        base = service.base_url
+        _status, page = await _get(http, f"{base}/console/s/1")
+        csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        form = b"csrf=" + _encode(csrf) + b"&other=" + _encode(str(other)).replace(
+            b"&", b"%26").replace(b"=", b"%3D")
+        status, _ = await _post(http, f"{base}/console/s/{key}/unlink", data=form,
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+        return status
+
+    status = loop.run_until_complete(go())
+    assert status in (400, 302 if key == "1" else 404), (other, key, status)

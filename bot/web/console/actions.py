@@ -22,7 +22,7 @@ from bot.web.console.security import restricted, sees_reports
 from bot.web.keys import RUNTIME
 from bot.web.params import ascii_int, path_id
 from handlers import acknowledge, casework, public_reply, reply
-from storage import events, labels, public_replies, review_list, workflow
+from storage import events, labels, public_replies, repeats, review_list, workflow
 from storage.models import Submission, User
 
 TEXT_MAX = 10_000
@@ -111,7 +111,7 @@ def casework_request(data: MultiDictProxy | dict[str, str], action: str) -> case
     return casework.Request(action=action, **{k: str(data.get(k, "")) for k in FIELDS})
 
 
-FIELDS = ("reason", "unit", "due", "reply", "days", "result")
+FIELDS = ("reason", "unit", "due", "reply", "days", "result", "into")
 
 
 async def _status(db: AsyncSession, sub: Submission, user: User, data: MultiDictProxy,
@@ -129,7 +129,8 @@ async def _status(db: AsyncSession, sub: Submission, user: User, data: MultiDict
             raise ActionError(f"不能从“{workflow.status_name(sub.status)}”改为该状态。")
     try:
         outcome = await casework.apply(rt.context(db), sub, casework_request(data, name),
-                                       actor=user.name, units=rt.settings.casework.units)
+                                       actor=user.name, units=rt.settings.casework.units,
+                                       reads_reports=sees_reports(user))
     except casework.WorkflowError as exc:
         raise ActionError(str(exc)) from exc
     return outcome.message
@@ -228,9 +229,31 @@ async def _unpublish(db: AsyncSession, sub: Submission, user: User, data: Any,
     return "已从公开答复页面撤下。"
 
 
+async def _unlink(db: AsyncSession, sub: Submission, user: User, data: Any,
+                  rt: Runtime) -> str:
+    """Staff judge two linked cases unrelated: the link goes, both histories say so. A link to
+    a 举报 is not there for a viewer who may not read it (``storage.repeats`` rows carry each
+    case's restriction), so neither is its removal."""
+    other_id = ascii_int(_field(data, "other"))
+    links = {link.id: link for link in await repeats.links_of(db, sub.id)}
+    link = links.get(other_id or 0)
+    if link is None or (link.restricted and not sees_reports(user)):
+        raise ActionError("这两件来信之间没有关联。")
+    await repeats.unlink(db, sub.id, link.id)
+    # Each history names the other case only where its readers could see the link: a 举报's
+    # number stays out of an ordinary letter's history.
+    await events.record(db, sub.id, user.name, "unlink",
+                        {"tracking_no": link.tracking_no} if sub.restricted or not link.restricted
+                        else {})
+    await events.record(db, link.id, user.name, "unlink",
+                        {"tracking_no": sub.tracking_no} if link.restricted or not sub.restricted
+                        else {})
+    return f"已取消与 {link.tracking_no} 的关联。"
+
+
 # data: the console form's MultiDictProxy or the write API's dict; an action only .get()s it.
 ACTIONS: dict[str, Callable[[AsyncSession, Submission, User, Any, Runtime], Awaitable[str]]]
-ACTIONS = {"classify": _reclassify, "status": _status, "assign": _assign, "note": _note,
+ACTIONS = {"unlink": _unlink, "classify": _reclassify, "status": _status, "assign": _assign, "note": _note,
            "spam": _spam, "reply": _reply, "restriction": _restriction, "publish": _publish,
            "unpublish": _unpublish}
 # Reviewers get a 403 whatever the letter: publishing speaks for the commission in public.

@@ -1,12 +1,14 @@
 """A small JSON API for other tools (provincial 信访 platforms, 12345 systems): the queue (same
 filters as the console), one submission, and the casework actions on it. Every request needs
 ``Authorization: Bearer <token>`` (``feedback-bot user token``); the guard in ``auth`` checks it.
-Reports' content is hidden from reviewer tokens as in the console, and a supervisor's read of a
+One submission carries ``related``, the tracking numbers of the cases linked to it as repeats
+(并单), and ``merged_into``. Reports' content and links are hidden from reviewer tokens as in
+the console, and a supervisor's read of a
 report, alone or in a page of the list, is audited.
 
 ``POST /api/v1/submissions/{tracking_no}/actions`` takes ``{"action": "accept" | "reject" |
-"extend" | "forward" | "resolve" | "unit_result" | ..., "reason", "unit", "due": "YYYY-MM-DD",
-"reply", "days", "result"}`` (``result``: the forwarding unit's answer, 办理结果) and goes through the console's own action (``actions.perform``): the same roles, rules,
+"extend" | "forward" | "resolve" | "unit_result" | "merge" | ..., "reason", "unit", "due": "YYYY-MM-DD",
+"reply", "days", "result", "into": "<tracking number>"}`` (``result``: the forwarding unit's answer, 办理结果; ``into``: the case a merge joins) and goes through the console's own action (``actions.perform``): the same roles, rules,
 audit and notices. It answers 200 with the submission, or 400 ``{"error": "<Chinese message>"}``
 for anything the workflow forbids or the body gets wrong; never a 5xx.
 """
@@ -23,11 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.web.console import actions, auth, filters, report_views
 from bot.web.console.actions import FIELDS
 from bot.web.console.queue import staff_names, summarize
-from bot.web.console.security import restricted
+from bot.web.console.security import restricted, visible_links
 from bot.web.keys import RUNTIME
 from bot.web.params import ascii_int, query_int
 from handlers import casework
-from storage import review_list, submissions
+from storage import repeats, review_list, submissions
 from storage.db import utcnow
 from storage.models import Submission
 
@@ -89,6 +91,16 @@ async def _one(request: web.Request, sub: Submission) -> web.Response:
     user = auth.current(request)
     names, _ = await staff_names(rt)
     body = _jsonable(summarize(sub, user, rt, names, utcnow()))
+    async with rt.sessions() as db:
+        links = visible_links(sub, user, await repeats.links_of(db, sub.id))
+        carrier = await review_list.get(db, sub.merged_into_id) if sub.merged_into_id else None
+    # 并单: the linked cases (a 举报's links only for those who may read 举报) and, for a
+    # merged case, the case that carries it on.
+    body["related"] = [link.tracking_no for link in links]
+    body["links"] = [{"tracking_no": link.tracking_no, "status": link.status, "kind": link.kind,
+                      "score": link.score} for link in links]
+    body["merged_into"] = (carrier.tracking_no if carrier is not None
+                           and not restricted(carrier, user) else None)
     if not restricted(sub, user):
         await report_views.one(request, sub, "api")
         body.update(subject=sub.subject, text=sub.text, new_text=sub.new_text,

@@ -50,7 +50,8 @@ LABELS = {"channel": "渠道", "category": "类别", "measure": "措施", "kind"
           "user": "账号", "role": "角色", "ip": "IP 地址", "letters": "举报编号", "q": "搜索词",
           "satisfaction": "评价", "comment": "评价意见",
           "raw": "原始记录编号", "outbox": "邮件编号", "purpose": "邮件类型",
-          "tracking_no": "受理编号", "action": "操作", "due": "期限", "days": "延期天数"}
+          "tracking_no": "受理编号", "action": "操作", "due": "期限", "days": "延期天数",
+          "into": "并入"}
 WHAT = {"page": "页面", "raw": "原始邮件", "file": "附件", "preview": "附件预览",
         "export": "导出", "api": "接口", "list": "列表", "search": "搜索"}
 ACTORS = {"system": "系统", "citizen": "来信人"}  # the rest are staff account names

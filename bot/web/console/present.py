@@ -32,6 +32,8 @@ SPECIAL_CATEGORY = {"other": "其他", "spam": "垃圾信息", "unclassified": "
 RESTRICTED_BY = {"writer": "来信人选择举报", "classifier": "系统判断可能是举报", "staff": "工作人员设定"}
 WRITER_CHOICE = {"real": "实名举报", "anonymous": "匿名举报"}
 AUTO = {"auto-reply": "自动回复", "bounce": "退信", "list": "群发邮件"}
+# How two linked cases were found (storage/repeats.py).
+LINK_KINDS = {"sender": "同一来信人", "content": "内容相似", "merged": "已并单"}
 ACTIONS = {
     "received": "登记", "ack-queued": "发送确认邮件", "followup": "补充来信",
     "reclassify": "改分类", "status": "改状态", "assign": "指派", "note": "内部备注",
@@ -51,6 +53,8 @@ ACTIONS = {
     "mail-resend": "重新发送邮件", "mail-dismiss": "发送失败邮件标记为已处理",
     "extend": "延期",
     "unit_result": "记录承办单位办理结果", "unit-reminded": "提醒承办单位",
+    "merge-in": "并入来信（并单）", "merge-moved": "随并单改由他件办理",
+    "merged-followup": "并入的来信有补充", "unlink": "取消关联",
 }
 
 

@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.runtime import Runtime
 from bot.web.console import auth, filters, present, report_views
-from bot.web.console.security import confidential, restricted
+from bot.web.console.security import confidential, restricted, visible_links
 from bot.web.keys import RUNTIME
 from handlers.text import excerpt
-from storage import review_list, workflow
+from storage import repeats, review_list, workflow
 from storage.db import utcnow
 from storage.models import Submission, User
 
@@ -113,13 +113,16 @@ async def show(request: web.Request) -> web.Response:
         subs, cursor = await review_list.page(db, f, after=after, limit=PAGE_SIZE)
         counts, sampled = await _counts(request.app[COUNTS_CACHE], db, f,
                                         filters.kept(request.query))
+        links = await repeats.links_many(db, [s.id for s in subs])
     await report_views.many(request, subs, "search" if f.q else "list", f.q)
     now = utcnow()
     kept = filters.kept(request.query)
     next_cursor = filters.encode_cursor(cursor)
     context = {
         "user": user,
-        "rows": [summarize(s, user, rt, names, now) for s in subs],
+        "rows": [{**summarize(s, user, rt, names, now),
+                  "links": visible_links(s, user, links.get(s.id, []))} for s in subs],
+        "link_kinds": present.LINK_KINDS,
         "f": f,
         "query": request.query,
         "kept": kept,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
 
 from aiohttp import web
 
@@ -33,6 +35,25 @@ def confidential(sub: Submission) -> bool:
 def restricted(sub: Submission, user: User) -> bool:
     """True when ``user`` may know this submission exists but not read it."""
     return confidential(sub) and not sees_reports(user)
+
+
+class _Linked(Protocol):
+    @property
+    def restricted(self) -> bool: ...
+
+
+L = TypeVar("L", bound=_Linked)
+
+
+def visible_links(sub: Submission, user: User, links: Sequence[L]) -> list[L]:
+    """The links (并单, ``storage.repeats``) of ``sub`` that ``user`` may see. A link to or from
+    a 举报 says who wrote it or what it is about: a viewer who may not read 举报 sees none of
+    a 举报's links, and no link to one; not even how many there are."""
+    if sees_reports(user):
+        return list(links)
+    if confidential(sub):
+        return []
+    return [link for link in links if not link.restricted]
 
 
 def client_ip(request: web.Request, trusted_proxies: list[str]) -> str:

@@ -18,11 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.web.console import auth, present, report_views
 from bot.web.console.actions import kinds_for_form
 from bot.web.console.queue import staff_names, summarize
-from bot.web.console.security import PREVIEW_TYPES, download_headers, restricted, sees_reports
+from bot.web.console.security import (
+    PREVIEW_TYPES,
+    download_headers,
+    restricted,
+    sees_reports,
+    visible_links,
+)
 from bot.web.keys import RUNTIME
 from bot.web.params import path_id
 from handlers import casework, public_reply, tracking
-from storage import events, notices, public_replies, review_list, submissions, workflow
+from storage import events, notices, public_replies, repeats, review_list, submissions, workflow
 from storage.db import utcnow
 from storage.models import Submission, User
 
@@ -72,6 +78,11 @@ async def show(request: web.Request) -> web.Response:
         raw = None if hidden else await review_list.raw_mail(db, sub.id)
         given = [] if hidden else await notices.for_submission(db, sub.id)
         public = await _public(db, sub, user)
+        links = visible_links(sub, user, await repeats.links_of(db, sub.id))
+        merged = visible_links(sub, user, await repeats.merged_into(db, sub.id))
+        merged_fus = [(m, f) for m in merged for f in await submissions.followups(db, m.id)]
+        carrier = (await review_list.get(db, sub.merged_into_id)
+                   if sub.merged_into_id and not hidden else None)
     tz = rt.settings.digest.timezone
     context = {
         "sub": sub,
@@ -84,6 +95,14 @@ async def show(request: web.Request) -> web.Response:
         "quoted": bool(sub.new_text) and sub.new_text != sub.text,
         "top": _top(sub),
         "followups": [{"at": present.local(f.received_at, tz), "f": f} for f in fus],
+        # 并单: the linked cases, the cases merged into this one (their writers' follow-ups
+        # are handled here) and the case this one was merged into.
+        "links": [{"l": link, "kind": present.LINK_KINDS.get(link.kind, link.kind),
+                   "status": workflow.status_name(link.status)} for link in links],
+        "merged": merged,
+        "merged_followups": [{"at": present.local(f.received_at, tz), "f": f,
+                              "tracking_no": m.tracking_no} for m, f in merged_fus],
+        "carrier": carrier,
         "attachments": [{"a": a, "preview": a.content_type in PREVIEW_TYPES} for a in atts],
         "raw_id": raw.id if raw else None,
         "history": _history(evs, tz, hidden),
@@ -99,6 +118,7 @@ async def show(request: web.Request) -> web.Response:
         "kinds": kinds_for_form(),
         "staff": staff,
         "statuses": workflow.STATUS,
+        "mergeable": workflow.MERGEABLE,
         "channels": present.CHANNEL,
         "local": lambda v: present.local(v, tz),
         "public": public,

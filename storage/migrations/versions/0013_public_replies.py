@@ -7,7 +7,7 @@
   (storage.digests.late_cases) instead of looking up every overdue row.
 
 Revision ID: 0013_public_replies
-Revises: 0011_casework_units
+Revises: 0012_repeat_merge
 Create Date: 2026-12-10
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_public_replies"
-down_revision = "0011_casework_units"
+down_revision = "0012_repeat_merge"
 branch_labels = None
 depends_on = None
 

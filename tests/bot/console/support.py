@@ -55,12 +55,12 @@ async def page_csrf(http: aiohttp.ClientSession, url: str) -> str:
 
 async def file_letter(service: Service, body: str, *, subject: str = "", email: str = "",
                       name: str = "", channel: str = "web", kind: str | None = None,
-                      restricted: bool | None = None) -> int:
+                      restricted: bool | None = None, phone: str = "") -> int:
     """File a letter through the real pipeline; optionally force its kind (as staff would:
     ``report`` restricts it) or its restriction (as a supervisor would: the classifier's
     decision is tuned for recall and may restrict an ordinary letter). Returns its id."""
     rt = service.runtime
-    fields = {"name": name, "email": email, "phone": "", "subject": subject, "body": body}
+    fields = {"name": name, "email": email, "phone": phone, "subject": subject, "body": body}
     async with rt.sessions.begin() as db:
         raw_id = await raw_intake.add(db, channel=channel, source_key=f"test:{body}:{subject}",
                                       payload={"fields": fields})

@@ -1,0 +1,53 @@
+"""The service's repeat index (bot/repeat_index.py) on SQLite and PostgreSQL: built at start
+from the open cases of the look-back window (closed, old, spam and machine mail left out),
+letters stored before migration 0009 given their writer's keys, and cases dropping out of the
+window once they are older than it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.repeat_index import build
+from storage import submissions
+from storage.db import utcnow
+from storage.models import Submission
+from tests.conftest import make_settings
+
+EVENT = ("幸福里小区东门的垃圾站已经一个多月没人清运，垃圾堆到路上，夏天臭气熏天，苍蝇蚊子"
+         "到处飞，居民出门都要捂着鼻子。希望街道环卫所尽快清运并定期清理。")
+
+
+async def test_the_index_holds_the_windows_open_letters_and_old_letters_get_keys(
+        db, db_url: str, tmp_path: Path) -> None:
+    settings = make_settings(db_url, tmp_path, repeats={"window_days": 30})
+    rows = {  # name: (days ago, status, extra fields)
+        "open": (2, "new", {}), "accepted": (10, "accepted", {}), "closed": (3, "resolved", {}),
+        "old": (40, "new", {}), "spam": (1, "new", {"category": "spam"}),
+        "machine": (1, "new", {"auto": "autoreply"}), "leaving": (29.99, "new", {}),
+    }
+    ids = {}
+    async with db.begin() as s:
+        for n, (name, (days, status, extra)) in enumerate(rows.items()):
+            sub = await submissions.add(
+                s, tracking_no=f"FK-I-{n:04d}", channel="email", subject="垃圾站", text=EVENT,
+                from_addr=f"Writer.{name}@163.COM", phone="0513-8509 1234", status=status,
+                received_at=utcnow() - timedelta(days=days), **extra)
+            ids[name] = sub.id
+    index = await build(db, settings)
+    assert {name for name, sid in ids.items() if sid in index} == {"open", "accepted", "leaving"}
+    probe = index.sign("东门垃圾站", EVENT)
+    assert {m.case_id for m in index.query(probe)} == {ids["open"], ids["accepted"],
+                                                        ids["leaving"]}
+    async with db() as s:
+        keys = {sid: (a, p) for sid, a, p in (await s.execute(
+            select(Submission.id, Submission.sender_addr_key, Submission.sender_phone_key)
+        )).all()}
+    # Keyed once, in the one spelling the intake writes: the window's open letters only.
+    assert keys[ids["open"]] == ("writer.open@163.com", "051385091234")
+    assert keys[ids["closed"]] == (None, None) and keys[ids["old"]] == (None, None)
+    # A case received just inside the window leaves it as time passes.
+    assert index.prune(utcnow() - timedelta(days=29.98)) == 1
+    assert ids["leaving"] not in index and ids["open"] in index
