@@ -186,6 +186,7 @@ def pipeline_context(settings: Settings, session: AsyncSession | None, *, secret
         max_message_bytes=s.intake.max_message_bytes,
         templates=templates,
         sms=s.sms.enabled,
+        urgent_duty=tuple(s.urgent.duty),
     )
 
 

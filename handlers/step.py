@@ -73,6 +73,7 @@ class Context:
     templates: Any = None  # a jinja2.Environment for mail templates
     message_id_domain: str = "localhost"  # host of our Message-IDs (Settings.message_id_domain)
     sms: bool = False  # an SMS gateway is configured ([sms]): notices reach phone-only citizens
+    urgent_duty: tuple[str, ...] = ()  # [urgent] duty: who gets an urgent letter's alert
 
     @property
     def classifier(self) -> Scorer | None:
@@ -136,6 +137,8 @@ class Intake:
     followup_of: int | None = None
     related_id: int | None = None
     is_new: bool = False
+    restricted: bool = False  # a 举报 (its alert names no category: handlers/urgent.py)
+    urgent: bool = False  # the classifier flagged it urgent (handlers/urgent.verdict)
     # filled by acknowledge
     ack_message_id: str | None = None
     ack_skipped: str | None = None
