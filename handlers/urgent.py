@@ -28,8 +28,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from handlers import tracking
-from handlers import categories
+from handlers import categories, tracking
 from handlers.mail import compose
 from handlers.step import Context, Intake, Step
 

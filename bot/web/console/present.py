@@ -51,6 +51,8 @@ ACTIONS = {
     "mail-resend": "重新发送邮件", "mail-dismiss": "发送失败邮件标记为已处理",
     "extend": "延期",
     "unit_result": "记录承办单位办理结果", "unit-reminded": "提醒承办单位",
+    "urgent-alerted": "发出紧急来信提醒", "urgent": "标记为紧急", "not-urgent": "解除紧急标记",
+    "urgent-taken": "接手紧急来信（我来处理）", "urgent-escalated": "无人接手，提醒主管",
 }
 
 
