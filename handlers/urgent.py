@@ -154,6 +154,27 @@ async def queue_alert(ctx: Context, *, submission_id: int, tracking_no: str,
     return len(rows)
 
 
+async def queue_escalation(ctx: Context, *, submission_id: int, tracking_no: str,
+                           category: str | None, taxonomy_version: str | None,
+                           restricted: bool, reasons: Sequence[str] | None,
+                           recipients: Sequence[str], minutes: int) -> int:
+    """Queue the supervisors' alert of a letter nobody took within ``minutes``, with its
+    history line, in ``ctx.session``'s transaction (the caller claimed the escalation)."""
+    from storage import events, outbox
+
+    values = alert_values(tracking_no=tracking_no, submission_id=submission_id,
+                          category=category, taxonomy_version=taxonomy_version,
+                          restricted=restricted, reasons=reasons, public_url=ctx.public_url,
+                          escalation=True, minutes=minutes)
+    rows = alert_rows(ctx, recipients, submission_id, tracking_no, values, "s")
+    await outbox.enqueue_many(ctx.session, rows)
+    await events.record(ctx.session, submission_id, "system", "urgent-escalated",
+                        {"recipients": len(rows)})
+    if not rows:
+        log.warning("urgent letter %s not taken: no supervisor has an address", submission_id)
+    return len(rows)
+
+
 async def process_many(intakes: list[Intake], ctx: Context) -> None:
     """The step: each new letter the store step marked urgent gets its alert, in the same
     transaction (a follow-up does not: its case was alerted, or is not urgent)."""
