@@ -24,7 +24,7 @@ from bot import parts
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.web.app import make_app
-from bot.workers import intake, maintenance, outbox, reminders
+from bot.workers import intake, maintenance, outbox, reminders, urgent
 from storage.db import upgrade_async
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,8 @@ OPTIONAL_TASKS = (
 def background_tasks(settings: Settings) -> dict[str, Task]:
     """The workers this configuration asks for (a module's ``task_for`` may decline)."""
     tasks: dict[str, Task] = {"intake": intake.run, "outbox": outbox.run,
-                              "maintenance": maintenance.run, "reminders": reminders.run}
+                              "maintenance": maintenance.run, "reminders": reminders.run,
+                              "urgent": urgent.run}
     name_of = {module: name for name, module in OPTIONAL_TASKS}
     for mod in parts.present(tuple(name_of)):
         task = mod.task_for(settings)

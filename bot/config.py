@@ -382,6 +382,24 @@ class SmsSettings(Section):
         return bool(self.url and self.key_id and self.template_code)
 
 
+class UrgentSettings(Section):
+    """Urgent letters (self-harm, violence, a gathering, a danger or crime now; issue #19): an
+    alert mail at intake to ``duty`` (addresses of the people on duty), and to the supervisors
+    when nobody has taken it in the console within ``alert_minutes``. The alert names the
+    tracking number, the category and the console link only (handlers/urgent.py)."""
+
+    duty: list[str] = []
+    alert_minutes: int = Field(30, ge=1, le=24 * 60)
+
+    @field_validator("duty")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        for addr in v:
+            if "@" not in addr or any(c.isspace() for c in addr):
+                raise ValueError(f"not an e-mail address: {addr!r}")
+        return v
+
+
 class LogSettings(Section):
     level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     format: str = Field("auto", pattern=r"^(auto|json|text)$")
@@ -407,6 +425,7 @@ class Settings(BaseSettings):
     repeats: RepeatSettings = RepeatSettings()
     casework: CaseworkSettings = CaseworkSettings()
     sms: SmsSettings = SmsSettings()
+    urgent: UrgentSettings = UrgentSettings()
     log: LogSettings = LogSettings()
     # Where var/ lives: the SQLite file, outbox .eml files, attachments, models, the secret.
     var_dir: str = "var"

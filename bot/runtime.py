@@ -199,6 +199,7 @@ def pipeline_context(settings: Settings, session: AsyncSession | None, *, secret
         shingler=shingler,
         repeat_window_days=s.repeats.window_days,
         phone_area=s.repeats.phone_area,
+        urgent_duty=tuple(s.urgent.duty),
     )
 
 

@@ -4,7 +4,7 @@ Every source converges here (Zulip's ``process_message`` habit): the intake work
 intake rows, builds an :class:`~handlers.step.Intake` for each and runs the steps of
 :data:`PIPELINE` in order,
 
-    parse → loop_guard → classify → store → acknowledge
+    parse → loop_guard → classify → store → urgent → acknowledge
 
 inside one database transaction, so that the submission, its history and its acknowledgement in
 the outbox are written together or not at all. A step fills in its part of each Intake; it stops
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from handlers import acknowledge, loop_guard, parse, store
+from handlers import acknowledge, loop_guard, parse, store, urgent
 from handlers.classify import step as classify
 from handlers.step import Context, Intake, Step
 
@@ -26,7 +26,7 @@ from handlers.step import Context, Intake, Step
 # free halves ahead. The step modules import no storage module at their top level (each imports
 # it where it uses the database): the prepare processes import this list and never load SQLAlchemy.
 PIPELINE: tuple[Step, ...] = (parse.STEP, loop_guard.STEP, classify.STEP, store.STEP,
-                              acknowledge.STEP)
+                              urgent.STEP, acknowledge.STEP)
 
 
 def live(intakes: Sequence[Intake]) -> list[Intake]:

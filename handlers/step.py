@@ -82,6 +82,7 @@ class Context:
     shingler: Shingler | None = None
     repeat_window_days: int = 90
     phone_area: str = ""
+    urgent_duty: tuple[str, ...] = ()  # [urgent] duty: who gets an urgent letter's alert
 
     @property
     def classifier(self) -> Scorer | None:
@@ -146,6 +147,8 @@ class Intake:
     followup_of: int | None = None
     related_id: int | None = None
     is_new: bool = False
+    restricted: bool = False  # a 举报 (its alert names no category: handlers/urgent.py)
+    urgent: bool = False  # the classifier flagged it urgent (handlers/urgent.verdict)
     # filled by acknowledge
     ack_message_id: str | None = None
     ack_skipped: str | None = None

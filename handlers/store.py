@@ -31,9 +31,10 @@ import functools
 from collections.abc import Iterator
 from datetime import timedelta
 
-from handlers import loop_guard, tracking
+from handlers import loop_guard, tracking, urgent
 from handlers.classify.restrict import Restriction, cue, decide
 from handlers.step import Context, Discarded, Intake, Step, one_by_one
+from storage.clock import utcnow
 
 Known = dict[str, tuple[int, str | None]]  # tracking number → (submission id, sender address)
 
@@ -242,7 +243,17 @@ def _submission_row(intake: Intake, ctx: Context) -> dict[str, object]:
         "received_at": intake.received_at,
         "status": workflow.NEW,
         **_classification_fields(intake, ctx),
+        **_urgent_fields(intake),
     }
+
+
+def _urgent_fields(intake: Intake) -> dict[str, object]:
+    """The urgent mark from the classification (``urgent.verdict``); every key always, for the
+    one multi-row INSERT."""
+    flagged, reasons = urgent.verdict(intake.classification)
+    return {"urgent": flagged, "urgent_reasons": reasons or None,
+            "urgent_at": utcnow() if flagged else None,
+            "urgent_by": "classifier" if flagged else None}
 
 
 def _received_detail(intake: Intake, row: dict[str, object]) -> dict[str, object]:
@@ -254,6 +265,8 @@ def _received_detail(intake: Intake, row: dict[str, object]) -> dict[str, object
         detail["category"] = intake.classification.category
     if row["restricted_by"]:
         detail["restricted"] = row["restricted_by"]  # who restricted it (never the words)
+    if row["urgent"]:
+        detail["urgent"] = row["urgent_reasons"] or []  # cue categories, never the words
     return detail
 
 
@@ -263,9 +276,10 @@ async def _store_new(intakes: list[Intake], ctx: Context) -> None:
     await _assign_tracking_nos(intakes, ctx)
     rows = [_submission_row(i, ctx) for i in intakes]
     ids = await submissions.add_many(ctx.session, rows)
-    for intake, sub_id in zip(intakes, ids, strict=True):
+    for intake, sub_id, row in zip(intakes, ids, rows, strict=True):
         intake.submission_id = sub_id
         intake.is_new = True
+        intake.restricted, intake.urgent = bool(row["restricted"]), bool(row["urgent"])
         if intake.form_attachments or (intake.parsed and intake.parsed.attachments):
             await _store_attachments(intake, ctx, sub_id)
     await events.record_many(ctx.session, [

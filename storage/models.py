@@ -179,6 +179,17 @@ class Submission(Base):
     unit_result_at: Mapped[datetime | None]
     unit_reminded_at: Mapped[datetime | None]
     postal_address: Mapped[str | None] = mapped_column(Text)
+    # Urgent letters (issue #19, migration 0014): the mark and why (cue categories such as
+    # "self_harm", never the letter's words), when and by whom it was marked (classifier,
+    # staff), who took the alert ("我来处理") and when, and when the supervisors were alerted
+    # because nobody had (bot/workers/urgent.py).
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    urgent_reasons: Mapped[list[str] | None] = mapped_column(JSON)
+    urgent_at: Mapped[datetime | None]
+    urgent_by: Mapped[str | None] = mapped_column(String(16))
+    urgent_taken_by: Mapped[str | None] = mapped_column(String(64))
+    urgent_taken_at: Mapped[datetime | None]
+    urgent_escalated_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index("ix_submissions_received_id", "received_at", "id"),
@@ -204,6 +215,8 @@ class Submission(Base):
         Index("ix_submissions_extended", "extended_days"),
         # The cases merged into one (the carrying case's page; migration 0012).
         Index("ix_submissions_merged_into", "merged_into_id"),
+        # The urgent letters, newest first: the queue's pinned block (migration 0014).
+        Index("ix_submissions_urgent_received", "urgent", "received_at"),
     )
 
 
@@ -311,6 +324,9 @@ class Outbox(Base):
     sent_at: Mapped[datetime | None]
     # Retried until then; None: created_at + smtp.retry_hours (migration 0007).
     retry_until: Mapped[datetime | None]
+    # Claimed highest first: an urgent letter's alert goes before acknowledgements and digests
+    # (handlers/urgent.py; migration 0014).
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     # Due messages; one submission's messages (status page replies, purge; migration 0004);
     # what was sent lately, for the sending caps (migration 0007).

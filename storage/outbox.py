@@ -31,9 +31,11 @@ async def enqueue(
     message_id: str,
     message: bytes,
     submission_id: int | None = None,
+    priority: int = 0,
 ) -> Outbox:
     now = utcnow()
     row = Outbox(
+        priority=priority,
         purpose=purpose,
         recipient=recipient,
         sender=sender,
@@ -56,10 +58,17 @@ def _due(now: datetime) -> ColumnElement[bool]:
     return or_(pending, stale)
 
 
-async def claim_due(session: AsyncSession, *, limit: int, lease: timedelta) -> list[Outbox]:
-    """Claim up to ``limit`` due rows for this worker; the caller commits."""
+async def claim_due(session: AsyncSession, *, limit: int, lease: timedelta,
+                    min_priority: int | None = None) -> list[Outbox]:
+    """Claim up to ``limit`` due rows for this worker, highest priority first (an urgent
+    letter's alert before acknowledgements and digests), then oldest due; with
+    ``min_priority`` only rows of at least that priority. The caller commits."""
     now = utcnow()
-    stmt = select(Outbox).where(_due(now)).order_by(Outbox.next_attempt_at).limit(limit)
+    cond = _due(now)
+    if min_priority is not None:
+        cond = and_(cond, Outbox.priority >= min_priority)
+    stmt = (select(Outbox).where(cond)
+            .order_by(Outbox.priority.desc(), Outbox.next_attempt_at).limit(limit))
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     rows = list(await session.scalars(stmt))
@@ -69,10 +78,12 @@ async def claim_due(session: AsyncSession, *, limit: int, lease: timedelta) -> l
     return rows
 
 
-async def next_due_at(session: AsyncSession) -> datetime | None:
-    return await session.scalar(
-        select(func.min(Outbox.next_attempt_at)).where(Outbox.state == "pending")
-    )
+async def next_due_at(session: AsyncSession, min_priority: int | None = None
+                      ) -> datetime | None:
+    cond = Outbox.state == "pending"
+    if min_priority is not None:
+        cond = and_(cond, Outbox.priority >= min_priority)
+    return await session.scalar(select(func.min(Outbox.next_attempt_at)).where(cond))
 
 
 # The marks below are Core statements on the table: through the ORM each one also ran its
@@ -250,11 +261,11 @@ async def counts_by_state(session: AsyncSession) -> dict[str, int]:
 
 async def enqueue_many(session: AsyncSession, messages: list[dict[str, object]]) -> None:
     """:func:`enqueue` for a batch, one executemany; each dict holds ``purpose``, ``recipient``,
-    ``sender``, ``message_id``, ``message`` and ``submission_id``."""
+    ``sender``, ``message_id``, ``message`` and ``submission_id`` (and ``priority``, else 0)."""
     if messages:
         now = utcnow()
         await session.execute(insert(Outbox.__table__), [  # Core: no ORM bulk layer
-            {**m, "state": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
+            {"priority": 0, **m, "state": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
             for m in messages])
 
 

@@ -57,6 +57,7 @@ class QueueFilter:
     # Set by the caller from the viewer's role: search must not look inside reports.
     search_restricted: bool = True
     restricted_only: bool = False  # only the restricted letters (举报), for supervisors
+    urgent_only: bool = False  # only the urgent letters (issue #19)
     accept_days: int = 15
     handle_days: int = 60
     now: datetime = field(default_factory=utcnow)
@@ -208,6 +209,8 @@ async def conditions(session: AsyncSession, f: QueueFilter, *, with_category: bo
         conds.append(Submission.needs_review.is_(True))
     if f.restricted_only:
         conds.append(Submission.restricted.is_(True))
+    if f.urgent_only:
+        conds.append(Submission.urgent.is_(True))
     if f.overdue:
         conds.append(overdue_clause(f))
     if f.assignee_id == 0:

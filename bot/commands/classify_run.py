@@ -28,6 +28,7 @@ from handlers.classify.model import Classification, Classifier
 from handlers.classify.restrict import DEFAULT_THRESHOLD as DEFAULT_RESTRICT_THRESHOLD
 from handlers.classify.scorer import Scorer
 from handlers.classify.store import build_shipped, examples_for, read_jsonl, shipped_examples
+from handlers.urgent import verdict as urgent_verdict
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -83,10 +84,13 @@ def _record(item_id: object, c: Classification, explain: bool, threshold: float,
         "confidence": c.confidence,
         "top": [{"category": cat, "score": s} for cat, s in c.top],
         "restricted": restriction.restricted,
+        # handlers/urgent.verdict: the service's own reading of the classifier's urgency.
+        "urgent": urgent_verdict(c)[0],
     }
     if explain:
         out.update(
             restricted_reason=restriction.reason or None,
+            urgent_reasons=urgent_verdict(c)[1],
             report_probability=c.report_prob,
             needs_review=c.needs_review(threshold),
             explanation=c.explanation,

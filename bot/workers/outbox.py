@@ -47,7 +47,7 @@ from bot import sms
 from bot.runtime import Runtime
 from bot.workers import runner
 from bot.workers.runner import Next, Worker
-from handlers import errors
+from handlers import errors, urgent
 from handlers.errors import SenderFault, without_addresses
 from handlers.mail.compose import envelope_address
 from handlers.notices import SMS
@@ -399,12 +399,19 @@ def quiet_until(rt: Runtime) -> datetime | None:
 
 
 async def deliver_due(rt: Runtime) -> int:
-    """Claim and deliver one batch; return how many rows were claimed."""
+    """Claim and deliver one batch; return how many rows were claimed. An urgent letter's
+    alert (``handlers.urgent.PRIORITY``) goes first, and the sending caps do not hold it (a
+    person must see it within minutes; the quiet hours hold only reminders). The provider's
+    pause holds it too: sending into a throttle would only prolong it."""
     async with rt.sessions.begin() as session:
         held = await hold(rt, session)
-        if held.limit == 0:
+        if held.limit == 0 and held.paused is not None:
             return 0
-        rows = await outbox.claim_due(session, limit=held.limit, lease=LEASE)
+        if held.limit == 0:
+            rows = await outbox.claim_due(session, limit=BATCH, lease=LEASE,
+                                          min_priority=urgent.PRIORITY)
+        else:
+            rows = await outbox.claim_due(session, limit=held.limit, lease=LEASE)
         morning = quiet_until(rt)
         if morning is not None:  # held, not attempted: no attempt is counted
             quiet = [r.id for r in rows if r.purpose in QUIET_PURPOSES]
@@ -430,6 +437,9 @@ async def _delay_until_due(rt: Runtime, ceiling: float) -> float:
     async with rt.sessions() as session:
         held = await hold(rt, session)
         due = held.until if held.limit == 0 else await outbox.next_due_at(session)
+        if held.limit == 0 and held.paused is None:  # capped: an alert still goes when due
+            alert = await outbox.next_due_at(session, min_priority=urgent.PRIORITY)
+            due = alert if due is None or (alert is not None and alert < due) else due
     return ceiling if due is None else max(0.05, min(ceiling, (due - utcnow()).total_seconds()))
 
 

@@ -21,8 +21,10 @@ from bot.web.console import auth, present
 from bot.web.console.security import restricted, sees_reports
 from bot.web.keys import RUNTIME
 from bot.web.params import ascii_int, path_id
-from handlers import acknowledge, casework, public_reply, reply
+from handlers import acknowledge, casework, public_reply, reply, urgent
 from storage import events, labels, public_replies, repeats, review_list, workflow
+from storage import urgent as urgent_store
+from storage.clock import utcnow
 from storage.models import Submission, User
 
 TEXT_MAX = 10_000
@@ -251,11 +253,53 @@ async def _unlink(db: AsyncSession, sub: Submission, user: User, data: Any,
     return f"已取消与 {link.tracking_no} 的关联。"
 
 
+async def _urgent(db: AsyncSession, sub: Submission, user: User, data: Any,
+                  rt: Runtime) -> str:
+    """Mark a letter urgent (any role that may act on it: the alert goes to the duty list at
+    once) or lift the mark (supervisors and admins only, with a reason); both audited."""
+    want = _field(data, "urgent")
+    if want == "1":
+        reason = _field(data, "reason", 32)
+        code = reason if reason in urgent.REASONS else urgent.STAFF_REASON
+        if not await urgent_store.mark(db, sub.id, [code], "staff"):
+            raise ActionError("此件已经是紧急来信。")
+        await events.record(db, sub.id, user.name, "urgent", {"reasons": [code]})
+        sent = await urgent.queue_alert(
+            rt.context(db), submission_id=sub.id, tracking_no=sub.tracking_no,
+            category=sub.category, taxonomy_version=sub.taxonomy_version,
+            restricted=bool(sub.restricted), reasons=[code], actor=user.name)
+        return ("已标记为紧急来信，置顶显示" + (f"，并已提醒 {sent} 位值班人员。" if sent
+                                           else "；未配置值班人员邮箱，未发提醒邮件。"))
+    if want != "0":
+        raise ActionError("请选择“标记为紧急”或“解除紧急标记”。")
+    if not sees_reports(user):
+        raise Refused(403)  # a reviewer may raise the alarm, only a supervisor lowers it
+    reason = _field(data, "reason", 2000)
+    if not reason:
+        raise ActionError("解除紧急标记须填写理由，理由会记入办理记录。")
+    if not await urgent_store.clear(db, sub.id):
+        raise ActionError("此件本来就不是紧急来信。")
+    await events.record(db, sub.id, user.name, "not-urgent", {"reason": reason})
+    return "已解除紧急标记。"
+
+
+async def _take(db: AsyncSession, sub: Submission, user: User, data: Any,
+                rt: Runtime) -> str:
+    """我来处理: who took an urgent letter's alert, and when (shown, audited); the first one
+    to take it keeps it."""
+    if not sub.urgent:
+        raise ActionError("此件不是紧急来信。")
+    if not await urgent_store.take(db, sub.id, user.name, utcnow()):
+        raise ActionError(f"此件已由 {sub.urgent_taken_by or '他人'} 接手。")
+    await events.record(db, sub.id, user.name, "urgent-taken", {})
+    return "已记录由您接手处理此件紧急来信。"
+
+
 # data: the console form's MultiDictProxy or the write API's dict; an action only .get()s it.
 ACTIONS: dict[str, Callable[[AsyncSession, Submission, User, Any, Runtime], Awaitable[str]]]
 ACTIONS = {"unlink": _unlink, "classify": _reclassify, "status": _status, "assign": _assign, "note": _note,
            "spam": _spam, "reply": _reply, "restriction": _restriction, "publish": _publish,
-           "unpublish": _unpublish}
+           "unpublish": _unpublish, "urgent": _urgent, "take": _take}
 # Reviewers get a 403 whatever the letter: publishing speaks for the commission in public.
 SUPERVISOR_ACTIONS = ("restriction", "publish", "unpublish")
 
@@ -286,7 +330,7 @@ async def perform(rt: Runtime, user: User, name: str, find: Callable[[AsyncSessi
             raise Refused(403)
         sid = sub.id
         message = await action(db, sub, user, data, rt)
-    if name in ("reply", "classify", "status"):  # mail may be waiting: a reply, a notice, an
+    if name in ("reply", "classify", "status", "urgent"):  # mail may be waiting: a reply, a notice, an
         rt.outbox_wakeup.set()                     # acknowledgement a machine mail was denied
     return sid, message
 

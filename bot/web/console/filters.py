@@ -24,7 +24,7 @@ from storage.workflow import STATUS
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FILTER_KEYS = ("category", "measure", "kind", "status", "channel", "from", "to", "review",
-               "overdue", "restricted", "assignee", "q", "view")
+               "overdue", "restricted", "assignee", "q", "view", "urgent")
 
 
 def _choice(value: str, allowed: Container[str]) -> str | None:
@@ -53,6 +53,7 @@ def parse(query: MultiMapping[str], rt: Runtime, user: User) -> QueueFilter:
         needs_review=query.get("review") == "1",
         overdue=query.get("overdue") == "1",
         restricted_only=query.get("restricted") == "1",
+        urgent_only=query.get("urgent") == "1",
         assignee_id=assignee,
         q=query.get("q", "")[:200],
         view=_choice(query.get("view", ""), VIEWS) or "default",

@@ -55,6 +55,8 @@ ACTIONS = {
     "unit_result": "记录承办单位办理结果", "unit-reminded": "提醒承办单位",
     "merge-in": "并入来信（并单）", "merge-moved": "随并单改由他件办理",
     "merged-followup": "并入的来信有补充", "unlink": "取消关联",
+    "urgent-alerted": "发出紧急来信提醒", "urgent": "标记为紧急", "not-urgent": "解除紧急标记",
+    "urgent-taken": "接手紧急来信（我来处理）", "urgent-escalated": "无人接手，提醒主管",
 }
 
 

@@ -20,7 +20,7 @@ from bot.web.console import auth, filters, present, report_views
 from bot.web.console.security import confidential, restricted, visible_links
 from bot.web.keys import RUNTIME
 from handlers.text import excerpt
-from storage import repeats, review_list, workflow
+from storage import repeats, review_list, urgent, workflow
 from storage.db import utcnow
 from storage.models import Submission, User
 
@@ -81,6 +81,10 @@ def summarize(sub: Submission, user: User, rt: Runtime, names: dict[int, str],
         "review_due": present.day(due.review_due if sub.status == workflow.REVIEW
                                   else due.recheck_due) or None,
         "extended_days": sub.extended_days,
+        # Urgent (issue #19): the mark and who took it are where the case stands, shown to every
+        # role; why (cues read in its text) is content, on the letter page for those who read it.
+        "urgent": bool(sub.urgent),
+        "urgent_taken_by": sub.urgent_taken_by,
     }
 
 
@@ -113,8 +117,14 @@ async def show(request: web.Request) -> web.Response:
         subs, cursor = await review_list.page(db, f, after=after, limit=PAGE_SIZE)
         counts, sampled = await _counts(request.app[COUNTS_CACHE], db, f,
                                         filters.kept(request.query))
-        links = await repeats.links_many(db, [s.id for s in subs])
-    await report_views.many(request, subs, "search" if f.q else "list", f.q)
+        # The open urgent letters stay pinned above the list's first page (unfiltered): the
+        # list below keeps its newest-first keyset pages, where they appear again in place.
+        pinned = await urgent.pinned(db) if after is None and not filters.kept(request.query) \
+            else []
+        links = await repeats.links_many(db, [s.id for s in (*subs, *pinned)])
+    seen = {s.id for s in subs}
+    await report_views.many(request, [*subs, *(p for p in pinned if p.id not in seen)],
+                            "search" if f.q else "list", f.q)
     now = utcnow()
     kept = filters.kept(request.query)
     next_cursor = filters.encode_cursor(cursor)
@@ -122,6 +132,8 @@ async def show(request: web.Request) -> web.Response:
         "user": user,
         "rows": [{**summarize(s, user, rt, names, now),
                   "links": visible_links(s, user, links.get(s.id, []))} for s in subs],
+        "pinned": [{**summarize(s, user, rt, names, now),
+                    "links": visible_links(s, user, links.get(s.id, []))} for s in pinned],
         "link_kinds": present.LINK_KINDS,
         "f": f,
         "query": request.query,

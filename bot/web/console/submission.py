@@ -27,7 +27,7 @@ from bot.web.console.security import (
 )
 from bot.web.keys import RUNTIME
 from bot.web.params import path_id
-from handlers import casework, public_reply, tracking
+from handlers import casework, public_reply, tracking, urgent
 from storage import events, notices, public_replies, repeats, review_list, submissions, workflow
 from storage.db import utcnow
 from storage.models import Submission, User
@@ -122,6 +122,10 @@ async def show(request: web.Request) -> web.Response:
         "channels": present.CHANNEL,
         "local": lambda v: present.local(v, tz),
         "public": public,
+        # Why it is urgent is read from its text: a 举报's reasons only for those who read it.
+        "urgent_reasons": [] if hidden else urgent.reason_labels(sub.urgent_reasons),
+        "urgent_since": present.local(sub.urgent_at, tz) if sub.urgent_at else "",
+        "urgent_choices": [*urgent.REASONS.items(), (urgent.STAFF_REASON, "其他（工作人员判断）")],
     }
     return await auth.render(request, "console/submission.html", context)
 
