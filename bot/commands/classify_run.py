@@ -23,7 +23,7 @@ from handlers.classify import (
     shipped_classifier,
     train,
 )
-from handlers.classify.evaluate import cross_validate, predict, score
+from handlers.classify.evaluate import DEFAULT_REVIEW, cross_validate, predict, score
 from handlers.classify.model import Classification, Classifier
 from handlers.classify.restrict import DEFAULT_THRESHOLD as DEFAULT_RESTRICT_THRESHOLD
 from handlers.classify.scorer import Scorer
@@ -42,7 +42,7 @@ def _classifier(args: argparse.Namespace) -> tuple[Classifier | Scorer, float, f
     """The model, the review threshold and the restrict threshold of the deployment (of the
     defaults without ``--config``)."""
     if getattr(args, "config", None) is None:
-        return shipped_classifier(), 0.55, DEFAULT_RESTRICT_THRESHOLD
+        return shipped_classifier(), DEFAULT_REVIEW, DEFAULT_RESTRICT_THRESHOLD
     settings = _settings(args)
     holder = ClassifierHolder(Path(settings.classifier.model_dir), report=settings.report_file)
     c = settings.classifier
@@ -80,10 +80,13 @@ def _record(item_id, c: Classification, explain: bool, threshold: float,
         "confidence": c.confidence,
         "top": [{"category": cat, "score": s} for cat, s in c.top],
         "restricted": restriction.restricted,
+        "urgent": c.urgent,
     }
     if explain:
         out.update(
             restricted_reason=restriction.reason or None,
+            urgent_score=c.urgent_score,
+            urgent_reason=c.urgent_reason() or None,
             report_probability=c.report_prob,
             needs_review=c.needs_review(threshold),
             explanation=c.explanation,
@@ -149,7 +152,7 @@ def _warn_overlap(items: list[dict]) -> None:
 def cmd_classify_eval(args: argparse.Namespace) -> int:
     items = read_jsonl(args.file)
     taxonomy = load_taxonomy()
-    restrict_threshold = DEFAULT_RESTRICT_THRESHOLD
+    restrict_threshold, review_threshold = DEFAULT_RESTRICT_THRESHOLD, DEFAULT_REVIEW
     if args.cv:
         preds = cross_validate(
             items,
@@ -163,11 +166,12 @@ def cmd_classify_eval(args: argparse.Namespace) -> int:
         clf = train(_base_examples(args), taxonomy, progress=True)
         preds, mode = predict(clf, items), clf.version
     else:
-        clf, _, restrict_threshold = _classifier(args)
+        clf, review_threshold, restrict_threshold = _classifier(args)
         preds, mode = predict(clf, items), clf.version
         if args.config is None:
             _warn_overlap(items)
-    scores = score(items, preds, taxonomy.labels, restrict_threshold=restrict_threshold)
+    scores = score(items, preds, taxonomy.labels, restrict_threshold=restrict_threshold,
+                   review_threshold=review_threshold)
     if args.json:
         print(json.dumps({"mode": mode, **scores.summary()}, ensure_ascii=False))
     else:
