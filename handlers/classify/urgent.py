@@ -77,7 +77,7 @@ _STORY = re.compile(
     r"(?:很多|有些|有的)人(?:会|都会|遇到)|不是说现在"
 )
 # One that puts it in the past, unless it also says the danger is now or coming.
-_PAST = re.compile(r"去年|前年|以前|曾经|当年|那时|几年前|年前|后来|已经(?:解决|过去|好了|被|抢救|"
+_PAST = re.compile(r"去年|前年|以前|曾经|当年(?!的)|那时|几年前|年前|后来|想过|有过|动过|已经(?:解决|过去|好了|被|抢救|"
                    r"处理)|幸好|幸亏|差点|被抓|抓了|打掉|判了|审判结果")
 _NOW = re.compile(r"现在|正在|还在|刚才|今天|今晚|明天|马上|这次|下周|本周|周[一二三四五六日末]|"
                   r"月底|又|再")
@@ -114,6 +114,16 @@ def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
     return lo, min(ends, default=len(text))
 
 
+def _in_past(text: str, lo: int, hi: int, at: int) -> bool:
+    """Whether the sentence ``text[lo:hi]`` puts the cue at ``at`` in the past: a past marker
+    before it with no "now" between them ("去年就判了,我明天去…" is live), or one after it in a
+    sentence that never says "now"."""
+    before = [p.end() for p in _PAST.finditer(text, lo, at)]
+    if before and not _NOW.search(text, before[-1], at):
+        return True
+    return _PAST.search(text, at, hi) is not None and not _NOW.search(text, lo, hi)
+
+
 def live_cues(text: str, raw: str = "") -> tuple[str, ...]:
     """``label：word`` for every cue in ``text`` (normalised character text, which has lost its
     Latin letters) whose sentence does not frame it as news, fiction, a hypothetical or the past,
@@ -126,7 +136,7 @@ def live_cues(text: str, raw: str = "") -> tuple[str, ...]:
         for m in pattern.finditer(text):
             lo, hi = _sentence(text, m.start(), m.end())
             if (_STORY.search(text, lo, hi) or _NEGATED.search(text, lo, m.start())
-                    or (_PAST.search(text, lo, hi) and not _NOW.search(text, lo, hi))):
+                    or _in_past(text, lo, hi, m.start())):
                 continue
             cue = f"{label}：{m.group(0)}"
             if cue not in found:

@@ -49,7 +49,8 @@ def test_classify_keeps_order_and_reports_bad_lines(shipped) -> None:
     assert out[0]["category"] == "spam"
     assert all("error" in out[i] for i in (1, 2, 3))
     assert set(out[4]) == {"id", "category", "measure", "kind", "confidence", "top",
-                           "restricted"}
+                           "restricted", "urgent"}
+    assert out[4]["urgent"] is False
     assert [t["category"] for t in out[4]["top"]][0] == out[4]["category"]
 
 
