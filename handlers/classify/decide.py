@@ -64,8 +64,8 @@ def decide_many(
     normalised text (character text, word tokens) and the letters as written (subject, body;
     read for English urgency cues, which the normalised text has lost).
 
-    When unsure, not spam: beyond ``spam_bar``, a letter whose kind is report, whose report
-    probability reaches the default restrict threshold, or that is urgent is never spam, and
+    When unsure, not spam: beyond ``spam_bar``, a letter whose likeliest kind is report, whose
+    report probability reaches the default restrict threshold, or that is urgent is never spam, and
     one with a misconduct-report cue (a broad net: "送888元" in a casino advert is one) is spam
     only at :data:`CUED_SPAM_BAR`. A spam letter carries no report cue and no urgency, so a
     restricted or urgent letter is never spam. The kind model knows spam too (so that a spam
@@ -82,7 +82,8 @@ def decide_many(
         u_prob = float(urgent_probs[i]) if urgent_probs is not None else 0.0
         urgent = urgency.decide(u_prob, urgency.live_cues(chars, f"{subject or ''}\n{body or ''}"), spam=False)
         bar = spam_bar if report_cue is None else max(spam_bar, CUED_SPAM_BAR)
-        if urgent.urgent or kind == "report" or report_prob >= DEFAULT_THRESHOLD:
+        likely_report = kinds[int(np.argmax(kp))] == "report" or report_prob >= DEFAULT_THRESHOLD
+        if urgent.urgent or likely_report:
             bar = np.inf
         pick = pick_category(labels, probs[i], bar)
         if pick[0] == "spam":
