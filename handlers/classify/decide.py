@@ -79,8 +79,8 @@ def decide_many(
         kind = kinds[int(np.argmax(np.where(citizen, kp, -1.0)))]
         report_prob = float(kp[report]) if report is not None else 0.0
         report_cue = cue(chars, words)
-        u_prob = float(urgent_probs[i]) if urgent_probs is not None else 0.0
-        urgent = urgency.decide(u_prob, urgency.live_cues(chars, f"{subject or ''}\n{body or ''}"), spam=False)
+        u_prob = float(urgent_probs[i]) if urgent_probs is not None else None
+        urgent = urgency.assess(u_prob, chars, f"{subject or ''}\n{body or ''}")
         bar = spam_bar if report_cue is None else max(spam_bar, CUED_SPAM_BAR)
         likely_report = kinds[int(np.argmax(kp))] == "report" or report_prob >= DEFAULT_THRESHOLD
         if urgent.urgent or likely_report:
