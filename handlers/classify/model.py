@@ -38,7 +38,7 @@ from .taxonomy import Taxonomy
 from .text import normaliser_for
 from .version import data_version
 
-SPAM_BAR = 0.7  # spam only when at least this sure; otherwise the next label
+SPAM_BAR = 0.8  # spam only when at least this sure; otherwise the next label
 TAXONOMY_WEIGHT = 2.0  # weight of a title/measure pseudo-document relative to a message
 SEED_WEIGHT = 0.5  # weight of the built-in other/spam/kind cue lists
 NO_MEASURE = "-"  # measure-model class for "filed under the category, no single measure"

@@ -51,7 +51,9 @@ CUE_GROUPS: tuple[tuple[str, str], ...] = (
                 r"(?:政府|市委|区委|法院|政法委|信访局|住建局|街道办)(?:大)?门口[^。！？]{0,12}"
                 r"(?:静坐|下跪|横幅|讨(?:个)?说法|抗议|不走|集体)"),
     ("正在发生的危险", r"家暴|打我|打她|打孩子|掐|踹|砸(?:门|东西)|反锁|躲在|救命|求救|解救|"
-                     r"关在|被关|锁在|不让.{0,4}(?:出门|回家|下车)|没回(?:家|来)|联系不上|"
+                     r"关在|被关|锁在|不让.{0,4}(?:出门|回家|下车)|没回(?:家|来)|失联|"
+                     r"(?:她|他|孩子|儿子|女儿|妻子|老婆|丈夫|老公|妈|爸|父亲|母亲|老人)[^,。!?;]{0,10}"
+                     r"联系不上|"
                      r"关机|不见了|找不到人|走失|失踪|离家出走|抱上车|拉进(?:了)?(?:屋|房|车|后屋)|跟踪|"
                      r"拐(?:走|卖|骗)|还没回(?:家|来)|没人应|没(?:有)?动静|"
                      r"传销|被控制|逼着|烫|青紫"),
@@ -73,12 +75,14 @@ ENGLISH_CUES = tuple((label, re.compile(r"(?<![a-z])(?:" + p + r")(?![a-z])"))
 # A sentence that frames its alarm word as somebody else's story, a hypothetical or advice.
 _STORY = re.compile(
     r"新闻|报道|报导|小说|电视剧|剧里|剧中|追剧|电影|故事|情节|视频|课题|调研|宣传|论坛|帖子|"
-    r"案例|假如|如果|万一|提前了解|想了解|了解一下|怎么认定|应该(?:找|打|怎么)|防溺水|防拐|预防|"
+    r"案例|假如|如果|要是|万一|提前了解|想了解|了解一下|怎么认定|应该(?:找|打|怎么)|防溺水|防拐|预防|"
     r"(?:很多|有些|有的)人(?:会|都会|遇到)|不是说现在"
 )
 # One that puts it in the past, unless it also says the danger is now or coming.
-_PAST = re.compile(r"去年|前年|以前|曾经|当年(?!的)|那时|几年前|年前|后来|想过|有过|动过|已经(?:解决|过去|好了|被|抢救|"
-                   r"处理)|幸好|幸亏|差点|被抓|抓了|打掉|判了|审判结果")
+_PAST = re.compile(r"去年|前年|以前|曾经|当年(?!的)|那时|几年前|年前|后来|想过|有过|动过|已经(?:解决|过去|好了|抢救|"
+                   r"处理|被解救|被抓|脱险|找到|回来)|幸好|幸亏|差点|被抓|抓了|打掉|判了|审判结果")
+_OVER = re.compile(r"后来|已经(?:解决|过去|好了|抢救|处理|被解救|被抓|脱险|找到|回来)|幸好|幸亏|"
+                   r"被抓|抓了|判了|被解救|没事了")
 _NOW = re.compile(r"现在|正在|还在|刚才|今天|今晚|明天|马上|这次|下周|本周|周[一二三四五六日末]|"
                   r"月底|又|再")
 _NEGATED = re.compile(r"(?:不会|不要|不能|没有|并不|决不|绝不|不是|别|防止|避免|以免)\S{0,2}$")
@@ -114,14 +118,16 @@ def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
     return lo, min(ends, default=len(text))
 
 
-def _in_past(text: str, lo: int, hi: int, at: int) -> bool:
-    """Whether the sentence ``text[lo:hi]`` puts the cue at ``at`` in the past: a past marker
-    before it with no "now" between them ("去年就判了,我明天去…" is live), or one after it in a
-    sentence that never says "now"."""
-    before = [p.end() for p in _PAST.finditer(text, lo, at)]
+def _in_past(text: str, lo: int, hi: int, at: int, end: int) -> bool:
+    """Whether the sentence ``text[lo:hi]`` puts the cue ``text[at:end]`` in the past: a past
+    marker before it or ending with it ("已经被解救") with no "now" between them ("去年就判了,
+    我明天去…" is live), or, after it, one saying the danger is over ("…传销,已经被解救回来了";
+    "他以前坐过牢" after a threat is background, not the end of the danger)."""
+    before = [p.end() for p in _PAST.finditer(text, lo, end)]
     if before and not _NOW.search(text, before[-1], at):
         return True
-    return _PAST.search(text, at, hi) is not None and not _NOW.search(text, lo, hi)
+    after = _OVER.search(text, end, hi)
+    return after is not None and not _NOW.search(text, at, after.start())
 
 
 def live_cues(text: str, raw: str = "", *, chinese: bool = True) -> tuple[str, ...]:
@@ -136,7 +142,7 @@ def live_cues(text: str, raw: str = "", *, chinese: bool = True) -> tuple[str, .
         for m in pattern.finditer(text):
             lo, hi = _sentence(text, m.start(), m.end())
             if (_STORY.search(text, lo, hi) or _NEGATED.search(text, lo, m.start())
-                    or _in_past(text, lo, hi, m.start())):
+                    or _in_past(text, lo, hi, m.start(), m.end())):
                 continue
             cue = f"{label}：{m.group(0)}"
             if cue not in found:
