@@ -26,7 +26,14 @@ class Classification:
     report_cue: str | None = None  # the first misconduct-report cue in the text (restrict.py)
     urgent: bool = False  # a risk to someone's safety that staff must see today (urgent.py)
     urgent_score: float = 0.0  # the urgency model's probability
-    urgent_cues: tuple[str, ...] = ()  # "轻生：农药" …: the live cues behind an urgent letter
+    # "轻生：喝农药" …: the live cues behind an urgent letter. The part after "：" quotes the
+    # letter (up to ~40 characters): letter content, as confidential as the letter itself.
+    urgent_cues: tuple[str, ...] = ()
+
+    def urgent_kinds(self) -> tuple[str, ...]:
+        """The kinds of risk found ("轻生", "暴力威胁" …), without the letter's words: what an
+        output that must carry no letter content (an alert) may say."""
+        return tuple(dict.fromkeys(c.partition("：")[0] for c in self.urgent_cues))
 
     def urgent_reason(self) -> str:
         """One line in Chinese for staff; empty when not urgent."""

@@ -39,6 +39,7 @@ def test_indirect_urgent_letters_are_flagged(shipped, body: str) -> None:
     assert c.urgent, (c.urgent_score, c.urgent_cues)
     assert c.category != "spam"
     assert c.urgent_reason().startswith("可能需要当天处理")
+    assert all(k in {label for label, _ in urgent.CUE_GROUPS} for k in c.urgent_kinds())
 
 
 @pytest.mark.parametrize("body", HARMLESS_ALARM)
