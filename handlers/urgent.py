@@ -47,6 +47,9 @@ REASONS = {
     "danger": "正在发生的危险",
     "crime": "正在发生的犯罪",
 }
+# The classifier's kinds of risk (handlers/classify/urgent.py CUE_GROUPS labels) as codes.
+CODES = {"轻生": "self_harm", "暴力威胁": "violence", "聚集上访": "gathering",
+         "正在发生的危险": "danger", "正在发生的犯罪": "crime"}
 OTHER_REASON = "其他紧急情形"
 STAFF_REASON = "staff"  # marked by staff on the letter page
 STAFF_LABEL = "工作人员标记"
@@ -56,16 +59,16 @@ SPECIAL = {"other": "其他", "unclassified": "未分类", "spam": "垃圾信息
 
 def verdict(result: Any) -> tuple[bool, list[str]]:
     """(urgent, reasons) of a classification. The one place that reads the classifier's
-    urgency: ``urgent`` and ``urgent_reasons`` are read defensively (a classifier without them
-    says "not urgent"), and spam is never urgent (a spam mail headed 紧急通知). Reasons are
+    urgency: ``urgent`` and the kinds of risk (``urgent_kinds()``, never the cues, which quote
+    the letter) mapped to :data:`CODES`, and spam is never urgent (a spam mail headed 紧急通知). Reasons are
     kept as short codes (at most 32 characters, five of them), never the letter's words."""
     if result is None or getattr(result, "category", None) == "spam":
         return False, []
     urgent = bool(getattr(result, "urgent", False))
     if not urgent:
         return False, []
-    raw = getattr(result, "urgent_reasons", ()) or ()
-    reasons = [str(r)[:32] for r in raw if isinstance(r, str) and r][:MAX_REASONS]
+    kinds = result.urgent_kinds() if hasattr(result, "urgent_kinds") else ()
+    reasons = [CODES.get(k, k)[:32] for k in kinds if k][:MAX_REASONS]
     return True, reasons
 
 

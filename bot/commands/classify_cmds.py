@@ -24,7 +24,7 @@ def _lazy(name: str) -> Callable[[argparse.Namespace], int]:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add classify, classify-eval, train and taxonomy to the ``feedback-bot`` subparsers."""
     p = sub.add_parser("classify", help="给 stdin 的 JSON 行分类，结果逐行写到 stdout")
-    p.add_argument("--explain", action="store_true", help="附加 needs_review、中文解释和模型版本")
+    p.add_argument("--explain", action="store_true", help="附加 needs_review、紧急原因、中文解释和模型版本")
     p.set_defaults(func=_lazy("cmd_classify"))
 
     p = sub.add_parser("classify-eval", help="在已标注数据上评估分类器")

@@ -23,7 +23,7 @@ from handlers.classify import (
     shipped_classifier,
     train,
 )
-from handlers.classify.evaluate import cross_validate, predict, score
+from handlers.classify.evaluate import DEFAULT_REVIEW, cross_validate, predict, score
 from handlers.classify.model import Classification, Classifier
 from handlers.classify.restrict import DEFAULT_THRESHOLD as DEFAULT_RESTRICT_THRESHOLD
 from handlers.classify.scorer import Scorer
@@ -46,7 +46,7 @@ def _classifier(args: argparse.Namespace) -> tuple[Classifier | Scorer, float, f
     """The model, the review threshold and the restrict threshold of the deployment (of the
     defaults without ``--config``)."""
     if getattr(args, "config", None) is None:
-        return shipped_classifier(), 0.55, DEFAULT_RESTRICT_THRESHOLD
+        return shipped_classifier(), DEFAULT_REVIEW, DEFAULT_RESTRICT_THRESHOLD
     settings = _settings(args)
     holder = ClassifierHolder(Path(settings.classifier.model_dir), report=settings.report_file)
     c = settings.classifier
@@ -91,6 +91,8 @@ def _record(item_id: object, c: Classification, explain: bool, threshold: float,
         out.update(
             restricted_reason=restriction.reason or None,
             urgent_reasons=urgent_verdict(c)[1],
+            urgent_score=c.urgent_score,
+            urgent_reason=c.urgent_reason() or None,
             report_probability=c.report_prob,
             needs_review=c.needs_review(threshold),
             explanation=c.explanation,
@@ -156,7 +158,7 @@ def _warn_overlap(items: list[dict]) -> None:
 def cmd_classify_eval(args: argparse.Namespace) -> int:
     items = read_jsonl(args.file)
     taxonomy = load_taxonomy()
-    restrict_threshold = DEFAULT_RESTRICT_THRESHOLD
+    restrict_threshold, review_threshold = DEFAULT_RESTRICT_THRESHOLD, DEFAULT_REVIEW
     if args.cv:
         preds = cross_validate(
             items,
@@ -170,11 +172,12 @@ def cmd_classify_eval(args: argparse.Namespace) -> int:
         clf: Classifier | Scorer = train(_base_examples(args), taxonomy, progress=True)
         preds, mode = predict(clf, items), clf.version
     else:
-        clf, _, restrict_threshold = _classifier(args)
+        clf, review_threshold, restrict_threshold = _classifier(args)
         preds, mode = predict(clf, items), clf.version
         if args.config is None:
             _warn_overlap(items)
-    scores = score(items, preds, taxonomy.labels, restrict_threshold=restrict_threshold)
+    scores = score(items, preds, taxonomy.labels, restrict_threshold=restrict_threshold,
+                   review_threshold=review_threshold)
     if args.json:
         print(json.dumps({"mode": mode, **scores.summary()}, ensure_ascii=False))
     else:

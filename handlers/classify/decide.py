@@ -8,18 +8,23 @@ between the two.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import urgent as urgency
 from .explain import explain
-from .restrict import cue
+from .restrict import DEFAULT_THRESHOLD, cue
 from .result import Classification
 
 if TYPE_CHECKING:
     from .taxonomy import Taxonomy
 
 Pick = tuple[str, float, list[tuple[str, float]]]  # category, confidence, top 3
+
+
+CUED_SPAM_BAR = 0.95  # spam despite a misconduct-report cue only when this sure
 
 
 def pick_category(labels: Sequence[str], probs: np.ndarray, spam_bar: float) -> Pick:
@@ -34,37 +39,83 @@ def pick_category(labels: Sequence[str], probs: np.ndarray, spam_bar: float) -> 
     return best, conf, [(c, round(s, 4)) for c, s in ranked[:3]]
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What the rules make of one letter's model scores, before its measure is chosen."""
+
+    pick: Pick
+    kind: str
+    report_prob: float
+    report_cue: str | None
+    urgency: urgency.Urgency
+
+
+def decide_many(
+    labels: Sequence[str],
+    probs: np.ndarray,
+    kind_labels: Sequence[str],
+    kind_probs: np.ndarray,
+    urgent_probs: np.ndarray | None,
+    spam_bar: float,
+    text: tuple[Sequence[str], Sequence[str]],
+    items: Sequence[tuple[str, str]],
+) -> list[Decision]:
+    """The labels of a batch from its category, kind and urgency probabilities, its
+    normalised text (character text, word tokens) and the letters as written (subject, body;
+    read for English urgency cues, which the normalised text has lost).
+
+    When unsure, not spam: beyond ``spam_bar``, a letter whose likeliest kind is report, whose
+    report probability reaches the default restrict threshold, or that is urgent is never spam, and
+    one with a misconduct-report cue (a broad net: "送888元" in a casino advert is one) is spam
+    only at :data:`CUED_SPAM_BAR`. A spam letter carries no report cue and no urgency, so a
+    restricted or urgent letter is never spam. The kind model knows spam too (so that a spam
+    letter's report probability is low), but a letter's kind is the best citizens' kind."""
+    kinds = [str(k) for k in kind_labels]
+    citizen = np.array([k != "spam" for k in kinds])
+    report = kinds.index("report") if "report" in kinds else None
+    out = []
+    for i, (chars, words, (subject, body)) in enumerate(zip(*text, items, strict=True)):
+        kp = kind_probs[i]
+        kind = kinds[int(np.argmax(np.where(citizen, kp, -1.0)))]
+        report_prob = float(kp[report]) if report is not None else 0.0
+        report_cue = cue(chars, words)
+        u_prob = float(urgent_probs[i]) if urgent_probs is not None else None
+        urgent = urgency.assess(u_prob, chars, f"{subject or ''}\n{body or ''}")
+        bar = spam_bar if report_cue is None else max(spam_bar, CUED_SPAM_BAR)
+        likely_report = kinds[int(np.argmax(kp))] == "report" or report_prob >= DEFAULT_THRESHOLD
+        if urgent.urgent or likely_report:
+            bar = np.inf
+        pick = pick_category(labels, probs[i], bar)
+        if pick[0] == "spam":
+            report_cue, urgent = None, urgency.CALM
+        out.append(Decision(pick, kind, report_prob, report_cue, urgent))
+    return out
+
+
 def classification(
-    pick: Pick,
-    kind: str,
+    decision: Decision,
     measure: str | None,
     words: list[str],
     *,
     taxonomy: Taxonomy,
     version: str,
-    report_prob: float = 0.0,
-    text: tuple[str, str] = ("", ""),
 ) -> Classification:
-    """One letter's result; ``words`` are the top words for the picked category, ``text``
-    the normalised text and its word tokens (read for report cues), ``report_prob`` the kind
-    model's "report"."""
-    category, conf, top = pick
+    """One letter's result; ``words`` are the top words for the picked category."""
+    category, conf, top = decision.pick
     spam = category == "spam"
+    u = decision.urgency
     return Classification(
         category=category,
         measure=None if spam else measure,
-        kind="spam" if spam else kind,
+        kind="spam" if spam else decision.kind,
         confidence=round(conf, 4),
         top=top,
         explanation=explain(taxonomy, words, category, measure, conf),
         model_version=version,
         taxonomy_version=taxonomy.version,
-        report_prob=round(report_prob, 4),
-        report_cue=cue(*text),
+        report_prob=round(decision.report_prob, 4),
+        report_cue=decision.report_cue,
+        urgent=u.urgent,
+        urgent_score=u.score,
+        urgent_cues=u.cues,
     )
-
-
-def report_column(classes: Sequence[object], probs: np.ndarray) -> np.ndarray:
-    """Each row's probability of the kind "report" (zeros when the model has no such kind)."""
-    labels = [str(c) for c in classes]
-    return probs[:, labels.index("report")] if "report" in labels else np.zeros(len(probs))

@@ -20,6 +20,8 @@ from .restrict import DEFAULT_THRESHOLD
 from .scorer import Scorer
 from .taxonomy import Taxonomy
 
+DEFAULT_REVIEW = 0.55  # the default of ``[classifier] review_threshold``
+
 
 @dataclass
 class Scores:
@@ -36,6 +38,11 @@ class Scores:
     restricted_recall: float = 0.0  # share of the 举报 (kind report) the decision restricts
     restricted_others: float = 0.0  # share of the other letters it restricts too
     reports_n: int = 0
+    urgent_precision: float = 1.0  # of the letters flagged urgent, share labelled urgent
+    urgent_recall: float = 1.0  # of the letters labelled urgent, share flagged
+    urgent_n: int = 0  # letters labelled urgent (a letter with no "urgent" key is not)
+    urgent_flagged: int = 0
+    review: float = 0.0  # share flagged for review (confidence below the review threshold)
     labels: list[str] = field(default_factory=list)
     confusion: list[list[int]] = field(default_factory=list)
 
@@ -53,6 +60,11 @@ class Scores:
             "restricted_recall",
             "restricted_others",
             "reports_n",
+            "urgent_precision",
+            "urgent_recall",
+            "urgent_n",
+            "urgent_flagged",
+            "review",
         )
         return {
             k: round(v, 4) if isinstance(v, float) else v
@@ -71,6 +83,9 @@ class Scores:
             f"measure 准确率 {s.measure:.1%}  （{s.measure_n} 条标注了措施）",
             f"举报保密       举报中被设为保密 {s.restricted_recall:.1%}（{s.reports_n} 条举报），"
             f"其他来信被设为保密 {s.restricted_others:.1%}",
+            f"紧急来信     精确率 {s.urgent_precision:.1%}  召回率 {s.urgent_recall:.1%}"
+            f"（标注紧急 {s.urgent_n} 条，判为紧急 {s.urgent_flagged} 条）",
+            f"待复核比例   {s.review:.1%}",
             "",
             "各类精确率/召回率：",
             s.per_class,
@@ -87,9 +102,11 @@ def _rate(hits: list[bool]) -> float:
 
 
 def score(items: list[dict], preds: list[Classification], labels: list[str], *,
-          restrict_threshold: float = DEFAULT_THRESHOLD) -> Scores:
+          restrict_threshold: float = DEFAULT_THRESHOLD,
+          review_threshold: float = DEFAULT_REVIEW) -> Scores:
     """Compare predictions with labels (same order); the restriction is the service's decision
-    (``restrict.decide``) at ``restrict_threshold``, judged against kind == report."""
+    (``restrict.decide``) at ``restrict_threshold``, judged against kind == report; urgency
+    against ``urgent`` (absent: not urgent); review at ``review_threshold``."""
     pred = [p.category for p in preds]
     truth = [
         p if p in it.get("also", []) else it["category"] for it, p in zip(items, pred, strict=True)
@@ -103,6 +120,9 @@ def score(items: list[dict], preds: list[Classification], labels: list[str], *,
     present = labels + sorted((set(truth) | set(pred)) - set(labels))
     shut = [p.restriction(restrict_threshold).restricted for p in preds]
     is_report = [it.get("kind") == "report" for it in items]
+    u_pred = [p.urgent for p in preds]
+    u_true = [bool(it.get("urgent", False)) for it in items]
+    u_tp = sum(a and b for a, b in zip(u_pred, u_true, strict=True))
     return Scores(
         n=len(items),
         top1=_rate([p in acc for p, acc in zip(pred, accepted, strict=True)]),
@@ -121,6 +141,11 @@ def score(items: list[dict], preds: list[Classification], labels: list[str], *,
         restricted_recall=_rate([s for s, r in zip(shut, is_report, strict=True) if r]),
         restricted_others=_rate([s for s, r in zip(shut, is_report, strict=True) if not r]),
         reports_n=sum(is_report),
+        urgent_precision=u_tp / sum(u_pred) if sum(u_pred) else 1.0,
+        urgent_recall=u_tp / sum(u_true) if sum(u_true) else 1.0,
+        urgent_n=sum(u_true),
+        urgent_flagged=sum(u_pred),
+        review=_rate([p.needs_review(review_threshold) for p in preds]),
     )
 
 

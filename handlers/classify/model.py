@@ -30,7 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from tqdm import tqdm
 
-from .decide import classification, pick_category, report_column
+from .decide import classification, decide_many
 from .explain import top_words
 from .features import Featuriser
 from .result import Classification
@@ -42,7 +42,7 @@ from .version import data_version
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
 
-SPAM_BAR = 0.7  # spam only when at least this sure; otherwise the next label
+SPAM_BAR = 0.8  # spam only when at least this sure; otherwise the next label
 TAXONOMY_WEIGHT = 2.0  # weight of a title/measure pseudo-document relative to a message
 SEED_WEIGHT = 0.5  # weight of the built-in other/spam/kind cue lists
 NO_MEASURE = "-"  # measure-model class for "filed under the category, no single measure"
@@ -52,7 +52,9 @@ C = 100.0  # inverse regularisation strength of the category and kind regression
 CALIBRATION_FOLDS = 3
 CALIBRATION = "temperature"  # multi-class temperature scaling keeps the ranking
 SOLVER = "newton-cg"  # deterministic like lbfgs, and 3x faster on these wide sparse problems
-KINDS = ("complaint", "suggestion", "report", "inquiry", "praise")
+KINDS = ("complaint", "suggestion", "report", "inquiry", "praise", "spam")
+URGENT_C = 10.0  # the urgency model: few positive examples, so more regularisation
+URGENT, CALM = "urgent", "calm"  # its two classes
 
 
 @dataclass
@@ -64,6 +66,7 @@ class _Doc:
     kind: str | None
     weight: float
     labelled: bool = False
+    urgent: bool | None = None  # labelled letters only: unmarked ones are not urgent
 
 
 def _taxonomy_docs(tax: Taxonomy, norm: Normaliser) -> list[_Doc]:
@@ -103,7 +106,8 @@ def _example_docs(examples: Iterable[dict], tax: Taxonomy, norm: Normaliser,
             measure = None
         clean, words = norm(ex.get("subject") or "", ex.get("body") or "")
         weight = float(ex.get("weight", 1.0))
-        docs.append(_Doc(clean, words, cat, measure, kind, weight, labelled=True))
+        docs.append(_Doc(clean, words, cat, measure, kind, weight, labelled=True,
+                         urgent=bool(ex.get("urgent", False))))
     return docs
 
 
@@ -193,6 +197,7 @@ class Classifier:
         self.kind_model = _fit_lr(x[idx], y, w, self.c)
         steps.update()
         self.measure_models = self._fit_measures(docs, x)
+        self.urgent_model = self._fit_urgent(docs, x)
         steps.update()
         steps.close()
         return self
@@ -219,6 +224,21 @@ class Classifier:
                 models[cat.id] = _fit_lr(x[idx], y, [docs[i].weight for i in idx], MEASURE_C)
         return models
 
+    def _fit_urgent(self, docs: list[_Doc], x: csr_matrix) -> LogisticRegression | None:
+        """The urgency model (``urgent.py``): every labelled letter, urgent or calm; None
+        without urgent examples (the cues then decide alone, see ``urgent_probs``)."""
+        idx = [i for i, d in enumerate(docs) if d.urgent is not None]
+        y = [URGENT if docs[i].urgent else CALM for i in idx]
+        if URGENT not in y or CALM not in y:
+            return None
+        return _fit_lr(x[idx], y, [docs[i].weight for i in idx], URGENT_C)
+
+    def urgent_probs(self, x: csr_matrix) -> np.ndarray | None:
+        model = getattr(self, "urgent_model", None)
+        if model is None:
+            return None
+        return model.predict_proba(x)[:, list(model.classes_).index(URGENT)]
+
     def _measures(self, x: csr_matrix, categories: list[str]) -> list[str | None]:
         out: list[str | None] = [None] * len(categories)
         for cat in set(categories):
@@ -243,32 +263,21 @@ class Classifier:
             return []
         chars, words_in = self.norm.many(items)
         x = self.features.transform(chars, words_in)
-        labels = self.category_model.classes_
+        labels = [str(c) for c in self.category_model.classes_]
         probs = self.category_model.predict_proba(x)
-        picks = [pick_category(labels, p, self.spam_bar) for p in probs]
-        kind_probs = self.kind_model.predict_proba(x)
-        kinds = self.kind_model.classes_[np.argmax(kind_probs, axis=1)]
-        report = report_column(self.kind_model.classes_, kind_probs)
-        measures = self._measures(x, [p[0] for p in picks])
-        coef = {str(c): self.category_linear.coef_[j] for j, c in enumerate(labels)}
+        decisions = decide_many(labels, probs, self.kind_model.classes_,
+                                self.kind_model.predict_proba(x), self.urgent_probs(x),
+                                self.spam_bar, (chars, words_in), items)
+        measures = self._measures(x, [d.pick[0] for d in decisions])
+        coef = {c: self.category_linear.coef_[j] for j, c in enumerate(labels)}
         out = []
-        for i, pick in enumerate(picks):
+        for i, decision in enumerate(decisions):
             # A CSR row as (columns, values): slicing the matrix per row costs more than
             # the whole prediction.
             row = (x.indices[x.indptr[i] : x.indptr[i + 1]], x.data[x.indptr[i] : x.indptr[i + 1]])
-            words = top_words(self.features.word_names, coef.get(pick[0]), row)
-            out.append(
-                classification(
-                    pick,
-                    str(kinds[i]),
-                    measures[i],
-                    words,
-                    taxonomy=self.taxonomy,
-                    version=self.version,
-                    report_prob=float(report[i]),
-                    text=(chars[i], words_in[i]),
-                )
-            )
+            words = top_words(self.features.word_names, coef.get(decision.pick[0]), row)
+            out.append(classification(decision, measures[i], words, taxonomy=self.taxonomy,
+                                      version=self.version))
         return out
 
 

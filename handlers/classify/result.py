@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .restrict import DEFAULT_THRESHOLD, Restriction, decide
+from .urgent import Urgency
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,20 @@ class Classification:
     taxonomy_version: str
     report_prob: float = 0.0  # the kind model's probability of "report" (举报)
     report_cue: str | None = None  # the first misconduct-report cue in the text (restrict.py)
+    urgent: bool = False  # a risk to someone's safety that staff must see today (urgent.py)
+    urgent_score: float = 0.0  # the urgency model's probability
+    # "轻生：喝农药" …: the live cues behind an urgent letter. The part after "：" quotes the
+    # letter (up to ~40 characters): letter content, as confidential as the letter itself.
+    urgent_cues: tuple[str, ...] = ()
+
+    def urgent_kinds(self) -> tuple[str, ...]:
+        """The kinds of risk found ("轻生", "暴力威胁" …), without the letter's words: what an
+        output that must carry no letter content (an alert) may say."""
+        return tuple(dict.fromkeys(c.partition("：")[0] for c in self.urgent_cues))
+
+    def urgent_reason(self) -> str:
+        """One line in Chinese for staff; empty when not urgent."""
+        return Urgency(self.urgent, self.urgent_score, self.urgent_cues).reason()
 
     def needs_review(self, threshold: float) -> bool:
         """True when staff should check the label (confidence below the deployment's bar)."""

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .decide import classification, pick_category, report_column
+from .decide import classification, decide_many
 from .explain import top_words
 from .ngrams import ngram_hits
 from .result import Classification
@@ -42,11 +42,12 @@ from .text import Normaliser, normaliser_for
 
 if TYPE_CHECKING:
     from numpy.lib.npyio import NpzFile
+    from sklearn.linear_model import LogisticRegression
 
     from .features import Featuriser
     from .model import Classifier
 
-FORMAT = 1  # of the file; bump when its arrays or their meaning change
+FORMAT = 2  # of the file; bump when its arrays or their meaning change (2: urgency model)
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,18 @@ def _check_featuriser(feats: Featuriser) -> None:
         raise ValueError(f"the scorer cannot reproduce this featuriser: {', '.join(wrong)}")
 
 
+def _urgent_linear(lr: LogisticRegression | None) -> _Linear | None:
+    """The urgency model with its positive class second, as ``_lr_proba`` orders it."""
+    if lr is None:
+        return None
+    from .model import URGENT
+
+    classes = [str(c) for c in lr.classes_]
+    if classes[1] != URGENT:  # scikit-learn sorts classes: "calm" < "urgent" always holds
+        raise ValueError(f"unexpected urgency classes {classes}")
+    return _Linear.from_lr(lr, classes)
+
+
 @dataclass(eq=False, repr=False)
 class Scorer:
     """Predicts like the ``Classifier`` it was exported from; read-only, so thread-safe."""
@@ -206,6 +219,7 @@ class Scorer:
     beta: float | None  # temperature; None for an uncalibrated category model
     kind: _Linear
     measures: dict[str, _Linear | str | None]  # per category; a str/None: always that one
+    urgent: _Linear | None = None  # the urgency model (two classes: one row); None: cues only
     _word_index: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -248,6 +262,7 @@ class Scorer:
             beta=beta,
             kind=_Linear.from_lr(clf.kind_model, [str(c) for c in clf.kind_model.classes_]),
             measures=measures,
+            urgent=_urgent_linear(getattr(clf, "urgent_model", None)),
         )
 
     # -- prediction ------------------------------------------------------------------------
@@ -267,24 +282,19 @@ class Scorer:
         labels = self.category.classes
         d = self.category.decision(x)
         probs = _lr_proba(d) if self.beta is None else _temperature(d, self.beta)
-        picks = [pick_category(labels, p, self.spam_bar) for p in probs]
-        kind_probs = _lr_proba(self.kind.decision(x))
-        kinds = [self.kind.classes[j] for j in np.argmax(kind_probs, axis=1)]
-        report = report_column(self.kind.classes, kind_probs)
-        measures = self._measures(x, [p[0] for p in picks])
+        urgent = None if self.urgent is None else _lr_proba(self.urgent.decision(x))[:, 1]
+        decisions = decide_many(labels, probs, self.kind.classes,
+                                _lr_proba(self.kind.decision(x)), urgent, self.spam_bar,
+                                (chars, words_in), items)
+        measures = self._measures(x, [dec.pick[0] for dec in decisions])
         indptr = x.indptr()
         out = []
-        for i, pick in enumerate(picks):
+        for i, decision in enumerate(decisions):
             lo, hi = indptr[i], indptr[i + 1]
-            coef = self.category.coef[labels.index(pick[0])]
+            coef = self.category.coef[labels.index(decision.pick[0])]
             words = top_words(self.word_names, coef, (x.col[lo:hi], x.val[lo:hi]))
-            out.append(
-                classification(
-                    pick, kinds[i], measures[i], words, taxonomy=self.taxonomy,
-                    version=self.version, report_prob=float(report[i]),
-                    text=(chars[i], words_in[i]),
-                )
-            )
+            out.append(classification(decision, measures[i], words, taxonomy=self.taxonomy,
+                                      version=self.version))
         return out
 
     def _features(self, clean: Sequence[str], words: Sequence[str]) -> _Rows:
@@ -339,6 +349,7 @@ class Scorer:
             "max_n": self.max_n,
             "category": self.category.classes,
             "kind": self.kind.classes,
+            "urgent": None if self.urgent is None else self.urgent.classes,
             "measures": {},
         }
         arrays: dict[str, Any] = {  # Any: savez's **kwds would also reach allow_pickle
@@ -348,6 +359,7 @@ class Scorer:
             "beta": np.array([] if self.beta is None else [self.beta], dtype=np.float64),
             **self.category.arrays("category_"),
             **self.kind.arrays("kind_"),
+            **(self.urgent.arrays("urgent_") if self.urgent is not None else {}),
         }
         for i, (cat, model) in enumerate(sorted(self.measures.items())):
             if isinstance(model, _Linear):
@@ -389,4 +401,6 @@ class Scorer:
                 beta=float(beta[0]) if len(beta) else None,
                 kind=_Linear.from_arrays(z, "kind_", meta["kind"]),
                 measures=measures,
+                urgent=(_Linear.from_arrays(z, "urgent_", meta["urgent"])
+                        if meta.get("urgent") else None),
             )

@@ -25,6 +25,8 @@ _SOURCES = (
     "seeds.py",
     "explain.py",
     "decide.py",
+    "urgent.py",
+    "restrict.py",
 )
 
 
@@ -39,6 +41,7 @@ def data_version(examples: list[dict], tax: Taxonomy) -> str:
     for name in _SOURCES:
         h.update((Path(__file__).parent / name).read_bytes())
     for ex in examples:
-        key = {k: ex.get(k) for k in ("subject", "body", "category", "measure", "kind", "weight")}
+        key = {k: ex.get(k) for k in ("subject", "body", "category", "measure", "kind", "weight",
+                                         "urgent")}
         h.update(json.dumps(key, ensure_ascii=False, sort_keys=True).encode("utf-8"))
     return f"m-{h.hexdigest()[:12]}"

@@ -173,8 +173,6 @@ async def test_nobody_took_it_so_the_supervisors_are_alerted_once(
     assert await escalate_due(capped.runtime) == 0
 
 
-@pytest.mark.xfail(strict=False, reason="the current classifier returns no urgent field (S5 adds "
-                   "it); the lead removes this mark after merging S5")
 async def test_an_urgent_web_letter_alerts_the_duty_list_before_its_acknowledgement(
         capped: Service, smtp_sink: SmtpSink) -> None:
     async with aiohttp.ClientSession() as http:

