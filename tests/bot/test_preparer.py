@@ -53,7 +53,12 @@ async def test_letters_prepared_in_a_worker_process(db_url, tmp_path: Path, smtp
                                           body="I am away.", headers=AUTO_REPLY))
         acks = await wait_mail(smtp_sink, 2, timeout=30)
         assert sorted(a.rcpt_tos[0] for a in acks) == ["a@example.com", "b@example.com"]
-        subs = {s.from_addr: s for s in await submissions(service.runtime)}
+        # The auto-reply gets no acknowledgement to wait for: wait until all three are filed.
+        async def three() -> list:
+            found = await submissions(service.runtime)
+            return found if len(found) == 3 else []
+
+        subs = {s.from_addr: s for s in await until(three, timeout=30, what="three letters filed")}
         assert set(subs) == {"a@example.com", "b@example.com", "away@example.com"}
         assert subs["away@example.com"].auto == "auto-reply"
         assert subs["a@example.com"].category not in (None, "unclassified")
