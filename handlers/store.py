@@ -37,6 +37,9 @@ from handlers.step import Context, Discarded, Intake, Step, one_by_one
 from storage.clock import utcnow
 
 Known = dict[str, tuple[int, str | None]]  # tracking number → (submission id, sender address)
+# A letter about an event hundreds write about is linked to its most similar open cases only:
+# staff read a handful of links, and the digest's themes join the rest through them.
+MAX_CONTENT_LINKS = 10
 
 
 def _signed_references(intake: Intake, ctx: Context) -> list[str]:
@@ -337,7 +340,7 @@ async def _link_repeats(intakes: list[Intake], ctx: Context) -> None:
                                   or (key.phone and key.phone == case.phone_key)):
                 links.append((sid, case.id, repeats.SENDER, scores.pop(case.id, None)))
         links += [(sid, c, repeats.CONTENT, j) for c, j in
-                  sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))]
+                  sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CONTENT_LINKS]]
     await repeats.add_links(ctx.session, links)
 
 

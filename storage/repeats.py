@@ -182,10 +182,16 @@ async def add_links(session: AsyncSession,
                      "created_at": utcnow()})
     if not rows:
         return 0
-    existing = set((await session.execute(
-        select(SubmissionLink.submission_id, SubmissionLink.related_id).where(or_(
-            *[and_(SubmissionLink.submission_id == r["related_id"],
-                   SubmissionLink.related_id == r["submission_id"]) for r in rows])))).all())
+    # The pairs stored the other way round: read by the new cases' ids (an IN list, in chunks)
+    # and matched here. One OR term per pair made SQLite's expression tree too deep (its limit
+    # is 1000) for a batch of letters about one event.
+    existing: set[tuple[int, int]] = set()
+    new_ids = sorted({r["submission_id"] for r in rows})
+    for start in range(0, len(new_ids), 500):
+        chunk = new_ids[start:start + 500]
+        existing.update((a, b) for a, b in (await session.execute(
+            select(SubmissionLink.submission_id, SubmissionLink.related_id)
+            .where(SubmissionLink.related_id.in_(chunk)))).all())
     rows = [r for r in rows if (r["related_id"], r["submission_id"]) not in existing]
     if not rows:
         return 0

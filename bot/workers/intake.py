@@ -150,8 +150,8 @@ async def file_batch(rt: Runtime, intakes: list[Intake]) -> int:
             await _run_and_mark(session, rt, todo)
     except Exception as exc:
         _forget(rt, intakes)
-        log.warning("intake batch of %d failed (%s); filing its rows one by one",
-                    len(intakes), exc.__class__.__name__)
+        log.warning("intake batch of %d failed (%s: %s); filing its rows one by one",
+                    len(intakes), exc.__class__.__name__, errors.redact(str(exc)[:300]))
         for intake in intakes:
             await process_raw(rt, intake.raw_id)
         return len(intakes)
