@@ -186,7 +186,7 @@ async def add_links(session: AsyncSession,
     # and matched here. One OR term per pair made SQLite's expression tree too deep (its limit
     # is 1000) for a batch of letters about one event.
     existing: set[tuple[int, int]] = set()
-    new_ids = sorted({r["submission_id"] for r in rows})
+    new_ids = sorted({int(r["submission_id"]) for r in rows})
     for start in range(0, len(new_ids), 500):
         chunk = new_ids[start:start + 500]
         existing.update((a, b) for a, b in (await session.execute(
