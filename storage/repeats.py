@@ -173,11 +173,13 @@ async def add_links(session: AsyncSession,
     round) is left as it is. Returns how many were added."""
     rows = []
     seen: set[frozenset[int]] = set()
+    new_ids: set[int] = set()
     for sid, rid, kind, score in links:
         pair = frozenset((sid, rid))
         if sid == rid or pair in seen:
             continue
         seen.add(pair)
+        new_ids.add(sid)
         rows.append({"submission_id": sid, "related_id": rid, "kind": kind, "score": score,
                      "created_at": utcnow()})
     if not rows:
@@ -186,9 +188,9 @@ async def add_links(session: AsyncSession,
     # and matched here. One OR term per pair made SQLite's expression tree too deep (its limit
     # is 1000) for a batch of letters about one event.
     existing: set[tuple[int, int]] = set()
-    new_ids = sorted({int(r["submission_id"]) for r in rows})
-    for start in range(0, len(new_ids), 500):
-        chunk = new_ids[start:start + 500]
+    ordered = sorted(new_ids)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start:start + 500]
         existing.update((a, b) for a, b in (await session.execute(
             select(SubmissionLink.submission_id, SubmissionLink.related_id)
             .where(SubmissionLink.related_id.in_(chunk)))).all())
