@@ -16,12 +16,13 @@ from __future__ import annotations
 import secrets
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -34,6 +35,16 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from handlers import repeats
 from handlers.classify.restrict import DEFAULT_THRESHOLD as DEFAULT_RESTRICT_THRESHOLD
+
+
+def _http_or_empty(v: str) -> str:
+    if v and not v.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://, or be empty")
+    return v
+
+
+# A web address to link to or call (the report's page, the SMS gateway), or empty for none.
+HttpUrlOrEmpty = Annotated[str, AfterValidator(_http_or_empty)]
 
 DEFAULT_CONFIG_NAME = "feedback-bot.toml"
 
@@ -203,7 +214,8 @@ class ReportSettings(Section):
 
     path: str = ""
     title: str = "南通市委政法委关于巡察整改进展情况的通报"
-    url: str = ""  # where the report is published; empty: the pages name it without a link
+    # Where the report is published; empty: the pages name it without a link.
+    url: HttpUrlOrEmpty = ""
 
     @field_validator("path")
     @classmethod
@@ -212,13 +224,6 @@ class ReportSettings(Section):
             from handlers.classify.taxonomy import check_report_file
 
             check_report_file(Path(v))  # raises ValueError naming what is wrong
-        return v
-
-    @field_validator("url")
-    @classmethod
-    def _http(cls, v: str) -> str:
-        if v and not v.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://, or be empty")
         return v
 
 
@@ -363,19 +368,12 @@ class SmsSettings(Section):
     ``key_id`` or ``template_code`` is empty. The template at the provider takes the
     parameters ``no`` (the tracking number) and ``step`` (what happened)."""
 
-    url: str = ""
+    url: HttpUrlOrEmpty = ""
     key_id: str = ""
     secret: SecretStr = SecretStr("")
     sign_name: str = ""
     template_code: str = ""
     timeout: float = Field(10.0, gt=0)
-
-    @field_validator("url")
-    @classmethod
-    def _http(cls, v: str) -> str:
-        if v and not v.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://, or be empty")
-        return v
 
     @property
     def enabled(self) -> bool:
