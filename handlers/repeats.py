@@ -56,6 +56,7 @@ DEFAULT_THRESHOLD = 0.07
 DEFAULT_NUM_PERM = 128
 DEFAULT_NGRAM = 2
 DEFAULT_WINDOW_DAYS = 90
+MAX_EXAMINED = 200  # candidates checked exactly per query (RepeatIndex.query)
 # An n-gram found in this share of the project's letters (the classifier's shipped corpus) says
 # "a letter about this report" (派出所, 法院, 希望, 反映), not "this matter": it is not compared.
 COMMON_SHARE = 0.01
@@ -398,12 +399,18 @@ class RepeatIndex:
 
     def query(self, signature: Signature, exclude: int | None = None) -> list[Match]:
         """Indexed cases whose exact Jaccard with ``signature`` reaches the threshold, most
-        similar first."""
+        similar first. At most :data:`MAX_EXAMINED` candidates are checked, the newest cases
+        first: when hundreds write about one event, LSH hands over every one of their letters,
+        and checking them all made filing quadratic (a campaign of alike letters was filed at
+        some 15 a second); a letter is linked to a handful of them anyway."""
         if not len(signature.shingles):
             return []
         found = []
         mine = frozenset(signature.shingles.tolist())
-        for case_id in self._lsh.query(signature.minhash):
+        candidates = self._lsh.query(signature.minhash)
+        if len(candidates) > MAX_EXAMINED:
+            candidates = heapq.nlargest(MAX_EXAMINED, candidates)
+        for case_id in candidates:
             if case_id == exclude:
                 continue
             other, theirs = self._cases[case_id]
