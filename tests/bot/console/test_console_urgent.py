@@ -174,13 +174,16 @@ async def test_nobody_took_it_so_the_supervisors_are_alerted_once(
     assert await escalate_due(capped.runtime) == 0
 
 
-async def test_an_urgent_web_letter_alerts_the_duty_list_before_its_acknowledgement(
+async def test_an_urgent_web_letter_alerts_the_duty_list_with_no_personal_data(
         capped: Service, smtp_sink: SmtpSink) -> None:
     async with aiohttp.ClientSession() as http:
         status, page = await submit(http, capped.base_url, name="", email="jump@qq.com",
                                     phone="", subject="求助",
                                     body="我今晚就去市政府门口跳楼，执行款三年不给，我不想活了。")
     assert status == 200
+    # Both go out; which reaches the sink first is not ours to say when one batch sends them
+    # in parallel (the alert's place ahead of capped mail is the test above).
     mails = await wait_mail(smtp_sink, 2, timeout=30)
-    assert mails[0].rcpt_tos == DUTY  # the alert first, then the acknowledgement
-    assert tracking_no(page) in text_of(mails[0]) and "跳楼" not in text_of(mails[0])
+    alert = next(m for m in mails if m.rcpt_tos == DUTY)
+    assert any(m.rcpt_tos == ["jump@qq.com"] for m in mails)
+    assert tracking_no(page) in text_of(alert) and "跳楼" not in text_of(alert)
