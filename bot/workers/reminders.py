@@ -21,6 +21,7 @@ from croniter import croniter
 from bot.runtime import Runtime
 from bot.web.console.present import category_name
 from bot.workers import runner
+from bot.workers.digest import seconds_to_next_run
 from bot.workers.runner import Next, Worker
 from handlers import reminders
 from storage import reminders as store
@@ -97,8 +98,7 @@ class ReminderWorker(Worker):
         if day is not None and day != self.done:
             await run_day(self.rt, day)
             self.done = day
-        nxt = croniter(self.cron, now.astimezone(self.tz)).get_next(datetime)
-        return Next(max(0.5, min(RECHECK_SECONDS, (nxt - now).total_seconds())))
+        return Next(min(RECHECK_SECONDS, seconds_to_next_run(self.cron, self.tz, now)))
 
 
 async def run(rt: Runtime) -> None:
