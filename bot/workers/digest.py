@@ -32,7 +32,6 @@ from storage.db import utcnow
 
 log = logging.getLogger(__name__)
 MAX_CATCH_UP = 8  # weeks; a longer outage sends the last 8 missed digests, not years of them
-RECHECK_SECONDS = 300.0  # sleep at most this long, so clock changes and new rows are noticed
 
 
 def options(settings: Settings) -> Options:
@@ -110,17 +109,12 @@ async def catch_up(rt: Runtime) -> list[Week]:
     return sent
 
 
-def seconds_to_next_run(schedule: str, tz: ZoneInfo, now: datetime) -> float:
-    nxt = croniter(schedule, now.astimezone(tz)).get_next(datetime)
-    return max(0.5, (nxt - now).total_seconds())
-
-
 class DigestWorker(Worker):
     """Sends what is due, then sleeps until the next scheduled run (or a recheck)."""
 
     name = "digest"
     retry_after = 60.0
-    max_backoff = RECHECK_SECONDS
+    max_backoff = runner.SCHEDULE_RECHECK
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
@@ -128,8 +122,7 @@ class DigestWorker(Worker):
 
     async def round(self) -> Next:
         await catch_up(self.rt)
-        return Next(min(RECHECK_SECONDS,
-                        seconds_to_next_run(self.rt.settings.digest.schedule, self.tz, utcnow())))
+        return runner.until_scheduled(self.rt.settings.digest.schedule, self.tz, utcnow())
 
 
 async def run(rt: Runtime) -> None:

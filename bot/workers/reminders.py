@@ -21,7 +21,6 @@ from croniter import croniter
 from bot.runtime import Runtime
 from bot.web.console.present import category_name
 from bot.workers import runner
-from bot.workers.digest import seconds_to_next_run
 from bot.workers.runner import Next, Worker
 from handlers import reminders
 from storage import reminders as store
@@ -29,7 +28,6 @@ from storage import review_list
 from storage.clock import utcnow
 
 log = logging.getLogger(__name__)
-RECHECK_SECONDS = 300.0  # sleep at most this long, so clock changes are noticed
 
 
 def today_run(cron: str, tz: ZoneInfo, now: datetime) -> date | None:
@@ -84,7 +82,7 @@ class ReminderWorker(Worker):
 
     name = "reminders"
     retry_after = 60.0
-    max_backoff = RECHECK_SECONDS
+    max_backoff = runner.SCHEDULE_RECHECK
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
@@ -98,7 +96,7 @@ class ReminderWorker(Worker):
         if day is not None and day != self.done:
             await run_day(self.rt, day)
             self.done = day
-        return Next(min(RECHECK_SECONDS, seconds_to_next_run(self.cron, self.tz, now)))
+        return runner.until_scheduled(self.cron, self.tz, now)
 
 
 async def run(rt: Runtime) -> None:

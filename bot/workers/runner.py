@@ -26,6 +26,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
 
 from bot.runtime import Runtime
 from handlers.errors import SenderFault, report
@@ -33,6 +37,9 @@ from storage.clock import utcnow
 
 log = logging.getLogger(__name__)
 BACKOFF_MAX = 60.0
+# A scheduled worker (digest, reminders) wakes at least this often, so that a moved clock
+# (storage.clock.travel) or a changed record is noticed before the next scheduled run.
+SCHEDULE_RECHECK = 300.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,13 @@ class Next:
 
     delay: float = 0.0  # seconds until the next round at the latest; 0: at once
     problem: str | None = None  # the worker is not doing its job (shown on /healthz), e.g. an outage
+
+
+def until_scheduled(schedule: str, tz: ZoneInfo, now: datetime) -> Next:
+    """The wait until the next run of ``schedule`` (a cron line read in ``tz``), at least 0.5 s
+    (a run that just happened is not repeated at once) and at most :data:`SCHEDULE_RECHECK`."""
+    nxt = croniter(schedule, now.astimezone(tz)).get_next(datetime)
+    return Next(min(SCHEDULE_RECHECK, max(0.5, (nxt - now).total_seconds())))
 
 
 class Worker:
