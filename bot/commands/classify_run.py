@@ -27,7 +27,7 @@ from handlers.classify.evaluate import DEFAULT_REVIEW, cross_validate, predict, 
 from handlers.classify.model import Classification, Classifier
 from handlers.classify.restrict import DEFAULT_THRESHOLD as DEFAULT_RESTRICT_THRESHOLD
 from handlers.classify.scorer import Scorer
-from handlers.classify.store import build_shipped, examples_for, read_jsonl, shipped_examples
+from handlers.classify.store import build_shipped, examples_for, shipped_examples
 from handlers.urgent import verdict as urgent_verdict
 
 if TYPE_CHECKING:
@@ -155,9 +155,50 @@ def _warn_overlap(items: list[dict]) -> None:
         )
 
 
+class BadLabels(ValueError):
+    """A labelled file classify-eval cannot score; the message (Chinese) says what to fix."""
+
+
+def read_labelled(path: Path, labels: list[str]) -> list[dict]:
+    """The labelled letters of ``path``, each checked for what scoring needs: a text, a
+    category the report knows and a kind. A file of the wrong shape is the user's mistake, so
+    it gets a line number and what is missing, not a traceback."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadLabels(f"无法读取 {path}：{exc}") from exc
+    items = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            raise BadLabels(f"第 {n} 行不是 JSON 对象") from None
+        if not isinstance(item, dict):
+            raise BadLabels(f"第 {n} 行不是 JSON 对象")
+        missing = [k for k in ("category", "kind") if not item.get(k)]
+        if not (item.get("body") or item.get("subject")):
+            missing.insert(0, "body")
+        if missing:
+            raise BadLabels(f"第 {n} 行缺少 {'、'.join(missing)}（每行需要 body、category、kind，"
+                            "格式同 feedback_dev.jsonl）")
+        if item["category"] not in labels:
+            raise BadLabels(f"第 {n} 行的 category {item['category']!r} 不在整改报告的类别中"
+                            f"（可用：{'、'.join(labels)}）")
+        items.append(item)
+    if not items:
+        raise BadLabels(f"{path} 中没有标注数据")
+    return items
+
+
 def cmd_classify_eval(args: argparse.Namespace) -> int:
-    items = read_jsonl(args.file)
     taxonomy = load_taxonomy()
+    try:
+        items = read_labelled(args.file, taxonomy.labels)
+    except BadLabels as exc:
+        print(f"classify-eval：{exc}", file=sys.stderr)
+        return 2
     restrict_threshold, review_threshold = DEFAULT_RESTRICT_THRESHOLD, DEFAULT_REVIEW
     if args.cv:
         preds = cross_validate(

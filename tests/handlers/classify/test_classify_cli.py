@@ -145,3 +145,24 @@ def test_train_with_config_writes_a_current_model(tmp_path: Path, capsys) -> Non
     assert args.func(args) == 0
     assert current_version(model_dir) is not None
     assert current_version(model_dir) in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("lines", "says"),
+    [
+        ([{"id": "k1", "body": "请问执行款什么时候到账？", "kind": "inquiry"}], "第 1 行缺少 category"),
+        (["", "{不是 JSON"], "第 2 行不是 JSON 对象"),
+        ([{"body": "谢谢民警", "category": "十一", "kind": "praise"}], "不在整改报告的类别中"),
+        ([], "没有标注数据"),
+    ],
+)
+def test_eval_says_which_line_of_a_bad_file_to_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lines: list, says: str
+) -> None:
+    path = tmp_path / "labels.jsonl"
+    path.write_text("".join((x if isinstance(x, str) else json.dumps(x, ensure_ascii=False))
+                            + "\n" for x in lines), encoding="utf-8")
+    args = run(["classify-eval", str(path)])
+    assert args.func(args) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
