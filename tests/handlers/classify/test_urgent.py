@@ -71,3 +71,70 @@ def test_cues_read_in_context() -> None:
 
 def test_spam_is_never_urgent() -> None:
     assert not urgent.decide(0.99, ("轻生：跳楼",), spam=True).urgent
+
+
+# Indirect warning signs (issue #19, second round): each letter says it without an alarm word.
+# (kind of risk expected among the letter's reasons, letter)
+INDIRECT_SIGNS = [
+    ("轻生", "工资卡我放在电视柜的信封里了，密码是我女儿的生日。家里的鹦鹉送给了对门的小刘。"
+             "官司的事我不争了。"),
+    ("轻生", "我又割手臂了，这次割得更深，爸妈只顾着吵架。"),
+    ("轻生", "我公公九十岁了，这几天不肯吃药也不肯吃饭，说活够了，不想再连累我们。"),
+    ("聚集上访", "我们五十多户拆迁户约好了，下周三上午一起到区政府门口，人手一块牌子，不给补偿就不走。"),
+    ("正在发生的犯罪", "我舅舅这会儿跟一个自称检察官的人开着视频，对方让他把养老钱转到安全账户，他不听我们的。"),
+    ("正在发生的犯罪", "楼下有两个人在撬隔壁商铺的卷帘门，我在窗户后面看着，他们还没走。"),
+    ("正在发生的危险", "我不方便接电话，他在门外听着。你们来了就说是送快递的，地址是永兴街道12号。"),
+    ("正在发生的危险", "对面楼的小女孩五天没见大人回来了，晚上一直哭，屋里黑着灯。"),
+    ("暴力威胁", "转告那个姓王的所长，叫他下班路上小心点，我知道他住哪个小区。"),
+    ("暴力威胁", "明天我扛着液化气罐去镇政府，谁也别想好过。"),
+    ("轻生", "By the time you read this I will have left. I gave my cat to a friend. Nobody listened "
+             "about the case."),
+    ("正在发生的危险", "My boss locked me up in the warehouse and kept my passport. I am writing from a "
+                     "coworker's phone."),
+]
+
+# Harmless letters that use the same words: a move abroad, a road at night, a locksmith, anti-fraud
+# news, an idiom, a gathering long past, a last reminder, a website that has crashed.
+LOOK_ALIKES = [
+    "我要去国外工作了，猫送给了朋友，房子也退了，请问出国期间我的案子能委托律师吗？",
+    "小区路口没有路灯，天黑路滑，老人经常在那里摔跤，能不能装几盏灯？",
+    "饭店门口堆着好几个煤气罐，很危险，希望有关部门查一查。",
+    "锁匠上门撬锁开门收了五百块，这个价格合理吗？",
+    "新闻说有老人被骗把钱转进安全账户，建议社区多做反诈宣传。",
+    "I read in the news about a worker who was locked in a factory. Does Nantong inspect factories?",
+    "家长群里炸了，都在说学区要调整，政法委能不能帮忙问问教育局？",
+    "2016年我们全村集体去过镇政府反映征地补偿，后来都解决了。现在想问补偿款要不要交税。",
+    "这是最后一次提醒物业修路灯了，再不修我就打12345。",
+    "救命，网上缴费页面又白屏了，今天是最后期限！",
+]
+
+
+@pytest.mark.parametrize(("kind", "body"), INDIRECT_SIGNS)
+def test_indirect_warning_signs_are_flagged(shipped, kind: str, body: str) -> None:
+    c = shipped.classify("", body)
+    assert c.urgent, (c.urgent_score, c.urgent_cues)
+    assert kind in c.urgent_kinds(), c.urgent_cues
+
+
+@pytest.mark.parametrize("body", LOOK_ALIKES)
+def test_look_alikes_stay_calm(shipped, body: str) -> None:
+    c = shipped.classify("", body)
+    assert not c.urgent, (c.urgent_score, c.urgent_cues)
+
+
+def test_indirect_cues_need_the_models_backing() -> None:
+    """An indirect sign (a pet given away) is urgent only with the model behind it; a plain cue
+    of self-harm needs less, and a letter with no cue needs the model alone."""
+    text = "家里的狗送给邻居了,密码是我生日。"
+    assert urgent.live_cues(text)
+    assert not urgent.assess(urgent.INDIRECT_BAR - 0.01, text, text).urgent
+    assert urgent.assess(urgent.INDIRECT_BAR, text, text).urgent
+    assert urgent.assess(urgent.STRONG_BAR, "我明天去喝农药。", "").urgent
+    assert not urgent.assess(urgent.MODEL_BAR - 0.01, "今天天气不错。", "").urgent
+
+
+def test_a_past_year_or_a_visit_that_happened_is_not_a_plan() -> None:
+    assert not urgent.live_cues("2015年我们全村集体去过区政府讨说法。")
+    assert urgent.live_cues("我们全村约好了,下周一集体去区政府讨说法。")
+    assert not urgent.live_cues("家长群里炸了,都在问学区。")
+    assert urgent.live_cues("他说要把法院炸了。")
