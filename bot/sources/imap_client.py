@@ -204,7 +204,23 @@ class MailboxClient:
     def present(self) -> list[int]:
         """UIDs in the watched folder that are not flagged \\Deleted, ascending."""
         assert self.client is not None
+        self.announced()  # what was announced before this SEARCH, the SEARCH sees for itself
         return sorted(self.client.search(["NOT", "DELETED"]))
+
+    def announced(self) -> bool:
+        """Whether the server announced new mail (EXISTS, RECENT) in its answer to a command
+        since the last call, and forget it.
+
+        A server tells of new mail once, in the answer to whatever command runs when it notices:
+        a mail that lands during the SEARCH is announced there, after the SEARCH's result was
+        made, and not again in the IDLE that follows (seen against Dovecot: the mail then waited
+        for the poll interval). imaplib files such untagged answers in ``untagged_responses``;
+        imapclient has no public reader of them for commands other than NOOP and IDLE, hence
+        its private ``_imap``."""
+        assert self.client is not None
+        untagged = self.client._imap.untagged_responses
+        news = [untagged.pop(kind, None) for kind in ("EXISTS", "RECENT")]
+        return any(news)
 
     def sizes(self, uids: list[int]) -> dict[int, int]:
         assert self.client is not None
@@ -251,6 +267,8 @@ class MailboxClient:
         if self._idle_since is not None and now - self._idle_since > reissue_after:
             self.idle_end()
         if self._idle_since is None:
+            if self.announced():  # news came with an earlier command's answer: look now
+                return True
             self.client.idle()
             self._idle_since = time.monotonic()
         started = time.monotonic()

@@ -277,3 +277,29 @@ async def test_mail_arriving_during_a_cycle_is_taken_in_without_waiting(
         assert sorted(r.raw for r in stored) == sorted([*early, *late])
     finally:
         await service.stop()
+
+
+def test_mail_announced_before_idle_is_not_left_waiting(imap_account):
+    """A mail that lands after the SEARCH was answered is announced to the next command (here
+    a FETCH of the mail already seen), and the server does not tell the IDLE after it again:
+    the client must report it instead of idling until the poll interval."""
+    from bot.config import ImapSettings
+    from bot.sources.imap_client import MailboxClient
+    from tests.bot.sources.mailtools import append_sync
+
+    append_sync(imap_account, letter(subject="第一封"))
+    mail = MailboxClient(ImapSettings(**imap_section(imap_account)))
+    mail.connect()
+    try:
+        first = mail.present()
+        assert len(first) == 1
+        append_sync(imap_account, letter(subject="第二封"))
+        mail.fetch(first)  # its answer carries the EXISTS of the second mail
+        t0 = time.monotonic()
+        assert mail.idle_wait(timeout=20, reissue_after=600)
+        assert time.monotonic() - t0 < 5
+        assert len(mail.present()) == 2
+        # Nothing new since: the client idles (the empty wait ends at its timeout).
+        assert not mail.idle_wait(timeout=0.5, reissue_after=600)
+    finally:
+        mail.close()
