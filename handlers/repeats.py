@@ -33,6 +33,7 @@ import bisect
 import contextlib
 import heapq
 import re
+import threading
 import unicodedata
 import zlib
 from collections import Counter
@@ -402,6 +403,9 @@ class RepeatIndex:
         # whose case was removed or re-inserted since is skipped there.
         self._received: dict[int, datetime] = {}
         self._by_age: list[tuple[datetime, int]] = []
+        # The service files letters in its database thread while staff's actions take cases
+        # out and put them back from the event loop's: one at a time.
+        self._lock = threading.RLock()
 
     def sign(self, subject: str, text: str) -> Signature:
         """The letter's signature: its shingles (:attr:`shingler`) and their MinHash."""
@@ -422,24 +426,26 @@ class RepeatIndex:
         """Add (or replace) a case; a letter with no words of its own is not indexed (and an
         earlier entry under the same id is gone). ``received_at``: when it leaves the window
         (:meth:`prune`); None: never by age."""
-        self.remove(case_id)
-        if len(signature.shingles):
-            self._bands.insert(case_id, signature.minhash)
-            self._cases[case_id] = (signature, self._share(signature.shingles))
-            if received_at is not None:
-                self._received[case_id] = received_at
-                heapq.heappush(self._by_age, (received_at, case_id))
+        with self._lock:
+            self.remove(case_id)
+            if len(signature.shingles):
+                self._bands.insert(case_id, signature.minhash)
+                self._cases[case_id] = (signature, self._share(signature.shingles))
+                if received_at is not None:
+                    self._received[case_id] = received_at
+                    heapq.heappush(self._by_age, (received_at, case_id))
 
     def remove(self, case_id: int) -> None:
         """Take a case out (closed, merged, purged, or past the window)."""
-        entry = self._cases.pop(case_id, None)
-        if entry is not None:
-            self._bands.remove(case_id)
-            self._received.pop(case_id, None)
-            key = entry[0].shingles.tobytes()
-            self._holders[key] -= 1
-            if not self._holders[key]:
-                del self._holders[key], self._distinct[key]
+        with self._lock:
+            entry = self._cases.pop(case_id, None)
+            if entry is not None:
+                self._bands.remove(case_id)
+                self._received.pop(case_id, None)
+                key = entry[0].shingles.tobytes()
+                self._holders[key] -= 1
+                if not self._holders[key]:
+                    del self._holders[key], self._distinct[key]
 
     def _share(self, shingles: np.ndarray) -> frozenset[int]:
         """The shingles as a set, the same object for every case with these shingles."""
@@ -452,13 +458,14 @@ class RepeatIndex:
     def prune(self, before: datetime) -> int:
         """Take out the cases received before ``before`` (past the look-back window); how
         many. Cheap when nothing is due: the oldest entry is looked at first."""
-        gone = 0
-        while self._by_age and self._by_age[0][0] < before:
-            at, case_id = heapq.heappop(self._by_age)
-            if self._received.get(case_id) == at:
-                self.remove(case_id)
-                gone += 1
-        return gone
+        with self._lock:
+            gone = 0
+            while self._by_age and self._by_age[0][0] < before:
+                at, case_id = heapq.heappop(self._by_age)
+                if self._received.get(case_id) == at:
+                    self.remove(case_id)
+                    gone += 1
+            return gone
 
     def __contains__(self, case_id: int) -> bool:
         return case_id in self._cases
@@ -472,22 +479,23 @@ class RepeatIndex:
         first: when hundreds write about one event, LSH hands over every one of their letters,
         and checking them all made filing quadratic (a campaign of alike letters was filed at
         some 15 a second); a letter is linked to a handful of them anyway."""
-        if not len(signature.shingles):
-            return []
-        found = []
-        mine = frozenset(signature.shingles.tolist())
-        # A candidate's exact check costs a few microseconds with Python sets (np.intersect1d
-        # costs five times that); cases that share their shingles (see _share) share the result.
-        checked: dict[int, tuple[float, float] | None] = {}
-        for case_id in self._bands.newest(signature.minhash, MAX_EXAMINED):
-            if case_id == exclude:
-                continue
-            other, theirs = self._cases[case_id]
-            if id(theirs) not in checked:
-                common = len(mine & theirs)
-                exact = common / (len(mine) + len(theirs) - common)
-                checked[id(theirs)] = ((signature.minhash.jaccard(other.minhash), exact)
-                                       if exact >= self.threshold else None)
-            if (scores := checked[id(theirs)]) is not None:
-                found.append(Match(case_id, *scores))
-        return sorted(found, key=lambda m: (-m.jaccard, m.case_id))
+        with self._lock:
+            if not len(signature.shingles):
+                return []
+            found = []
+            mine = frozenset(signature.shingles.tolist())
+            # A candidate's exact check costs a few microseconds with Python sets (np.intersect1d
+            # costs five times that); cases that share their shingles (see _share) share the result.
+            checked: dict[int, tuple[float, float] | None] = {}
+            for case_id in self._bands.newest(signature.minhash, MAX_EXAMINED):
+                if case_id == exclude:
+                    continue
+                other, theirs = self._cases[case_id]
+                if id(theirs) not in checked:
+                    common = len(mine & theirs)
+                    exact = common / (len(mine) + len(theirs) - common)
+                    checked[id(theirs)] = ((signature.minhash.jaccard(other.minhash), exact)
+                                           if exact >= self.threshold else None)
+                if (scores := checked[id(theirs)]) is not None:
+                    found.append(Match(case_id, *scores))
+            return sorted(found, key=lambda m: (-m.jaccard, m.case_id))

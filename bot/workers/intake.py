@@ -142,12 +142,18 @@ async def file_batch(rt: Runtime, intakes: list[Intake]) -> int:
     """File prepared inputs that do not depend on each other in one transaction: a few
     statements for the batch instead of a dozen per letter. Rows another process took are
     left alone. If the batch fails, each row is filed again on its own (from its stored
-    input), so one bad letter holds up nobody else and gets its error recorded."""
+    input), so one bad letter holds up nobody else and gets its error recorded. On SQLite the
+    transaction runs whole in the database's writing thread (``Sessions.run_transaction``):
+    the web pages go on meanwhile."""
+
+    async def file(session: AsyncSession) -> list[Intake]:
+        claimed = await raw_intake.claim(session, [i.raw_id for i in intakes])
+        todo = [i for i in intakes if i.raw_id in claimed]
+        await _run_and_mark(session, rt, todo)
+        return todo
+
     try:
-        async with rt.sessions.begin() as session:
-            claimed = await raw_intake.claim(session, [i.raw_id for i in intakes])
-            todo = [i for i in intakes if i.raw_id in claimed]
-            await _run_and_mark(session, rt, todo)
+        todo = await rt.sessions.run_transaction(file)
     except Exception as exc:
         _forget(rt, intakes)
         log.warning("intake batch of %d failed (%s: %s); filing its rows one by one",
