@@ -88,6 +88,10 @@ class Foreground:
     def touch(self) -> None:
         self.last = time.monotonic()
 
+    def busy(self, quiet: float = 0.2) -> bool:
+        """A citizen posted a letter less than ``quiet`` seconds ago."""
+        return time.monotonic() - self.last < quiet
+
     async def wait_quiet(self, quiet: float = 0.2, longest: float = 3.0) -> None:
         deadline = time.monotonic() + longest
         while (idle := time.monotonic() - self.last) < quiet and time.monotonic() < deadline:

@@ -29,11 +29,14 @@ builds one :class:`RepeatIndex` and keeps it current with :meth:`RepeatIndex.ins
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import heapq
 import re
+import threading
 import unicodedata
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
@@ -319,6 +322,55 @@ class Match:
     jaccard: float
 
 
+class _Bands:
+    """LSH banding whose buckets keep their case ids sorted, for "the newest candidates" queries.
+
+    Written here rather than taken from datasketch's ``MinHashLSH``, whose band layout it uses
+    (``hashranges``, chosen there for the threshold and weights): its ``query`` returns every key
+    of every matching bucket, gathered one by one in a Python loop, and the index only checks the
+    newest :data:`MAX_EXAMINED` of them. When hundreds of letters about one event share every
+    bucket, that loop cost 40 × (open cases) steps a letter, and the filing of a campaign grew
+    quadratic (about 10 ms a letter at 5,000 open cases, all of it on the service's event loop).
+    With sorted buckets a query reads the tail of each: the newest ``limit`` of the union are
+    among the newest ``limit`` of some bucket, so the result is the same."""
+
+    def __init__(self, threshold: float, num_perm: int) -> None:
+        from datasketch import MinHashLSH
+
+        self._ranges = MinHashLSH(threshold=threshold, num_perm=num_perm,
+                                  weights=(0.2, 0.8)).hashranges
+        self._buckets: list[dict[bytes, list[int]]] = [{} for _ in self._ranges]
+        self._keys: dict[int, list[bytes]] = {}
+
+    def _band_keys(self, minhash: MinHash) -> list[bytes]:
+        values = minhash.hashvalues
+        return [values[start:end].tobytes() for start, end in self._ranges]
+
+    def insert(self, case_id: int, minhash: MinHash) -> None:
+        keys = self._band_keys(minhash)
+        self._keys[case_id] = keys
+        for key, buckets in zip(keys, self._buckets, strict=True):
+            bisect.insort(buckets.setdefault(key, []), case_id)
+
+    def remove(self, case_id: int) -> None:
+        for key, buckets in zip(self._keys.pop(case_id, ()), self._buckets, strict=False):
+            bucket = buckets[key]
+            del bucket[bisect.bisect_left(bucket, case_id)]
+            if not bucket:
+                del buckets[key]
+
+    def newest(self, minhash: MinHash, limit: int) -> list[int]:
+        """The ``limit`` largest ids sharing a band with ``minhash``, largest first."""
+        candidates: set[int] = set()
+        for key, buckets in zip(self._band_keys(minhash), self._buckets, strict=True):
+            bucket = buckets.get(key)
+            if bucket:
+                candidates.update(bucket[-limit:])
+        if len(candidates) > limit:
+            return heapq.nlargest(limit, candidates)
+        return sorted(candidates, reverse=True)
+
+
 class RepeatIndex:
     """The open cases of the look-back window, for near-duplicate queries (in memory).
 
@@ -329,7 +381,7 @@ class RepeatIndex:
                  ngram: int = DEFAULT_NGRAM, report_text: str = "",
                  common: np.ndarray | None = None) -> None:
         """``common``: n-grams left out of every comparison; None: :func:`shipped_common`."""
-        from datasketch import LeanMinHash, MinHash, MinHashLSH
+        from datasketch import LeanMinHash, MinHash
 
         self._minhash = MinHash
         self._lean = LeanMinHash
@@ -339,13 +391,21 @@ class RepeatIndex:
         self.num_perm = num_perm
         self.shingler = Shingler(ngram, report_text,
                                  shipped_common(ngram) if common is None else common)
-        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.2, 0.8))
+        self._bands = _Bands(threshold, num_perm)
         self._template = MinHash(num_perm=num_perm, scheme="affine64", hashfunc=int)
         self._cases: dict[int, tuple[Signature, frozenset[int]]] = {}
+        # Letters of a campaign are often word for word the same (after the digits are
+        # masked): one frozenset per distinct set of shingles, shared by its cases, so that a
+        # query checks each distinct text once (see query). Key: the sorted shingles' bytes.
+        self._distinct: dict[bytes, frozenset[int]] = {}
+        self._holders: Counter[bytes] = Counter()  # how many cases hold each of them
         # (received_at, case id) of the indexed cases, oldest first, for prune(); an entry
         # whose case was removed or re-inserted since is skipped there.
         self._received: dict[int, datetime] = {}
         self._by_age: list[tuple[datetime, int]] = []
+        # The service files letters in its database thread while staff's actions take cases
+        # out and put them back from the event loop's: one at a time.
+        self._lock = threading.RLock()
 
     def sign(self, subject: str, text: str) -> Signature:
         """The letter's signature: its shingles (:attr:`shingler`) and their MinHash."""
@@ -366,30 +426,46 @@ class RepeatIndex:
         """Add (or replace) a case; a letter with no words of its own is not indexed (and an
         earlier entry under the same id is gone). ``received_at``: when it leaves the window
         (:meth:`prune`); None: never by age."""
-        self.remove(case_id)
-        if len(signature.shingles):
-            self._lsh.insert(case_id, signature.minhash, check_duplication=False)
-            self._cases[case_id] = (signature, frozenset(signature.shingles.tolist()))
-            if received_at is not None:
-                self._received[case_id] = received_at
-                heapq.heappush(self._by_age, (received_at, case_id))
+        with self._lock:
+            self.remove(case_id)
+            if len(signature.shingles):
+                self._bands.insert(case_id, signature.minhash)
+                self._cases[case_id] = (signature, self._share(signature.shingles))
+                if received_at is not None:
+                    self._received[case_id] = received_at
+                    heapq.heappush(self._by_age, (received_at, case_id))
 
     def remove(self, case_id: int) -> None:
         """Take a case out (closed, merged, purged, or past the window)."""
-        if self._cases.pop(case_id, None) is not None:
-            self._lsh.remove(case_id)
-            self._received.pop(case_id, None)
+        with self._lock:
+            entry = self._cases.pop(case_id, None)
+            if entry is not None:
+                self._bands.remove(case_id)
+                self._received.pop(case_id, None)
+                key = entry[0].shingles.tobytes()
+                self._holders[key] -= 1
+                if not self._holders[key]:
+                    del self._holders[key], self._distinct[key]
+
+    def _share(self, shingles: np.ndarray) -> frozenset[int]:
+        """The shingles as a set, the same object for every case with these shingles."""
+        key = shingles.tobytes()
+        self._holders[key] += 1
+        if key not in self._distinct:
+            self._distinct[key] = frozenset(shingles.tolist())
+        return self._distinct[key]
 
     def prune(self, before: datetime) -> int:
         """Take out the cases received before ``before`` (past the look-back window); how
         many. Cheap when nothing is due: the oldest entry is looked at first."""
-        gone = 0
-        while self._by_age and self._by_age[0][0] < before:
-            at, case_id = heapq.heappop(self._by_age)
-            if self._received.get(case_id) == at:
-                self.remove(case_id)
-                gone += 1
-        return gone
+        with self._lock:
+            gone = 0
+            while self._by_age and self._by_age[0][0] < before:
+                at, case_id = heapq.heappop(self._by_age)
+                if self._received.get(case_id) == at:
+                    self.remove(case_id)
+                    gone += 1
+            return gone
 
     def __contains__(self, case_id: int) -> bool:
         return case_id in self._cases
@@ -403,22 +479,23 @@ class RepeatIndex:
         first: when hundreds write about one event, LSH hands over every one of their letters,
         and checking them all made filing quadratic (a campaign of alike letters was filed at
         some 15 a second); a letter is linked to a handful of them anyway."""
-        if not len(signature.shingles):
-            return []
-        found = []
-        mine = frozenset(signature.shingles.tolist())
-        candidates = self._lsh.query(signature.minhash)
-        if len(candidates) > MAX_EXAMINED:
-            candidates = heapq.nlargest(MAX_EXAMINED, candidates)
-        for case_id in candidates:
-            if case_id == exclude:
-                continue
-            other, theirs = self._cases[case_id]
-            # Python sets: a candidate's exact check costs a few microseconds (np.intersect1d
-            # costs five times that), and at a low threshold LSH hands over a few percent of
-            # the index.
-            common = len(mine & theirs)
-            exact = common / (len(mine) + len(theirs) - common)
-            if exact >= self.threshold:
-                found.append(Match(case_id, signature.minhash.jaccard(other.minhash), exact))
-        return sorted(found, key=lambda m: (-m.jaccard, m.case_id))
+        with self._lock:
+            if not len(signature.shingles):
+                return []
+            found = []
+            mine = frozenset(signature.shingles.tolist())
+            # A candidate's exact check costs a few microseconds with Python sets (np.intersect1d
+            # costs five times that); cases that share their shingles (see _share) share the result.
+            checked: dict[int, tuple[float, float] | None] = {}
+            for case_id in self._bands.newest(signature.minhash, MAX_EXAMINED):
+                if case_id == exclude:
+                    continue
+                other, theirs = self._cases[case_id]
+                if id(theirs) not in checked:
+                    common = len(mine & theirs)
+                    exact = common / (len(mine) + len(theirs) - common)
+                    checked[id(theirs)] = ((signature.minhash.jaccard(other.minhash), exact)
+                                           if exact >= self.threshold else None)
+                if (scores := checked[id(theirs)]) is not None:
+                    found.append(Match(case_id, *scores))
+            return sorted(found, key=lambda m: (-m.jaccard, m.case_id))

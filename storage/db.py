@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Engine, Result, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from storage.clock import utcnow  # noqa: F401 - re-exported: storage.db.utcnow
@@ -183,7 +184,7 @@ class Sessions(async_sessionmaker[AsyncSession]):
         async with self._turn(), super().begin() as session:
             yield session
 
-    async def run_write(self, fn: Callable[..., T], *args: Any) -> T:
+    async def run_write(self, fn: Callable[..., T], *args: Any, urgent: bool = True) -> T:
         """``fn(connection, *args)`` in one write transaction, committed when it returns.
 
         For a hot write made of a few statements (the web form's batch). Through aiosqlite each
@@ -191,11 +192,12 @@ class Sessions(async_sessionmaker[AsyncSession]):
         ``fn`` instead runs whole in one thread of ours on a plain pysqlite connection, which
         measured 1.5 ms of CPU for a batch of 20 form letters against 2.5-2.9 ms. Elsewhere
         (PostgreSQL, an in-memory SQLite) it runs through ``run_sync`` on the async driver.
-        Someone waits for it: on SQLite it takes the next turn to write (see ``_Turns``)."""
+        ``urgent``: someone waits for it, so on SQLite it takes the next turn to write (see
+        ``_Turns``)."""
         if self._writing is None or not sqlite_file(self._engine.url):
             async with self._engine.begin() as conn:
                 return await conn.run_sync(fn, *args)
-        async with self._turn(urgent=True):
+        async with self._turn(urgent=urgent):
             if self._thread is None:
                 self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
             done = asyncio.get_running_loop().run_in_executor(
@@ -205,6 +207,26 @@ class Sessions(async_sessionmaker[AsyncSession]):
             finally:
                 if not done.done():  # cancelled: the turn lasts until the thread has finished
                     await asyncio.wait([done])
+
+    async def run_transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """``await work(session)`` in one write transaction, committed when it returns; a
+        worker's turn, not an urgent one.
+
+        On a SQLite file the whole transaction is one call into ``run_write``'s thread:
+        ``work`` gets a session whose calls run at once on that thread's connection
+        (:class:`_AtOnce`), so its coroutine never waits for the event loop. Through aiosqlite
+        the intake's filing transaction was some 30 hand-offs to the driver's thread and back,
+        each waiting its turn among the web requests' callbacks: under a rush of form posts one
+        transaction held the write slot for hundreds of milliseconds, and every POST waited
+        for it. Its CPU (the repeat matching, the rows) also ran on the event loop; in the
+        thread it shares the interpreter with the loop instead of blocking it. ``work`` must
+        await nothing but the session's calls (anything else raises RuntimeError, and the
+        transaction is rolled back). Elsewhere (PostgreSQL, an in-memory SQLite) it runs on an
+        ``AsyncSession`` as ``begin()`` gives it."""
+        if self._writing is None or not sqlite_file(self._engine.url):
+            async with self.begin() as session:
+                return await work(session)
+        return await self.run_write(_at_once, work, urgent=False)
 
     def _in_thread(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         if self._sync is None:
@@ -220,6 +242,54 @@ class Sessions(async_sessionmaker[AsyncSession]):
             if self._sync is not None:
                 await asyncio.get_running_loop().run_in_executor(thread, self._sync.dispose)
             thread.shutdown(wait=False)
+
+
+class _AtOnce:
+    """The part of ``AsyncSession`` that the storage functions use, over a synchronous
+    ``Session`` on a plain pysqlite connection: every call is done when it returns, so a
+    coroutine that awaits only these never suspends (see ``Sessions.run_transaction``).
+    SQLAlchemy has no such adapter: its ``AsyncSession`` needs an async driver."""
+
+    def __init__(self, session: Session) -> None:
+        self.sync_session = session
+
+    @property
+    def bind(self) -> Any:
+        return self.sync_session.bind
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return self.sync_session.execute(*args, **kwargs)
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        return self.sync_session.scalar(*args, **kwargs)
+
+    async def scalars(self, *args: Any, **kwargs: Any) -> Any:
+        return self.sync_session.scalars(*args, **kwargs)
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        return self.sync_session.get(*args, **kwargs)
+
+    def add(self, instance: object) -> None:
+        self.sync_session.add(instance)
+
+    async def flush(self, *args: Any, **kwargs: Any) -> None:
+        self.sync_session.flush(*args, **kwargs)
+
+    async def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return fn(self.sync_session, *args, **kwargs)
+
+
+def _at_once(conn: Connection, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` whole on ``conn``'s transaction (in ``run_write``'s thread)."""
+    with Session(bind=conn, expire_on_commit=False) as session:
+        coro = cast(Coroutine[Any, Any, T], work(cast(AsyncSession, _AtOnce(session))))
+        try:
+            coro.send(None)
+        except StopIteration as done:
+            session.flush()
+            return cast(T, done.value)
+        coro.close()
+        raise RuntimeError("a transaction run at once waited for the event loop")
 
 
 def sessionmaker(engine: AsyncEngine) -> Sessions:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -142,12 +143,18 @@ async def file_batch(rt: Runtime, intakes: list[Intake]) -> int:
     """File prepared inputs that do not depend on each other in one transaction: a few
     statements for the batch instead of a dozen per letter. Rows another process took are
     left alone. If the batch fails, each row is filed again on its own (from its stored
-    input), so one bad letter holds up nobody else and gets its error recorded."""
+    input), so one bad letter holds up nobody else and gets its error recorded. On SQLite the
+    transaction runs whole in the database's writing thread (``Sessions.run_transaction``):
+    the web pages go on meanwhile."""
+
+    async def file(session: AsyncSession) -> list[Intake]:
+        claimed = await raw_intake.claim(session, [i.raw_id for i in intakes])
+        todo = [i for i in intakes if i.raw_id in claimed]
+        await _run_and_mark(session, rt, todo)
+        return todo
+
     try:
-        async with rt.sessions.begin() as session:
-            claimed = await raw_intake.claim(session, [i.raw_id for i in intakes])
-            todo = [i for i in intakes if i.raw_id in claimed]
-            await _run_and_mark(session, rt, todo)
+        todo = await rt.sessions.run_transaction(file)
     except Exception as exc:
         _forget(rt, intakes)
         log.warning("intake batch of %d failed (%s: %s); filing its rows one by one",
@@ -159,16 +166,70 @@ async def file_batch(rt: Runtime, intakes: list[Intake]) -> int:
     return len(intakes)
 
 
+class Pace:
+    """How much filing runs while citizens are posting: short transactions, with rests.
+
+    On SQLite the form's batch waits for the filing transaction that holds the write slot
+    (``storage.db._Turns`` hands the slot to the form first, but cannot cut a transaction
+    short), and the filing's CPU shares the interpreter with the web pages. A batch of 100
+    letters held the slot for a quarter of a second under a rush, and every POST of that moment
+    waited as long; filing back to back took half the process from the pages. So while the form
+    is busy a transaction takes as many letters as fit in ``budget`` seconds (by the time the
+    last ones took a letter), and the filing then rests, taking at most ``share`` of the time:
+    it keeps going (an urgent letter's alert is not held up for the whole rush) and catches up
+    when the rush is over. When it is quiet, the whole run goes at once (the fewest
+    transactions, the fastest catch-up)."""
+
+    def __init__(self, budget: float = 0.02, share: float = 0.25, first: int = 4) -> None:
+        self.budget = budget
+        self.share = share
+        self.per_letter: float | None = None  # seconds, a moving average
+        self.first = first  # letters in the first busy transaction, before any is timed
+
+    def size(self, busy: bool, left: int) -> int:
+        if not busy:
+            return left
+        if self.per_letter is None:
+            return min(left, self.first)
+        return max(1, min(left, int(self.budget / self.per_letter)))
+
+    def record(self, letters: int, seconds: float) -> None:
+        each = seconds / max(letters, 1)
+        self.per_letter = each if self.per_letter is None else 0.7 * self.per_letter + 0.3 * each
+
+    def rest(self, seconds: float) -> float:
+        """How long to wait after a busy transaction that took ``seconds``."""
+        return seconds * (1 / self.share - 1)
+
+
+async def _file_paced(rt: Runtime, run_: list[Intake], pace: Pace) -> int:
+    """File one independent run (``store.independent``) in pieces as :class:`Pace` allows;
+    pieces of an independent run are filed in order, so the result is the same."""
+    handled = start = 0
+    while start < len(run_):
+        busy = rt.foreground.busy()
+        size = pace.size(busy, len(run_) - start)
+        began = time.monotonic()
+        handled += await file_batch(rt, run_[start:start + size])
+        took = time.monotonic() - began
+        pace.record(size, took)
+        start += size
+        if busy and rt.foreground.busy():
+            await asyncio.sleep(pace.rest(took))
+    return handled
+
+
 async def drain(rt: Runtime, limit: int = 1000, batch: int = 100,
-                preparer: Preparer | None = None) -> int:
+                preparer: Preparer | None = None, pace: Pace | None = None) -> int:
     """Process what is due now; return how many rows were handled.
 
     Rows are read a batch at a time and prepared together (parsed, judged, classified in one
     call, tracking numbers drawn, acknowledgements drafted: in worker processes or a thread, so
     that a batch of large letters does not hold up the web pages), then filed in as few
-    transactions as their dependencies allow (``store.independent``). The next batch is
-    prepared while this one is filed."""
+    transactions as their dependencies allow (``store.independent``), short ones while
+    citizens are posting (``pace``). The next batch is prepared while this one is filed."""
     preparer = preparer or Preparer(rt.settings, processes=0)
+    pace = pace or Pace()
     async with rt.sessions() as session:
         ids = await raw_intake.due_ids(session, limit)
     chunks = [ids[start:start + batch] for start in range(0, len(ids), batch)]
@@ -183,7 +244,7 @@ async def drain(rt: Runtime, limit: int = 1000, batch: int = 100,
             for run_ in store.independent(intakes, ctx):
                 if rt.stopping.is_set():
                     return handled
-                handled += await file_batch(rt, run_)
+                handled += await _file_paced(rt, run_, pace)
     finally:
         if ahead is not None and not ahead.done():  # stopped: nothing was claimed for it
             ahead.cancel()
@@ -210,6 +271,7 @@ class IntakeWorker(Worker):
         self.poll_seconds = poll_seconds
         self.retry_after = poll_seconds
         self.preparer = preparer or Preparer(rt.settings)
+        self.pace = Pace()
         self.wakeup = rt.intake_wakeup
 
     async def start(self) -> None:
@@ -221,7 +283,7 @@ class IntakeWorker(Worker):
         await self.rt.foreground.wait_quiet()  # citizens posting letters go first
         if self.rt.repeats is None:
             await self._build_repeat_index()
-        handled = await drain(self.rt, preparer=self.preparer)
+        handled = await drain(self.rt, preparer=self.preparer, pace=self.pace)
         return Next(0.0 if handled else self.poll_seconds)
 
     async def _build_repeat_index(self) -> None:

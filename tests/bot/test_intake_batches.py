@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.sources.mailstore import store_mail
-from bot.workers.intake import drain
+from bot.workers.intake import Pace, drain
 from handlers import tracking
 from storage import raw_intake
 from storage.db import upgrade_async
@@ -139,3 +139,51 @@ async def test_machine_mail_and_letters_are_filed_in_one_batch(settings: Setting
         assert await count(runtime, Outbox) == 2  # the robot gets no acknowledgement
     finally:
         await runtime.close()
+
+
+async def _transactions(rt: Runtime) -> list[int]:
+    """How many rows each filing transaction claimed, in order: the claim stamps every row of
+    one transaction with the same ``processed_at``."""
+    async with rt.sessions() as s:
+        stamps = list(await s.scalars(select(RawIntake.processed_at).order_by(RawIntake.id)))
+    return [sum(1 for x in stamps if x == t) for t in dict.fromkeys(stamps)]
+
+
+async def _store_letters(rt: Runtime, n: int) -> None:
+    async with rt.sessions.begin() as s:
+        for k in range(n):
+            await store_mail(s, source_key=f"imap:{k}",
+                             raw=mail(f"c{k}@163.com", f"rush.{k}@163.com"))
+
+
+async def test_while_citizens_post_the_filing_takes_short_transactions(rt: Runtime):
+    """A POST waits for the filing transaction that holds SQLite's write slot: while the form
+    is busy, filing goes in short transactions (each as many letters as fit in the pace's
+    time budget; here one) and still files every letter; when it is quiet, in one."""
+    await _store_letters(rt, 12)
+    rt.foreground.last = float("inf")  # a citizen is always posting
+    pace = Pace(budget=0.0, share=1.0)  # one letter a transaction, no rest: a fast test
+    assert await drain(rt, pace=pace) == 12
+    assert await count(rt, Submission) == 12 and await count(rt, Outbox) == 12
+    assert await _transactions(rt) == [4] + [1] * 8  # 4 before the first one was timed
+    assert pace.per_letter is not None
+
+    async with rt.sessions.begin() as s:
+        for k in range(12, 20):
+            await store_mail(s, source_key=f"imap:{k}",
+                             raw=mail(f"c{k}@163.com", f"quiet.{k}@163.com"))
+    rt.foreground.last = 0.0  # nobody has posted for a long time
+    assert await drain(rt, pace=pace) == 8
+    assert (await _transactions(rt))[-1] == 8
+
+
+def test_the_pace_rests_in_proportion_and_sizes_by_the_time_a_letter_takes():
+    pace = Pace(budget=0.02, share=0.25)
+    assert pace.size(busy=False, left=100) == 100
+    assert pace.size(busy=True, left=100) == pace.first
+    pace.record(10, 0.05)  # 5 ms a letter
+    assert pace.size(busy=True, left=100) == 4
+    assert pace.size(busy=True, left=2) == 2
+    pace.record(1, 1.0)  # a slow moment: never less than one letter
+    assert pace.size(busy=True, left=100) == 1
+    assert pace.rest(0.01) == pytest.approx(0.03)  # filing takes a quarter of the time

@@ -10,6 +10,7 @@ import pytest
 from handlers.repeats import (
     RepeatIndex,
     address_key,
+    jaccard,
     load_report_text,
     phone_key,
     sender_keys,
@@ -159,3 +160,32 @@ def test_a_letter_without_words_of_its_own_is_not_indexed(index):
     empty = index.sign("", "您好！谢谢！ 13912345678")
     index.insert(51, empty)
     assert 51 not in index and index.query(empty) == []
+
+
+def test_a_campaign_is_checked_newest_first_and_each_case_once(index):
+    """Hundreds of letters about one event, word for word alike or reworded, filed and closed
+    in any order: a query examines the newest MAX_EXAMINED of them by id (a case reopened
+    under its old id counts by that id), never a closed one, and an unrelated case never."""
+    from handlers.repeats import MAX_EXAMINED
+
+    alike = RepeatIndex(report_text=REPORT)
+    copy, reworded, other = alike.sign(*FIRST), alike.sign(*REWORDED), alike.sign(*OTHER)
+    ids = list(range(1, 3 * MAX_EXAMINED))
+    for case_id in reversed(ids):  # the newest first: buckets must keep their order by id
+        alike.insert(case_id, reworded if case_id % 5 == 0 else copy)
+    alike.insert(10_000, other)
+    closed = {ids[-1], ids[-7], ids[-40]}
+    for case_id in closed:
+        alike.remove(case_id)
+    alike.insert(3, copy)  # reopened: back in, under its old id
+    found = alike.query(copy, exclude=ids[-2])
+    newest = sorted(set(ids) - closed, reverse=True)[:MAX_EXAMINED]
+    assert sorted(m.case_id for m in found) == sorted(set(newest) - {ids[-2]})
+    assert {m.jaccard for m in found if m.case_id % 5} == {1.0}
+    assert {m.jaccard for m in found if m.case_id % 5 == 0} == {
+        jaccard(copy.shingles, reworded.shingles)}
+    assert found == sorted(found, key=lambda m: (-m.jaccard, m.case_id))
+    for case_id in newest:
+        alike.remove(case_id)
+    rest = sorted(set(ids) - closed - set(newest), reverse=True)[:MAX_EXAMINED]
+    assert sorted(m.case_id for m in alike.query(copy)) == sorted(rest)

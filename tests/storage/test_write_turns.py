@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -151,3 +152,70 @@ async def test_a_writer_cancelled_while_waiting_does_not_keep_the_turn(db, db_ur
         await asyncio.gather(held, page, later)
     async with db() as s:
         assert set(await s.scalars(select(RawIntake.source_key))) == {"web:page", "web:later"}
+
+
+async def _add(session, key: str) -> None:  # type: ignore[no-untyped-def]
+    await raw_intake.add(session, channel="web", source_key=key)
+
+
+async def test_run_transaction_commits_a_unit_of_async_storage_calls(db, db_url: str):
+    """The intake's filing transaction: storage functions written for an ``AsyncSession``
+    (execute, scalars, get, add and flush), committed together, or not at all on an error."""
+    async def work(session) -> int:  # type: ignore[no-untyped-def]
+        await _add(session, "web:a")
+        await _add(session, "web:b")
+        claimed = await raw_intake.claim(session, [1, 2, 99])
+        row = await raw_intake.get(session, min(claimed))
+        assert row is not None
+        return len(claimed)
+
+    assert await db.run_transaction(work) == 2
+
+    async def failing(session) -> None:  # type: ignore[no-untyped-def]
+        await _add(session, "web:c")
+        raise ValueError("rolled back")
+
+    with pytest.raises(ValueError, match="rolled back"):
+        await db.run_transaction(failing)
+    async with db() as s:
+        assert set(await s.scalars(select(RawIntake.source_key))) == {"web:a", "web:b"}
+        assert all(r.processed_at is not None for r in await s.scalars(select(RawIntake)))
+
+
+async def test_the_pages_go_on_while_a_filing_transaction_runs(db, db_url: str):
+    """On SQLite the transaction runs whole in the writing thread, not on the event loop: a
+    request handled on the loop is answered while the transaction is still under way (here the
+    transaction waits for it, which on the loop would never end)."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("on PostgreSQL the transaction is an ordinary AsyncSession's")
+    answered = threading.Event()
+
+    async def request() -> None:
+        await asyncio.sleep(0)
+        answered.set()
+
+    async def work(session) -> bool:  # type: ignore[no-untyped-def]
+        await _add(session, "web:during")
+        asyncio.run_coroutine_threadsafe(request(), loop)
+        return answered.wait(timeout=10)
+
+    loop = asyncio.get_running_loop()
+    assert await db.run_transaction(work) is True
+    async with db() as s:
+        assert set(await s.scalars(select(RawIntake.source_key))) == {"web:during"}
+
+
+async def test_a_transaction_run_at_once_may_not_wait_for_the_event_loop(db, db_url: str):
+    """Awaiting anything but the session inside would hang the writing thread's turn: it is
+    refused and rolled back."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("on PostgreSQL the transaction is an ordinary AsyncSession's")
+
+    async def work(session) -> None:  # type: ignore[no-untyped-def]
+        await _add(session, "web:waited")
+        await asyncio.sleep(0)
+
+    with pytest.raises(RuntimeError, match="waited for the event loop"):
+        await db.run_transaction(work)
+    async with db() as s:
+        assert list(await s.scalars(select(RawIntake.source_key))) == []
