@@ -138,3 +138,34 @@ def test_a_past_year_or_a_visit_that_happened_is_not_a_plan() -> None:
     assert urgent.live_cues("我们全村约好了,下周一集体去区政府讨说法。")
     assert not urgent.live_cues("家长群里炸了,都在问学区。")
     assert urgent.live_cues("他说要把法院炸了。")
+
+
+@pytest.mark.parametrize("text", [
+    "The exit-entry window said a stamp was missing from my form, and right now I cannot renew "
+    "my permit. Could you help me understand which office decides?",
+    "The officer threatened to fine my company if the invoice was late. Is that lawful?",
+    "I bought a kitchen knife set online and it never arrived.",
+])
+def test_everyday_english_is_no_cue(text: str) -> None:
+    assert urgent.live_cues("", text) == ()
+
+
+@pytest.mark.parametrize("text", [
+    "My daughter has been missing since Tuesday night and the police say wait.",
+    "He threatened to kill my mother and he has a knife in the car.",
+    "My husband is beating me and the children are screaming for help.",
+])
+def test_english_danger_is_a_cue(text: str) -> None:
+    assert urgent.live_cues("", text)
+
+
+@pytest.mark.parametrize("text", [
+    "前段时间小区里有个老太太在银行门口打电话，说警察让她转账，我上去拦住了。",
+    "今年七月的一个晚上地下车库电动车起火，有个小孩手被烫了，物业到现在没有整改。",
+    "派出所民警一路跟踪监控画面，当天就把偷手机的人抓住了，特此感谢。",
+    "网上办是好事，但别把我们老年人关在门外，窗口排队的人现在还是很多。",
+    "这两年他在外面有人了，我想问离婚时财产怎么分。",
+    "退休以后每天傍晚去江边散步，现在路灯亮了，感谢街道。",
+])
+def test_a_danger_told_as_past_or_in_a_figure_of_speech_is_no_cue(text: str) -> None:
+    assert urgent.live_cues(text) == ()
