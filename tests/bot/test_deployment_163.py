@@ -18,8 +18,10 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
+from email import message_from_bytes
+from email.header import Header
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, compat32
 from email.utils import format_datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -30,7 +32,7 @@ from sqlalchemy import select
 from handlers.tracking import find_tracking_no
 from storage.db import make_engine, sessionmaker
 from storage.models import Followup, Outbox, RawIntake, Submission
-from testing.dovecot import Dovecot
+from testing.dovecot import Dovecot, ImapAccount
 from testing.imap_gate import IdGate
 from testing.loopback import free_port
 from testing.smtp import SmtpSink
@@ -48,8 +50,9 @@ LETTER = ("我是通州区的居民，去年在区法院打赢了一起劳务费
 
 
 def deployment_config(path: Path, db_url: str, port: int, smtp_port: int, *,
-                      maildir: Path | None = None, imap: dict[str, object] | None = None) -> Path:
-    """The report's deployment: its 163.com mailbox as sender, a Maildir or IMAP source."""
+                      maildir: Path | None = None, **sections: dict[str, object]) -> Path:
+    """The report's deployment: its 163.com mailbox as sender, a Maildir or IMAP source
+    (``imap={...}``) and any other section given the same way (``urgent={"duty": [...]}``)."""
     lines = [
         "[database]", f'url = "{db_url}"',
         "[web]", 'host = "127.0.0.1"', f"port = {port}", f'public_url = "https://{PUBLIC_HOST}"',
@@ -58,10 +61,10 @@ def deployment_config(path: Path, db_url: str, port: int, smtp_port: int, *,
         'from_name = "南通市委政法委"',
         "[maildir]", f'path = "{maildir or ""}"',
     ]
-    if imap:
-        lines.append("[imap]")
+    for name, values in sections.items():
+        lines.append(f"[{name}]")
         lines += [f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}"
-                  for k, v in imap.items()]
+                  for k, v in values.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -83,7 +86,9 @@ async def serving(config: Path, port: int, cwd: Path) -> AsyncIterator[None]:
 
 
 def citizen_mail(subject: str, body: str, *, msgid: str,
-                 headers: dict[str, str] | None = None) -> bytes:
+                 headers: dict[str, str] | None = None, charset: str = "utf-8") -> bytes:
+    """A citizen's letter as 163's webmail sends it; ``charset="gbk"``: subject and body in GBK
+    (base64, as Coremail writes them), else UTF-8."""
     msg = EmailMessage()
     msg["From"] = f"陈晓明 <{CITIZEN}>"
     msg["To"] = MAILBOX
@@ -93,8 +98,15 @@ def citizen_mail(subject: str, body: str, *, msgid: str,
     msg["X-Mailer"] = "Coremail Webmail Server Version 2023.2-cmXT5 build 20231215"
     for name, value in (headers or {}).items():
         msg[name] = value
-    msg.set_content(body)
-    return msg.as_bytes(policy=SMTP)
+    if charset == "utf-8":
+        msg.set_content(body)
+        return msg.as_bytes(policy=SMTP)
+    msg.set_content(body, charset=charset, cte="base64")
+    # The modern header policy writes every encoded word in UTF-8: the subject is put back in
+    # the letter's own charset through the compat32 API, which keeps a Header as it is given.
+    old = message_from_bytes(msg.as_bytes(policy=SMTP), policy=compat32)
+    old.replace_header("Subject", Header(subject, charset).encode())
+    return old.as_bytes(policy=compat32.clone(linesep="\r\n"))
 
 
 def deliver(maildir: Path, name: str, raw: bytes) -> None:
@@ -186,18 +198,19 @@ async def test_163_citizen_is_acknowledged_and_their_reply_is_a_followup(
         assert [i["tracking_no"] for i in await api_items(base, token, "auto")] == []
 
 
-def _imap_settings(gate: IdGate, account) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def imap_settings(gate: IdGate, account: ImapAccount) -> dict[str, object]:
+    """The [imap] section for ``account``'s mailbox, reached through the 163 ID gate."""
     return {"host": gate.host, "port": gate.port, "ssl": False, "starttls": False,
             "user": account.user, "password": account.password, "poll_seconds": 0.5}
 
 
 async def test_serve_reads_the_163_mailbox_that_wants_imap_id(
-        db_url: str, tmp_path: Path, dovecot: Dovecot, imap_account,
+        db_url: str, tmp_path: Path, dovecot: Dovecot, imap_account: ImapAccount,
         smtp_sink: SmtpSink) -> None:
     port = free_port()
     with IdGate((dovecot.host, dovecot.port)) as gate:
         config = deployment_config(tmp_path / "feedback-bot.toml", db_url, port,
-                                   smtp_sink.port, imap=_imap_settings(gate, imap_account))
+                                   smtp_sink.port, imap=imap_settings(gate, imap_account))
         await append(imap_account, citizen_mail("法院判决一年了还执行不到位", LETTER,
                                                 msgid=provider_msgid(CITIZEN)))
         async with serving(config, port, tmp_path):
