@@ -25,21 +25,10 @@ from handlers.urgent import ALERT, category_label
 from storage.models import Outbox
 from testing.dovecot import Dovecot, ImapAccount
 from testing.imap_gate import IdGate
-from testing.loopback import free_port
+from testing.serve import MAILBOX, PUBLIC_HOST, deployment
 from testing.smtp import Received, SmtpSink
 from tests.bot.sources.mailtools import append, provider_msgid, until
-from tests.bot.test_deployment_163 import (
-    CITIZEN,
-    MAILBOX,
-    PUBLIC_HOST,
-    api_items,
-    api_token,
-    citizen_mail,
-    database,
-    deployment_config,
-    imap_settings,
-    serving,
-)
+from tests.bot.test_deployment_163 import CITIZEN, api_items, citizen_mail, database, imap_settings
 
 DUTY = "zhiban@ntzfw.example.gov.cn"
 TARGET_SECONDS = 60.0  # issue #19: the alert at the SMTP server within a minute of arrival
@@ -76,14 +65,11 @@ async def _health(base: str) -> dict:
 async def test_an_urgent_163_letter_over_idle_alerts_the_duty_list_within_a_minute(
         db_url: str, tmp_path: Path, dovecot: Dovecot, imap_account: ImapAccount,
         smtp_sink: SmtpSink) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     with IdGate((dovecot.host, dovecot.port)) as gate:
         imap = imap_settings(gate, imap_account) | {"poll_seconds": 3600.0, "idle": True}
-        config = deployment_config(tmp_path / "feedback-bot.toml", db_url, port, smtp_sink.port,
-                                   imap=imap, urgent={"duty": [DUTY]})
-        token = api_token(config, tmp_path)
-        async with serving(config, port, tmp_path):
+        site = deployment(tmp_path, db_url, smtp_sink.port, imap=imap, urgent={"duty": [DUTY]})
+        token, base = site.api_token(), site.base_url
+        async with site.serving():
             async def idling() -> bool:
                 return (await _health(base))["workers"]["imap"]["state"] == "idle"
 
