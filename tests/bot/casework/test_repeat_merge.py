@@ -188,7 +188,7 @@ async def test_merge_in_the_console_repoints_earlier_merges(
         service: Service, smtp_sink: SmtpSink, supervisor: Staff,
         client: aiohttp.ClientSession) -> None:
     base = service.base_url
-    (a, b, c), (tn_a, _tn_b, tn_c) = await _file(
+    (a, b, c), (tn_a, _, tn_c) = await _file(
         service, {"body": EVENT, "email": "a@163.com"}, {"body": REWORDED, "email": "b@qq.com"},
         {"body": EVENT + "另外，清运车经常半夜作业。", "subject": "垃圾站", "email": "c@qq.com"})
     await wait_mail(smtp_sink, 3)
