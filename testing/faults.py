@@ -2,10 +2,10 @@
 
 Shared by the short fault tests (``tests/faults/``) and the long benchmark (``bench/faults.py``),
 so it imports no pytest. It writes a TOML config for a serve process wired to a loopback Dovecot
-mailbox, an SMTP sink and a database; starts, SIGKILLs and restarts that process; seeds the
-mailbox with citizen letters (each with its own Message-ID and sender, since acknowledgements are
-capped per sender per day); and reads back, from the database, the sink and the mailbox, how many
-letters were lost, stored twice, or acknowledged twice.
+mailbox, an SMTP sink and a database; starts (``testing/serve.py``), SIGKILLs and restarts that
+process; seeds the mailbox with citizen letters (each with its own Message-ID and sender, since
+acknowledgements are capped per sender per day); and reads back, from the database, the sink and
+the mailbox, how many letters were lost, stored twice, or acknowledged twice.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -27,15 +25,14 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from imapclient import IMAPClient
 from sqlalchemy import func, select, update
 
 from storage.db import make_engine, rowcount, sessionmaker, utcnow
 from storage.models import Lease, Outbox, RawIntake, Submission
 from testing.loopback import free_port
+from testing.serve import ServeProcess
 
-BIN = Path(sys.executable).parent / "feedback-bot"
 SECRET = "fault-test-secret"
 FROM_ADDR = "xinfang@zfw.example.gov.cn"
 PROCESSED = "Processed"
@@ -164,48 +161,18 @@ def children_of(pid: int) -> set[int]:
     return found
 
 
-class Serve:
+class Serve(ServeProcess):
     """One ``feedback-bot serve`` process that can be killed and started again."""
 
     def __init__(self, workdir: Path, *, db_url: str, smtp_port: int, imap: Any | None = None,
                  batch_size: int = 50) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
-        self.workdir = workdir
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.config = write_config(workdir / "fb.toml", db_url=db_url, web_port=self.port,
-                                   smtp_port=smtp_port, imap=imap, batch_size=batch_size)
-        self.log = workdir / "serve.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        port = free_port()
+        config = write_config(workdir / "fb.toml", db_url=db_url, web_port=port,
+                              smtp_port=smtp_port, imap=imap, batch_size=batch_size)
+        super().__init__(workdir, config, port)
         self.kills = 0
         self.orphaned: set[int] = set()  # children of killed processes (the prepare pool)
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    def start(self) -> None:
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [str(BIN), "serve", "--config", str(self.config)], cwd=self.workdir,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-
-    async def ready(self, timeout: float = 60) -> None:
-        """Wait until /healthz answers 200 (migrations done, workers started)."""
-        deadline = time.monotonic() + timeout
-        async with aiohttp.ClientSession() as http:
-            while time.monotonic() < deadline:
-                assert self.proc is not None
-                if self.proc.poll() is not None:
-                    raise AssertionError(f"serve exited with {self.proc.returncode}:\n"
-                                         + self.log_tail())
-                with contextlib.suppress(aiohttp.ClientError, OSError):
-                    async with http.get(f"{self.base_url}/healthz") as resp:
-                        if resp.status == 200:
-                            return
-                await asyncio.sleep(0.1)
-        raise AssertionError("serve did not come up:\n" + self.log_tail())
 
     def kill9(self) -> None:
         """SIGKILL, as a crash or the OOM killer would: no cleanup, no lease release."""
@@ -225,24 +192,6 @@ class Serve:
             if not alive or time.monotonic() > deadline:
                 return alive
             await asyncio.sleep(0.2)
-
-    def stop(self) -> int | None:
-        """SIGTERM and wait; the exit code (None if it was not running)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return None if self.proc is None else self.proc.returncode
-        self.proc.terminate()
-        try:
-            return self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-            return -9
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
 
 # -- reading back --------------------------------------------------------------------------------

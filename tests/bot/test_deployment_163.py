@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
+from email import message_from_bytes
+from email.header import Header
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, compat32
 from email.utils import format_datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -30,60 +30,23 @@ from sqlalchemy import select
 from handlers.tracking import find_tracking_no
 from storage.db import make_engine, sessionmaker
 from storage.models import Followup, Outbox, RawIntake, Submission
-from testing.dovecot import Dovecot
+from testing.dovecot import Dovecot, ImapAccount
 from testing.imap_gate import IdGate
-from testing.loopback import free_port
+from testing.serve import MAILBOX, PUBLIC_HOST, deployment
 from testing.smtp import SmtpSink
 from tests.bot.citizen.steps import lookup, query_code
 from tests.bot.helpers import submit, tracking_no, wait_mail
 from tests.bot.sources.mailtools import append, provider_msgid, until
-from tests.bot.test_cli import run_cli, wait_http
 
-BIN = Path(sys.executable).parent / "feedback-bot"
-MAILBOX = "ntzfwjgdw@163.com"
-PUBLIC_HOST = "xinfang.ntzfw.example.gov.cn"  # the service's own host, not the mailbox's
 CITIZEN = "chen.xiaoming1975@163.com"
 LETTER = ("我是通州区的居民，去年在区法院打赢了一起劳务费官司，判决生效快一年了，"
           "执行局一直说对方没有财产可供执行，可对方天天开着新车。希望督促法院加强执行工作。")
 
 
-def deployment_config(path: Path, db_url: str, port: int, smtp_port: int, *,
-                      maildir: Path | None = None, imap: dict[str, object] | None = None) -> Path:
-    """The report's deployment: its 163.com mailbox as sender, a Maildir or IMAP source."""
-    lines = [
-        "[database]", f'url = "{db_url}"',
-        "[web]", 'host = "127.0.0.1"', f"port = {port}", f'public_url = "https://{PUBLIC_HOST}"',
-        'secret_key = "deployment-secret-key-0123456789"',
-        "[smtp]", 'host = "127.0.0.1"', f"port = {smtp_port}", f'from_addr = "{MAILBOX}"',
-        'from_name = "南通市委政法委"',
-        "[maildir]", f'path = "{maildir or ""}"',
-    ]
-    if imap:
-        lines.append("[imap]")
-        lines += [f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}"
-                  for k, v in imap.items()]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-@asynccontextmanager
-async def serving(config: Path, port: int, cwd: Path) -> AsyncIterator[None]:
-    """``feedback-bot serve`` as a process, up until the block ends; it must stop cleanly."""
-    log = (cwd / "serve.log").open("wb")
-    proc = subprocess.Popen([str(BIN), "serve", "--config", str(config)], cwd=cwd,
-                            stdout=subprocess.DEVNULL, stderr=log)
-    try:
-        await wait_http(f"http://127.0.0.1:{port}/healthz", proc)
-        yield
-    finally:
-        proc.terminate()
-        await asyncio.to_thread(proc.wait, 30)
-        log.close()
-    assert proc.returncode == 0, (cwd / "serve.log").read_text(errors="replace")[-3000:]
-
-
 def citizen_mail(subject: str, body: str, *, msgid: str,
-                 headers: dict[str, str] | None = None) -> bytes:
+                 headers: dict[str, str] | None = None, charset: str = "utf-8") -> bytes:
+    """A citizen's letter as 163's webmail sends it; ``charset="gbk"``: subject and body in GBK
+    (base64, as Coremail writes them), else UTF-8."""
     msg = EmailMessage()
     msg["From"] = f"陈晓明 <{CITIZEN}>"
     msg["To"] = MAILBOX
@@ -93,8 +56,15 @@ def citizen_mail(subject: str, body: str, *, msgid: str,
     msg["X-Mailer"] = "Coremail Webmail Server Version 2023.2-cmXT5 build 20231215"
     for name, value in (headers or {}).items():
         msg[name] = value
-    msg.set_content(body)
-    return msg.as_bytes(policy=SMTP)
+    if charset == "utf-8":
+        msg.set_content(body)
+        return msg.as_bytes(policy=SMTP)
+    msg.set_content(body, charset=charset, cte="base64")
+    # The modern header policy writes every encoded word in UTF-8: the subject is put back in
+    # the letter's own charset through the compat32 API, which writes an encoded word as given.
+    old = message_from_bytes(msg.as_bytes(policy=SMTP), policy=compat32)
+    old.replace_header("Subject", Header(subject, charset).encode())
+    return old.as_bytes(policy=compat32.clone(linesep="\r\n"))
 
 
 def deliver(maildir: Path, name: str, raw: bytes) -> None:
@@ -124,26 +94,14 @@ async def api_items(base: str, token: str, view: str) -> list[dict]:
         return (await resp.json())["items"]
 
 
-def api_token(config: Path, cwd: Path) -> str:
-    out = run_cli("user", "add", "zhuguan", "--role", "supervisor", "--password-stdin",
-                  "--config", str(config), cwd=cwd, stdin="correct horse battery staple\n")
-    assert out.returncode == 0, out.stderr
-    out = run_cli("user", "token", "zhuguan", "--config", str(config), cwd=cwd)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip().splitlines()[0]
-
-
 async def test_163_citizen_is_acknowledged_and_their_reply_is_a_followup(
         db_url: str, tmp_path: Path, smtp_sink: SmtpSink) -> None:
-    port = free_port()
     maildir = tmp_path / "maildir"
-    config = deployment_config(tmp_path / "feedback-bot.toml", db_url, port, smtp_sink.port,
-                               maildir=maildir)
-    token = api_token(config, tmp_path)
-    base = f"http://127.0.0.1:{port}"
+    site = deployment(tmp_path, db_url, smtp_sink.port, maildir=maildir)
+    token, base = site.api_token(), site.base_url
     letter_id = provider_msgid(CITIZEN)
     assert letter_id.endswith("@163.com>")  # the same domain as our mailbox
-    async with serving(config, port, tmp_path):
+    async with site.serving():
         deliver(maildir, "1764000000.M1P1.mx.163", citizen_mail(
             "法院判决一年了还执行不到位", LETTER, msgid=letter_id))
         [ack] = await wait_mail(smtp_sink, 1, timeout=60)
@@ -186,21 +144,21 @@ async def test_163_citizen_is_acknowledged_and_their_reply_is_a_followup(
         assert [i["tracking_no"] for i in await api_items(base, token, "auto")] == []
 
 
-def _imap_settings(gate: IdGate, account) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def imap_settings(gate: IdGate, account: ImapAccount) -> dict[str, object]:
+    """The [imap] section for ``account``'s mailbox, reached through the 163 ID gate."""
     return {"host": gate.host, "port": gate.port, "ssl": False, "starttls": False,
             "user": account.user, "password": account.password, "poll_seconds": 0.5}
 
 
 async def test_serve_reads_the_163_mailbox_that_wants_imap_id(
-        db_url: str, tmp_path: Path, dovecot: Dovecot, imap_account,
+        db_url: str, tmp_path: Path, dovecot: Dovecot, imap_account: ImapAccount,
         smtp_sink: SmtpSink) -> None:
-    port = free_port()
     with IdGate((dovecot.host, dovecot.port)) as gate:
-        config = deployment_config(tmp_path / "feedback-bot.toml", db_url, port,
-                                   smtp_sink.port, imap=_imap_settings(gate, imap_account))
+        site = deployment(tmp_path, db_url, smtp_sink.port,
+                          imap=imap_settings(gate, imap_account))
         await append(imap_account, citizen_mail("法院判决一年了还执行不到位", LETTER,
                                                 msgid=provider_msgid(CITIZEN)))
-        async with serving(config, port, tmp_path):
+        async with site.serving():
             [ack] = await wait_mail(smtp_sink, 1, timeout=60)
             assert ack.rcpt_tos == [CITIZEN]
         assert gate.refused == 0 and gate.ids
@@ -220,14 +178,11 @@ async def test_casework_through_the_api_of_a_real_serve(
     letter through the write API (the notices arrive in their mailbox), an unknown action is
     refused with a message, and a web letter without an address, accepted and answered, shows
     the answer on its status page."""
-    port = free_port()
     maildir = tmp_path / "maildir"
-    config = deployment_config(tmp_path / "feedback-bot.toml", db_url, port, smtp_sink.port,
-                               maildir=maildir)
-    token = api_token(config, tmp_path)
-    base = f"http://127.0.0.1:{port}"
+    site = deployment(tmp_path, db_url, smtp_sink.port, maildir=maildir)
+    token, base = site.api_token(), site.base_url
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
-    async with serving(config, port, tmp_path):
+    async with site.serving():
         deliver(maildir, "1764000200.M3P1.mx.163", citizen_mail(
             "法院判决一年了还执行不到位", LETTER, msgid=provider_msgid(CITIZEN)))
         [ack] = await wait_mail(smtp_sink, 1, timeout=60)

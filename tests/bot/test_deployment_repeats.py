@@ -15,19 +15,11 @@ from pathlib import Path
 
 import aiohttp
 
-from testing.loopback import free_port
+from testing.serve import deployment
 from testing.smtp import SmtpSink
 from tests.bot.helpers import wait_mail
 from tests.bot.sources.mailtools import provider_msgid, until
-from tests.bot.test_deployment_163 import (
-    CITIZEN,
-    api_items,
-    api_token,
-    citizen_mail,
-    deliver,
-    deployment_config,
-    serving,
-)
+from tests.bot.test_deployment_163 import CITIZEN, api_items, citizen_mail, deliver
 
 LETTER = ("我们村东头的排灌站去年冬天就坏了，水泵一直没人修，今年春耕马上开始，几十亩田等着放水。"
           "村委会说报上去了，镇水利站说没有维修经费。希望有关部门尽快把水泵修好。")
@@ -48,13 +40,10 @@ async def _get(base: str, token: str, tn: str) -> dict:
 
 async def test_repeats_are_linked_and_merged_through_serve(
         db_url: str, tmp_path: Path, smtp_sink: SmtpSink) -> None:
-    port = free_port()
     maildir = tmp_path / "maildir"
-    config = deployment_config(tmp_path / "feedback-bot.toml", db_url, port, smtp_sink.port,
-                               maildir=maildir)
-    token = api_token(config, tmp_path)
-    base = f"http://127.0.0.1:{port}"
-    async with serving(config, port, tmp_path):
+    site = deployment(tmp_path, db_url, smtp_sink.port, maildir=maildir)
+    token, base = site.api_token(), site.base_url
+    async with site.serving():
         letters = [("1764100000.M1P1.mx.163", CITIZEN, "村里排灌站水泵坏了没人修", LETTER),
                    ("1764100100.M2P1.mx.163", CITIZEN, "村里排灌站水泵坏了没人修", LETTER),
                    ("1764100200.M3P1.mx.qq", OTHER_CITIZEN, "排灌站水泵还没修", REWORDED),

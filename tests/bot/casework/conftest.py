@@ -1,27 +1,12 @@
-"""Fixtures for the casework tests: staff accounts with API tokens (helpers in support.py)."""
+"""Fixtures for the casework tests: staff accounts with API tokens (helpers in support.py) and
+the console tests' HTTP client."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from tests.bot.casework.support import staff_with_token
+from tests.bot.console.support import client, staff_fixture
 
-import aiohttp
-import pytest
+__all__ = ["client", "reviewer", "supervisor"]  # the fixtures pytest finds here
 
-from bot.app import Service
-from tests.bot.casework.support import Staff, staff_with_token
-
-
-@pytest.fixture
-async def supervisor(service: Service) -> Staff:
-    return await staff_with_token(service, "supervisor1", "supervisor")
-
-
-@pytest.fixture
-async def reviewer(service: Service) -> Staff:
-    return await staff_with_token(service, "reviewer1", "reviewer")
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        yield http
+supervisor = staff_fixture("supervisor", staff_with_token)
+reviewer = staff_fixture("reviewer", staff_with_token)

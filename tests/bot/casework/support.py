@@ -11,15 +11,15 @@ import aiohttp
 from bot.app import Service
 from storage import users
 from testing.smtp import Received, SmtpSink
+from tests.bot.console import support as console
 from tests.bot.console.support import add_user
 from tests.bot.helpers import wait_mail
 
 
 @dataclass
-class Staff:
-    name: str
-    role: str
-    id: int
+class Staff(console.Staff):
+    """A staff account with an API token."""
+
     token: str
 
 

@@ -9,6 +9,7 @@ links reach no reviewer."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import aiohttp
 
@@ -33,11 +34,23 @@ AGAIN = "再补充一句，上次反映的事情还没人管，物业说不归�
 OTHER = "我在区法院打赢了劳务费官司，判决生效一年，执行局一直说对方没有财产可供执行。"
 
 
+# The subject each letter is sent with, unless a test gives another.
+SUBJECTS = {EVENT: "东门垃圾站", REWORDED: "垃圾没人清运", AGAIN: "还是垃圾站", OTHER: "执行难"}
+
+
 async def _tn(service: Service, sid: int) -> str:
     async with service.runtime.sessions() as db:
         sub = await queue.get(db, sid)
     assert sub is not None
     return sub.tracking_no
+
+
+async def _file(service: Service, *letters: dict[str, Any]) -> tuple[list[int], list[str]]:
+    """File the letters (file_letter's arguments, ``body`` among them) one after the other:
+    their ids and tracking numbers, in order."""
+    ids = [await file_letter(service, **({"subject": SUBJECTS.get(letter["body"], "")} | letter))
+           for letter in letters]
+    return ids, [await _tn(service, sid) for sid in ids]
 
 
 async def _page(http: aiohttp.ClientSession, url: str) -> str:
@@ -50,16 +63,16 @@ async def test_repeats_are_linked_at_intake_and_shown_to_staff(
         service: Service, smtp_sink: SmtpSink, supervisor: Staff,
         client: aiohttp.ClientSession) -> None:
     base = service.base_url
-    first = await file_letter(service, EVENT, subject="东门垃圾站", email="Wang.Li@163.com")
-    again = await file_letter(service, AGAIN, subject="还是垃圾站", email="wang.li@163.COM")
-    reworded = await file_letter(service, REWORDED, subject="垃圾没人清运", email="zhou@qq.com")
-    other = await file_letter(service, OTHER, subject="执行难", email="sun@qq.com")
-    called = await file_letter(service, "小区门口的路灯坏了半年，晚上一片漆黑。",
-                               phone="0513-8509 1234", channel="phone")
-    called_again = await file_letter(service, "路灯晚上不亮，上周有位老人摔倒了，请尽快修好。",
-                                     phone="85091234", channel="phone")
-    tns = {sid: await _tn(service, sid) for sid in (first, again, reworded, other, called,
-                                                     called_again)}
+    ids, numbers = await _file(
+        service, {"body": EVENT, "email": "Wang.Li@163.com"},
+        {"body": AGAIN, "email": "wang.li@163.COM"}, {"body": REWORDED, "email": "zhou@qq.com"},
+        {"body": OTHER, "email": "sun@qq.com"},
+        {"body": "小区门口的路灯坏了半年，晚上一片漆黑。", "phone": "0513-8509 1234",
+         "channel": "phone"},
+        {"body": "路灯晚上不亮，上周有位老人摔倒了，请尽快修好。", "phone": "85091234",
+         "channel": "phone"})
+    first, again, reworded, other, called, called_again = ids
+    tns = dict(zip(ids, numbers, strict=True))
     await wait_mail(smtp_sink, 4)
 
     # The same writer (the address however its case is written; a phone however typed),
@@ -105,11 +118,9 @@ async def test_merge_closes_the_case_with_a_pointer_and_its_citizen_follows_it(
         service: Service, smtp_sink: SmtpSink, supervisor: Staff,
         client: aiohttp.ClientSession) -> None:
     base = service.base_url
-    carrier = await file_letter(service, EVENT, subject="东门垃圾站", email="wang@163.com")
-    merged = await file_letter(service, REWORDED, subject="垃圾没人清运", email="zhou@qq.com")
-    closed = await file_letter(service, OTHER, subject="执行难", email="sun@qq.com")
-    carrier_tn, merged_tn, closed_tn = (await _tn(service, carrier), await _tn(service, merged),
-                                        await _tn(service, closed))
+    (carrier, merged, _closed), (carrier_tn, merged_tn, closed_tn) = await _file(
+        service, {"body": EVENT, "email": "wang@163.com"},
+        {"body": REWORDED, "email": "zhou@qq.com"}, {"body": OTHER, "email": "sun@qq.com"})
     await wait_mail(smtp_sink, 3)
     assert (await act(base, supervisor, closed_tn, {"action": "accept"}))[0] == 200
     assert (await act(base, supervisor, closed_tn, {"action": "resolve", "reply": "已办结。"}))[0] \
@@ -177,11 +188,9 @@ async def test_merge_in_the_console_repoints_earlier_merges(
         service: Service, smtp_sink: SmtpSink, supervisor: Staff,
         client: aiohttp.ClientSession) -> None:
     base = service.base_url
-    a = await file_letter(service, EVENT, subject="东门垃圾站", email="a@163.com")
-    b = await file_letter(service, REWORDED, subject="垃圾没人清运", email="b@qq.com")
-    c = await file_letter(service, EVENT + "另外，清运车经常半夜作业。", subject="垃圾站",
-                          email="c@qq.com")
-    tn_a, tn_c = await _tn(service, a), await _tn(service, c)
+    (a, b, c), (tn_a, _, tn_c) = await _file(
+        service, {"body": EVENT, "email": "a@163.com"}, {"body": REWORDED, "email": "b@qq.com"},
+        {"body": EVENT + "另外，清运车经常半夜作业。", "subject": "垃圾站", "email": "c@qq.com"})
     await wait_mail(smtp_sink, 3)
     await login(client, base, supervisor.name)
     # b into c from b's page (its related table's button), then c into a from the status form.
@@ -208,13 +217,11 @@ async def test_a_reports_links_reach_no_reviewer(
         client: aiohttp.ClientSession) -> None:
     base = service.base_url
     writer = "brave.citizen@163.com"
-    report = await file_letter(service, "举报街道城管队长收受摊贩好处费，" + EVENT,
-                               subject="举报", email=writer, kind="report")
-    ordinary = await file_letter(service, AGAIN, subject="路灯", email=writer)
-    similar = await file_letter(service, REWORDED, subject="垃圾没人清运", email="x@qq.com")
-    tn_report, tn_ordinary, tn_similar = (await _tn(service, report),
-                                          await _tn(service, ordinary),
-                                          await _tn(service, similar))
+    (report, ordinary, similar), (tn_report, tn_ordinary, tn_similar) = await _file(
+        service, {"body": "举报街道城管队长收受摊贩好处费，" + EVENT, "subject": "举报",
+                  "email": writer, "kind": "report"},
+        {"body": AGAIN, "subject": "路灯", "email": writer},
+        {"body": REWORDED, "email": "x@qq.com"})
     await wait_mail(smtp_sink, 3)
     assert (await get(base, supervisor, tn_ordinary))[1]["related"] == [tn_report]
     assert tn_report in (await get(base, supervisor, tn_similar))[1]["related"]

@@ -1,13 +1,16 @@
-"""Helpers for the console tests: staff accounts (made through storage.users), signing in over
-HTTP, and submissions filed through the real pipeline."""
+"""Helpers for the console tests: staff accounts (made through storage.users) and the fixtures
+that make them (shared with the casework tests), signing in over HTTP, and submissions filed
+through the real pipeline."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
+import pytest
 
 from bot.app import Service
 from storage import raw_intake, submissions, users
@@ -29,6 +32,24 @@ async def add_user(service: Service, name: str, role: str, password: str = PASSW
     async with service.runtime.sessions.begin() as db:
         user = await users.add(db, name, role, password)
     return Staff(name, role, user.id)
+
+
+def staff_fixture(role: str, make: Callable[[Service, str, str], Awaitable[Staff]] = add_user,
+                  ) -> Callable[[Service], Awaitable[Staff]]:
+    """The fixture ``role`` (e.g. ``reviewer``): an account ``<role>1`` on the test's service.
+    The console and casework conftests declare their accounts with it; ``make`` says how (the
+    casework tests' accounts also get an API token)."""
+    @pytest.fixture(name=role)
+    async def account(service: Service) -> Staff:
+        return await make(service, f"{role}1", role)
+    return account
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[aiohttp.ClientSession]:
+    """A browser-like HTTP session for the console (it keeps cookies for 127.0.0.1)."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        yield http
 
 
 def csrf_of(html: str) -> str:

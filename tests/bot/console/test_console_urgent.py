@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -46,6 +47,20 @@ async def capped(db_url: str, tmp_path: Path, smtp_sink: SmtpSink) -> AsyncItera
         await svc.stop()
 
 
+@asynccontextmanager
+async def _signed_in(service: Service, *roles: str) -> AsyncIterator[list[aiohttp.ClientSession]]:
+    """A console session for a new account of each role (``reviewer`` → reviewer1), signed in."""
+    async with AsyncExitStack() as stack:
+        sessions = []
+        for role in roles:
+            await add_user(service, f"{role}1", role)
+            http = await stack.enter_async_context(
+                aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)))
+            await login(http, service.base_url, f"{role}1")
+            sessions.append(http)
+        yield sessions
+
+
 async def _sub(service: Service, sid: int) -> Submission:
     async with service.runtime.sessions() as db:
         sub = await db.get(Submission, sid)
@@ -67,12 +82,7 @@ async def test_alert_goes_first_past_the_cap_and_staff_take_and_lift_it(
     letters = [await file_letter(capped, f"第{n}封来信：小区路灯坏了很久", email=f"c{n}@qq.com")
                for n in range(3)]
     await wait_mail(smtp_sink, CAP)  # two acknowledgements; the third waits for tomorrow
-    await add_user(capped, "reviewer1", "reviewer")
-    await add_user(capped, "supervisor1", "supervisor")
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as rev, \
-            aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as sup:
-        await login(rev, base, "reviewer1")
-        await login(sup, base, "supervisor1")
+    async with _signed_in(capped, "reviewer", "supervisor") as (rev, sup):
         target = letters[2]
         assert await _act(rev, base, target, "urgent", urgent="1", reason="violence") == 302
         alert = (await wait_mail(smtp_sink, CAP + 1, timeout=20))[CAP]
@@ -120,12 +130,7 @@ async def test_a_reviewer_sees_that_a_report_is_urgent_not_why(
         capped: Service, smtp_sink: SmtpSink) -> None:
     base = capped.base_url
     sid = await file_letter(capped, "举报某局长收受贿赂，他威胁要打死我", kind="report")
-    await add_user(capped, "reviewer1", "reviewer")
-    await add_user(capped, "supervisor1", "supervisor")
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as rev, \
-            aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as sup:
-        await login(rev, base, "reviewer1")
-        await login(sup, base, "supervisor1")
+    async with _signed_in(capped, "reviewer", "supervisor") as (rev, sup):
         assert await _act(sup, base, sid, "urgent", urgent="1", reason="violence") == 302
         mails = await wait_mail(smtp_sink, 1, timeout=20)
         alert = next(m for m in mails if m.rcpt_tos == DUTY)
@@ -146,13 +151,11 @@ async def test_a_reviewer_sees_that_a_report_is_urgent_not_why(
 async def test_nobody_took_it_so_the_supervisors_are_alerted_once(
         capped: Service, smtp_sink: SmtpSink, travel: None) -> None:
     base = capped.base_url
-    await add_user(capped, "supervisor1", "supervisor")
-    async with capped.runtime.sessions.begin() as db:
-        await users.set_email(db, "supervisor1", "sup@example.gov.cn")
     late = await file_letter(capped, "邻居在打孩子，孩子一直在哭喊救命", email="a@qq.com")
     taken = await file_letter(capped, "有人在河边要跳河，我拉不住", email="b@qq.com")
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as sup:
-        await login(sup, base, "supervisor1")
+    async with _signed_in(capped, "supervisor") as [sup]:
+        async with capped.runtime.sessions.begin() as db:
+            await users.set_email(db, "supervisor1", "sup@example.gov.cn")
         for sid in (late, taken):
             assert await _act(sup, base, sid, "urgent", urgent="1", reason="danger") == 302
         assert await _act(sup, base, taken, "take") == 302
