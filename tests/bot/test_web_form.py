@@ -208,3 +208,31 @@ async def test_healthz_and_metrics(service: Service):
             text = await resp.text()
     assert 'feedback_intake_total{channel="web"} 1.0' in text
     assert "feedback_raw_intake_rows" in text
+
+
+async def test_each_done_page_shows_its_own_number_code_and_address(service: Service):
+    """The page after a POST is rendered once per variant and filled in: each citizen sees
+    their own number, query code and address, never the previous writer's."""
+    writers = ["zhang@163.com", None, "li.si@qq.com", None]
+    pages = []
+    async with aiohttp.ClientSession() as http:
+        for i, address in enumerate(writers):
+            fields = {"body": f"{LETTER}（第 {i + 1} 封）"}
+            if address:
+                fields["email"] = address
+            status, html = await submit(http, service.base_url, **fields)
+            assert status == 200
+            pages.append(html)
+    numbers = [tracking_no(html) for html in pages]
+    assert len(set(numbers)) == len(writers)
+    for html, number, address in zip(pages, numbers, writers, strict=True):
+        code = tracking.query_code_for(service.runtime.secret, number)
+        assert f'id="query-code">{code}<' in html
+        for other in writers:
+            if other and other != address:
+                assert other not in html
+        if address:
+            assert f"<strong>{address}</strong>" in html
+        else:
+            assert "您没有留下邮箱" in html
+        assert "\x00" not in html
