@@ -252,6 +252,7 @@ class Scorer:
     structure_idf: np.ndarray
     structure_weight: float
     kind_structure: _Linear  # the kind model's weights on it (its intercept is in ``kind``)
+    report: _Linear  # the kind model without structure, for the report probability
     urgent: _Linear | None = None  # the urgency model (two classes: one row); None: cues only
     _word_index: dict[str, int] = field(init=False)
     _structure_index: dict[str, int] = field(init=False)
@@ -304,6 +305,7 @@ class Scorer:
             structure_idf=np.asarray(feats.structure.idf_, dtype=np.float64),
             structure_weight=float(feats.structure_weight),
             kind_structure=kind_structure,
+            report=_Linear.from_lr(clf.report_model, [str(c) for c in clf.report_model.classes_]),
             urgent=_urgent_linear(getattr(clf, "urgent_model", None)),
         )
 
@@ -327,9 +329,11 @@ class Scorer:
         urgent = None if self.urgent is None else _lr_proba(self.urgent.decision(x))[:, 1]
         kind = self.kind.decision(x) + self.kind_structure.decision(
             self._structure(structures(words_in, items)))
+        report = (_lr_proba(self.report.decision(x))[:, self.report.classes.index("report")]
+                  if "report" in self.report.classes else None)
         decisions = decide_many(labels, probs, self.kind.classes,
                                 _lr_proba(kind), urgent, self.spam_bar,
-                                (chars, words_in), items)
+                                (chars, words_in), items, report)
         measures = self._measures(x, [dec.pick[0] for dec in decisions])
         indptr = x.indptr()
         out = []
@@ -389,6 +393,7 @@ class Scorer:
             "kind": self.kind.classes,
             "structure": self.structure_names,
             "structure_weight": self.structure_weight,
+            "report": self.report.classes,
             "urgent": None if self.urgent is None else self.urgent.classes,
             "measures": {},
         }
@@ -401,6 +406,7 @@ class Scorer:
             **self.kind.arrays("kind_"),
             "structure_idf": self.structure_idf,
             **self.kind_structure.arrays("kind_structure_"),
+            **self.report.arrays("report_"),
             **(self.urgent.arrays("urgent_") if self.urgent is not None else {}),
         }
         for i, (cat, model) in enumerate(sorted(self.measures.items())):
@@ -447,6 +453,7 @@ class Scorer:
                 structure_idf=z["structure_idf"],
                 structure_weight=float(meta["structure_weight"]),
                 kind_structure=_Linear.from_arrays(z, "kind_structure_", meta["kind"]),
+                report=_Linear.from_arrays(z, "report_", meta["report"]),
                 urgent=(_Linear.from_arrays(z, "urgent_", meta["urgent"])
                         if meta.get("urgent") else None),
             )
