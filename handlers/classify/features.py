@@ -116,6 +116,10 @@ class Featuriser:
                 continue
             vec = copy.copy(out[name])
             vec.__dict__.pop("_stop_words_id", None)
+            if hasattr(vec, "vocabulary_"):
+                # Its keys are in order of first sight in the training text, where a structure
+                # string lists a role's words in set order (hash-seed dependent): by column.
+                vec.vocabulary_ = dict(sorted(vec.vocabulary_.items(), key=lambda kv: kv[1]))
             out[name] = vec
         return out
 
