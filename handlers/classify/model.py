@@ -3,7 +3,9 @@
 This is the model behind the ``classify`` pipeline step. One feature space (TF-IDF over jieba
 words and word bigrams plus TF-IDF over character 1–3-grams, which tolerates typos and unknown
 words) feeds scikit-learn logistic regressions: one for the category (1..10, other, spam),
-one for the kind, and one per category for its measures. Training data is the taxonomy itself
+one for the kind, which also reads the letter's structure (``structure.py``: its subject, its
+closing sentence, the sentences that ask, propose, thank or accuse), and one per category for
+its measures. Training data is the taxonomy itself
 (each category title and measure text is a pseudo-document, so a new report works with no
 labelled data) plus any labelled examples (the project's corpus, the development set, staff
 corrections), which dominate once present. The category probabilities are calibrated by

@@ -12,7 +12,8 @@ scikit-learn.
 
 The arithmetic is scikit-learn's, operation for operation: counts → 1 + log → × idf → each
 row divided by its l2 norm (its sum of squares taken in column order, as
-``normalize`` does), word block and character block each on its own; a decision is a row's
+``normalize`` does), word block, character block and structure block (the kind model's, from
+``structure.py``) each on its own; a decision is a row's
 products summed in column order (as scipy's sparse product does) plus the intercept;
 probabilities are scikit-learn's softmax, temperature scaling included. The results are the
 Classifier's (the tests compare the two on the development set and on edge inputs).
