@@ -1,5 +1,10 @@
 """The letter's structure (structure.py) and what the kind model makes of it: a long letter is
-judged by what it asks for, not by the story it tells first."""
+judged by what it asks for, not by the story it tells first.
+
+The model learns this from long letters that ask or thank after a story; the corpus of this
+branch has none (its longest letter has 250 characters), and the inquiry and praise tests below
+pass once the 220 + 220 newer letters (which have 100 such) are in it. Trained on this corpus
+alone the model still calls these letters complaints."""
 
 from __future__ import annotations
 
