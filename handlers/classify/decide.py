@@ -59,7 +59,6 @@ def decide_many(
     spam_bar: float,
     text: tuple[Sequence[str], Sequence[str]],
     items: Sequence[tuple[str, str]],
-    report_probs: np.ndarray | None = None,
 ) -> list[Decision]:
     """The labels of a batch from its category, kind and urgency probabilities, its
     normalised text (character text, word tokens) and the letters as written (subject, body;
@@ -70,9 +69,7 @@ def decide_many(
     one with a misconduct-report cue (a broad net: "送888元" in a casino advert is one) is spam
     only at :data:`CUED_SPAM_BAR`. A spam letter carries no report cue and no urgency, so a
     restricted or urgent letter is never spam. The kind model knows spam too (so that a spam
-    letter's report probability is low), but a letter's kind is the best citizens' kind.
-    ``report_probs``, when given, is the report probability of each letter (else the kind
-    model's): the restriction threshold was chosen on a model without the structure block."""
+    letter's report probability is low), but a letter's kind is the best citizens' kind."""
     kinds = [str(k) for k in kind_labels]
     citizen = np.array([k != "spam" for k in kinds])
     report = kinds.index("report") if "report" in kinds else None
@@ -80,10 +77,7 @@ def decide_many(
     for i, (chars, words, (subject, body)) in enumerate(zip(*text, items, strict=True)):
         kp = kind_probs[i]
         kind = kinds[int(np.argmax(np.where(citizen, kp, -1.0)))]
-        if report_probs is not None:
-            report_prob = float(report_probs[i])
-        else:
-            report_prob = float(kp[report]) if report is not None else 0.0
+        report_prob = float(kp[report]) if report is not None else 0.0
         report_cue = cue(chars, words)
         u_prob = float(urgent_probs[i]) if urgent_probs is not None else None
         urgent = urgency.assess(u_prob, chars, f"{subject or ''}\n{body or ''}")

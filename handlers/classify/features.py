@@ -9,10 +9,6 @@ numpy for the whole batch at once (``ngrams.py``): scikit-learn builds every n-g
 string, about 270 µs for a 300-character message, more than half of the 500 µs a message may
 take at the required 2,000 messages/s.
 
-A third block, read by the kind model, holds the letter's structure (``structure.py``: its
-subject, its closing sentences, the sentences that ask, request, thank or accuse) as prefixed
-tokens, weighted by TF-IDF on their own and scaled by ``STRUCTURE_WEIGHT``.
-
 This is the training side; the running service predicts with ``scorer.Scorer``, which
 reproduces ``Featuriser.transform`` with numpy alone.
 """
@@ -32,10 +28,6 @@ from .ngrams import gram_key, ngram_hits
 # (4x fewer features, same accuracy); with the taxonomy alone every one of them counts.
 MIN_DF = 2
 MIN_DF_FROM = 200  # labelled examples needed before MIN_DF applies
-# The structure block's rows have this l2 norm (the others: 1). Measured 0.5, 0.7 and 1: more
-# weight finds more long letters that ask or thank after a story and misses more of the
-# complaints that end in a question; 0.7 was best on long letters of another author (5-fold CV).
-STRUCTURE_WEIGHT = 0.7
 
 
 class CharNgramCounter:
@@ -85,26 +77,12 @@ class Featuriser:
         )
         self.char_counts = CharNgramCounter(min_df=min_df)
         self.char_tfidf = TfidfTransformer(sublinear_tf=True)
-        self.structure = TfidfVectorizer(
-            tokenizer=str.split,
-            token_pattern=None,
-            lowercase=False,
-            sublinear_tf=True,
-            min_df=min_df,
-        )
-        self.structure_weight = STRUCTURE_WEIGHT
 
-    def fit(self, clean: Sequence[str], words: Sequence[str],
-            structure: Sequence[str]) -> Featuriser:
+    def fit(self, clean: Sequence[str], words: Sequence[str]) -> Featuriser:
         self.words.fit(words)
-        try:
-            self.structure.fit(structure)
-        except ValueError:  # not one structure token in any document: an empty block
-            self.structure.set_params(vocabulary=["#"]).fit(["#"])
         # A set of the words min_df dropped: unused, and its order follows the per-process
         # string hash seed, which would make two identical trainings pickle differently.
         self.words.stop_words_ = None
-        self.structure.stop_words_ = None
         self.char_tfidf.fit(self.char_counts.fit(clean).transform(clean))
         self.word_names = self.words.get_feature_names_out()
         self.n_words = len(self.word_names)
@@ -113,27 +91,10 @@ class Featuriser:
     def __getstate__(self) -> dict:
         # scikit-learn caches id(stop_words) on the vectoriser: a memory address, different
         # in every process. Leaving it out keeps the pickle of a retrained model identical.
-        out = dict(self.__dict__)
-        for name in ("words", "structure"):
-            if name not in out:  # a test's stand-in for a model from before the block
-                continue
-            vec = copy.copy(out[name])
-            vec.__dict__.pop("_stop_words_id", None)
-            if hasattr(vec, "vocabulary_"):
-                # Its keys are in order of first sight in the training text, where a structure
-                # string lists a role's words in set order (hash-seed dependent): by column.
-                vec.vocabulary_ = dict(sorted(vec.vocabulary_.items(), key=lambda kv: kv[1]))
-            out[name] = vec
-        return out
+        words = copy.copy(self.words)
+        words.__dict__.pop("_stop_words_id", None)
+        return {**self.__dict__, "words": words}
 
     def transform(self, clean: Sequence[str], words: Sequence[str]) -> sparse.csr_matrix:
-        """Words, then character n-grams: what every model but the kind model reads."""
         chars = self.char_tfidf.transform(self.char_counts.transform(clean))
         return sparse.hstack([self.words.transform(words), chars], format="csr")
-
-    def transform_structure(self, structure: Sequence[str]) -> sparse.csr_matrix:
-        """The structure block, scaled (the kind model reads it after ``transform``'s)."""
-        m = self.structure.transform(structure)
-        if self.structure_weight != 1.0:
-            m.data *= self.structure_weight
-        return m

@@ -3,9 +3,7 @@
 This is the model behind the ``classify`` pipeline step. One feature space (TF-IDF over jieba
 words and word bigrams plus TF-IDF over character 1–3-grams, which tolerates typos and unknown
 words) feeds scikit-learn logistic regressions: one for the category (1..10, other, spam),
-one for the kind, which also reads the letter's structure (``structure.py``: its subject, its
-closing sentence, the sentences that ask, propose, thank or accuse), and one per category for
-its measures. Training data is the taxonomy itself
+one for the kind, and one per category for its measures. Training data is the taxonomy itself
 (each category title and measure text is a pseudo-document, so a new report works with no
 labelled data) plus any labelled examples (the project's corpus, the development set, staff
 corrections), which dominate once present. The category probabilities are calibrated by
@@ -26,7 +24,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import sklearn
-from scipy import sparse
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sklearn.linear_model import LogisticRegression
@@ -38,7 +35,6 @@ from .explain import top_words
 from .features import Featuriser
 from .result import Classification
 from .seeds import KIND_SEEDS, OTHER_SEEDS, SPAM_SEEDS
-from .structure import structure, structures
 from .taxonomy import Taxonomy
 from .text import Normaliser, normaliser_for
 from .version import data_version
@@ -71,29 +67,24 @@ class _Doc:
     weight: float
     labelled: bool = False
     urgent: bool | None = None  # labelled letters only: unmarked ones are not urgent
-    structure: str = ""  # structure.py's tokens: subject, closing, asking sentences
 
 
 def _taxonomy_docs(tax: Taxonomy, norm: Normaliser) -> list[_Doc]:
     docs = []
     for cat in tax.categories:
         clean, words = norm("", cat.title)
-        docs.append(_Doc(clean, words, cat.id, None, None, TAXONOMY_WEIGHT,
-                         structure=structure(words, False)))
+        docs.append(_Doc(clean, words, cat.id, None, None, TAXONOMY_WEIGHT))
         for m in cat.measures:
             clean, words = norm(cat.title, m.text)
-            docs.append(_Doc(clean, words, cat.id, m.id, None, TAXONOMY_WEIGHT,
-                             structure=structure(words, True)))
+            docs.append(_Doc(clean, words, cat.id, m.id, None, TAXONOMY_WEIGHT))
     for label, seeds in (("other", OTHER_SEEDS), ("spam", SPAM_SEEDS)):
         for seed in seeds:
             clean, words = norm("", seed)
-            docs.append(_Doc(clean, words, label, None, None, SEED_WEIGHT,
-                             structure=structure(words, False)))
+            docs.append(_Doc(clean, words, label, None, None, SEED_WEIGHT))
     for kind, seeds in KIND_SEEDS.items():
         for seed in seeds:
             clean, words = norm("", seed)
-            docs.append(_Doc(clean, words, None, None, kind, SEED_WEIGHT,
-                             structure=structure(words, False)))
+            docs.append(_Doc(clean, words, None, None, kind, SEED_WEIGHT))
     return docs
 
 
@@ -113,12 +104,10 @@ def _example_docs(examples: Iterable[dict], tax: Taxonomy, norm: Normaliser,
         measure = ex.get("measure") if cat is not None else None
         if measure is not None and tax.measure(measure) is None:
             measure = None
-        subject = ex.get("subject") or ""
-        clean, words = norm(subject, ex.get("body") or "")
+        clean, words = norm(ex.get("subject") or "", ex.get("body") or "")
         weight = float(ex.get("weight", 1.0))
         docs.append(_Doc(clean, words, cat, measure, kind, weight, labelled=True,
-                         urgent=bool(ex.get("urgent", False)),
-                         structure=structure(words, bool(subject.strip()))))
+                         urgent=bool(ex.get("urgent", False))))
     return docs
 
 
@@ -196,25 +185,16 @@ class Classifier:
         docs = _taxonomy_docs(self.taxonomy, norm) + labelled
         steps = tqdm(total=4, desc="训练模型", disable=not progress)
         self.features = Featuriser(len(labelled)).fit(
-            [d.clean for d in docs], [d.words for d in docs], [d.structure for d in docs]
+            [d.clean for d in docs], [d.words for d in docs]
         )
         x = self.features.transform([d.clean for d in docs], [d.words for d in docs])
-        xs = sparse.hstack([x, self.features.transform_structure([d.structure for d in docs])],
-                           format="csr")
         steps.update()
         idx, y, w = _select(docs, "category")
-        # Only the kind model reads the structure block: the category model with it lost top-1
-        # on every set measured (a letter's topic is in its story, not in how it ends).
         self.category_model = _fit_calibrated(x[idx], y, w, self.c)
         self.category_linear = _linear(self.category_model)
         steps.update()
         idx, y, w = _select(docs, "kind")
-        self.kind_model = _fit_lr(xs[idx], y, w, self.c)
-        # The report probability that restricts a letter (restrict.py) stays the one of a kind
-        # model without the structure block: the threshold was chosen on it, and the sharper
-        # structure model gave borderline 举报 less (restricted recall on restrict_blind fell
-        # from 95 % to 93 %). So a letter is restricted at least as often as before.
-        self.report_model = _fit_lr(x[idx], y, w, self.c)
+        self.kind_model = _fit_lr(x[idx], y, w, self.c)
         steps.update()
         self.measure_models = self._fit_measures(docs, x)
         self.urgent_model = self._fit_urgent(docs, x)
@@ -253,14 +233,6 @@ class Classifier:
             return None
         return _fit_lr(x[idx], y, [docs[i].weight for i in idx], URGENT_C)
 
-    def report_probs(self, x: csr_matrix) -> np.ndarray | None:
-        """Each letter's report probability from the kind model without structure; None when
-        it has no report class (taxonomy alone: the kind model's own then)."""
-        classes = [str(c) for c in self.report_model.classes_]
-        if "report" not in classes:
-            return None
-        return self.report_model.predict_proba(x)[:, classes.index("report")]
-
     def urgent_probs(self, x: csr_matrix) -> np.ndarray | None:
         model = getattr(self, "urgent_model", None)
         if model is None:
@@ -291,14 +263,11 @@ class Classifier:
             return []
         chars, words_in = self.norm.many(items)
         x = self.features.transform(chars, words_in)
-        xs = sparse.hstack([x, self.features.transform_structure(structures(words_in, items))],
-                           format="csr")
         labels = [str(c) for c in self.category_model.classes_]
         probs = self.category_model.predict_proba(x)
         decisions = decide_many(labels, probs, self.kind_model.classes_,
-                                self.kind_model.predict_proba(xs), self.urgent_probs(x),
-                                self.spam_bar, (chars, words_in), items,
-                                self.report_probs(x))
+                                self.kind_model.predict_proba(x), self.urgent_probs(x),
+                                self.spam_bar, (chars, words_in), items)
         measures = self._measures(x, [d.pick[0] for d in decisions])
         coef = {c: self.category_linear.coef_[j] for j, c in enumerate(labels)}
         out = []

@@ -12,8 +12,7 @@ scikit-learn.
 
 The arithmetic is scikit-learn's, operation for operation: counts → 1 + log → × idf → each
 row divided by its l2 norm (its sum of squares taken in column order, as
-``normalize`` does), word block, character block and structure block (the kind model's, from
-``structure.py``) each on its own; a decision is a row's
+``normalize`` does), word block and character block each on its own; a decision is a row's
 products summed in column order (as scipy's sparse product does) plus the intercept;
 probabilities are scikit-learn's softmax, temperature scaling included. The results are the
 Classifier's (the tests compare the two on the development set and on edge inputs).
@@ -38,7 +37,6 @@ from .decide import classification, decide_many
 from .explain import top_words
 from .ngrams import ngram_hits
 from .result import Classification
-from .structure import structures
 from .taxonomy import Taxonomy
 from .text import Normaliser, normaliser_for
 
@@ -49,8 +47,7 @@ if TYPE_CHECKING:
     from .features import Featuriser
     from .model import Classifier
 
-FORMAT = 3  # of the file; bump when its arrays or their meaning change (2: urgency model,
-# 3: the structure block, which the kind model reads)
+FORMAT = 2  # of the file; bump when its arrays or their meaning change (2: urgency model)
 
 
 @dataclass(frozen=True)
@@ -83,14 +80,6 @@ class _Linear:
     coef: np.ndarray
     intercept: np.ndarray
     cols: np.ndarray | None = None
-
-    def split(self, at: int) -> tuple[_Linear, _Linear]:
-        """This model over columns [0, at) with the intercept, and over the columns from
-        ``at`` on, renumbered from 0, without one: the decision over two feature blocks is
-        the sum of the two."""
-        return (_Linear(self.classes, np.ascontiguousarray(self.coef[:, :at]), self.intercept),
-                _Linear(self.classes, np.ascontiguousarray(self.coef[:, at:]),
-                        np.zeros_like(self.intercept)))
 
     @classmethod
     def from_lr(cls, lr: Any, classes: Sequence[Any], *, sparse: bool = False) -> _Linear:
@@ -185,22 +174,6 @@ def _tfidf(rows: np.ndarray, cols: np.ndarray, n: int, idf: np.ndarray) -> _Rows
     return _Rows(rows, cols, vals, n)
 
 
-def _token_hits(docs: Sequence[str], index: dict[str, int],
-                bigrams: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(row, column) of each known token (and token bigram), as ``TfidfVectorizer(
-    tokenizer=str.split, ngram_range=(1, 2 if bigrams else 1))`` analyses a document."""
-    get = index.get
-    rows: list[int] = []
-    cols: list[int] = []
-    for i, doc in enumerate(docs):
-        toks = doc.split()
-        grams = [*toks, *map(" ".join, zip(toks, toks[1:], strict=False))] if bigrams else toks
-        found = [j for j in map(get, grams) if j is not None]
-        cols += found
-        rows += [i] * len(found)
-    return np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)
-
-
 def _check_featuriser(feats: Featuriser) -> None:
     """The settings this module reproduces; another Featuriser must not export silently."""
     expected = {
@@ -212,9 +185,6 @@ def _check_featuriser(feats: Featuriser) -> None:
     chars = feats.char_tfidf.get_params()
     wrong = [k for k, v in expected.items() if words[k] != v]
     wrong += [f"char {k}" for k in ("use_idf", "sublinear_tf", "norm") if chars[k] != expected[k]]
-    structure = feats.structure.get_params()
-    wrong += [f"structure {k}" for k, v in {**expected, "ngram_range": (1, 1)}.items()
-              if structure[k] != v]
     if wrong:
         raise ValueError(f"the scorer cannot reproduce this featuriser: {', '.join(wrong)}")
 
@@ -249,18 +219,11 @@ class Scorer:
     beta: float | None  # temperature; None for an uncalibrated category model
     kind: _Linear
     measures: dict[str, _Linear | str | None]  # per category; a str/None: always that one
-    structure_names: list[str]  # the structure block (structure.py), which the kind model reads
-    structure_idf: np.ndarray
-    structure_weight: float
-    kind_structure: _Linear  # the kind model's weights on it (its intercept is in ``kind``)
-    report: _Linear  # the kind model without structure, for the report probability
     urgent: _Linear | None = None  # the urgency model (two classes: one row); None: cues only
     _word_index: dict[str, int] = field(init=False)
-    _structure_index: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
         self._word_index = {w: i for i, w in enumerate(self.word_names)}
-        self._structure_index = {w: i for i, w in enumerate(self.structure_names)}
 
     def __repr__(self) -> str:
         return f"Scorer({self.version})"
@@ -284,9 +247,6 @@ class Scorer:
             else:
                 labels = [None if c == NO_MEASURE else str(c) for c in m.classes_]
                 measures[cat] = _Linear.from_lr(m, labels, sparse=True)
-        kind, kind_structure = _Linear.from_lr(
-            clf.kind_model, [str(c) for c in clf.kind_model.classes_]
-        ).split(len(feats.word_names) + len(feats.char_counts.keys_))
         return cls(
             version=clf.version,
             taxonomy=clf.taxonomy,
@@ -300,13 +260,8 @@ class Scorer:
             max_n=int(feats.char_counts.max_n),
             category=_Linear.from_lr(clf.category_linear, [str(c) for c in model.classes_]),
             beta=beta,
-            kind=kind,
+            kind=_Linear.from_lr(clf.kind_model, [str(c) for c in clf.kind_model.classes_]),
             measures=measures,
-            structure_names=[str(w) for w in feats.structure.get_feature_names_out()],
-            structure_idf=np.asarray(feats.structure.idf_, dtype=np.float64),
-            structure_weight=float(feats.structure_weight),
-            kind_structure=kind_structure,
-            report=_Linear.from_lr(clf.report_model, [str(c) for c in clf.report_model.classes_]),
             urgent=_urgent_linear(getattr(clf, "urgent_model", None)),
         )
 
@@ -328,13 +283,9 @@ class Scorer:
         d = self.category.decision(x)
         probs = _lr_proba(d) if self.beta is None else _temperature(d, self.beta)
         urgent = None if self.urgent is None else _lr_proba(self.urgent.decision(x))[:, 1]
-        kind = self.kind.decision(x) + self.kind_structure.decision(
-            self._structure(structures(words_in, items)))
-        report = (_lr_proba(self.report.decision(x))[:, self.report.classes.index("report")]
-                  if "report" in self.report.classes else None)
         decisions = decide_many(labels, probs, self.kind.classes,
-                                _lr_proba(kind), urgent, self.spam_bar,
-                                (chars, words_in), items, report)
+                                _lr_proba(self.kind.decision(x)), urgent, self.spam_bar,
+                                (chars, words_in), items)
         measures = self._measures(x, [dec.pick[0] for dec in decisions])
         indptr = x.indptr()
         out = []
@@ -349,20 +300,26 @@ class Scorer:
     def _features(self, clean: Sequence[str], words: Sequence[str]) -> _Rows:
         """``Featuriser.transform``: word TF-IDF, then character TF-IDF, side by side."""
         n = len(clean)
-        w = _tfidf(*_token_hits(words, self._word_index, True), n, self.word_idf)
+        w = _tfidf(*self._word_hits(words), n, self.word_idf)
         c = _tfidf(*ngram_hits(self.char_keys, clean, self.max_n), n, self.char_idf)
         row = np.concatenate([w.row, c.row])
         order = np.argsort(row, kind="stable")  # in a row: its words, then its characters
         col = np.concatenate([w.col, c.col + len(self.word_names)])
         return _Rows(row[order], col[order], np.concatenate([w.val, c.val])[order], n)
 
-    def _structure(self, structure: Sequence[str]) -> _Rows:
-        """``Featuriser.transform_structure``: the structure block's TF-IDF, scaled."""
-        s = _tfidf(*_token_hits(structure, self._structure_index, False), len(structure),
-                   self.structure_idf)
-        if self.structure_weight != 1.0:
-            s = _Rows(s.row, s.col, s.val * self.structure_weight, s.n)
-        return s
+    def _word_hits(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(row, column) of each known word and word bigram, as ``TfidfVectorizer(
+        tokenizer=str.split, ngram_range=(1, 2))`` analyses a document."""
+        index = self._word_index.get
+        rows: list[int] = []
+        cols: list[int] = []
+        for i, doc in enumerate(words):
+            toks = doc.split()
+            grams = [*toks, *map(" ".join, zip(toks, toks[1:], strict=False))]
+            found = [j for j in map(index, grams) if j is not None]
+            cols += found
+            rows += [i] * len(found)
+        return np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)
 
     def _measures(self, x: _Rows, categories: list[str]) -> list[str | None]:
         out: list[str | None] = [None] * len(categories)
@@ -392,9 +349,6 @@ class Scorer:
             "max_n": self.max_n,
             "category": self.category.classes,
             "kind": self.kind.classes,
-            "structure": self.structure_names,
-            "structure_weight": self.structure_weight,
-            "report": self.report.classes,
             "urgent": None if self.urgent is None else self.urgent.classes,
             "measures": {},
         }
@@ -405,9 +359,6 @@ class Scorer:
             "beta": np.array([] if self.beta is None else [self.beta], dtype=np.float64),
             **self.category.arrays("category_"),
             **self.kind.arrays("kind_"),
-            "structure_idf": self.structure_idf,
-            **self.kind_structure.arrays("kind_structure_"),
-            **self.report.arrays("report_"),
             **(self.urgent.arrays("urgent_") if self.urgent is not None else {}),
         }
         for i, (cat, model) in enumerate(sorted(self.measures.items())):
@@ -450,11 +401,6 @@ class Scorer:
                 beta=float(beta[0]) if len(beta) else None,
                 kind=_Linear.from_arrays(z, "kind_", meta["kind"]),
                 measures=measures,
-                structure_names=meta["structure"],
-                structure_idf=z["structure_idf"],
-                structure_weight=float(meta["structure_weight"]),
-                kind_structure=_Linear.from_arrays(z, "kind_structure_", meta["kind"]),
-                report=_Linear.from_arrays(z, "report_", meta["report"]),
                 urgent=(_Linear.from_arrays(z, "urgent_", meta["urgent"])
                         if meta.get("urgent") else None),
             )

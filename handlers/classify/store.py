@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from .scorer import Scorer
 from .taxonomy import Taxonomy, load_taxonomy
-from .version import FEATURES, data_version
+from .version import data_version
 
 if TYPE_CHECKING:
     from .model import Classifier
@@ -125,8 +125,7 @@ def save_model(clf: Classifier, model_dir: Path) -> str:
     examples = getattr(clf, "examples", [])
     lines = "".join(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in examples)
     _atomic_write(model_dir / f"{v}.examples.jsonl", lines.encode("utf-8"))
-    meta = {"version": v, "sklearn": sklearn.__version__, "features": FEATURES,
-            "taxonomy": clf.taxonomy.to_dict()}
+    meta = {"version": v, "sklearn": sklearn.__version__, "taxonomy": clf.taxonomy.to_dict()}
     _atomic_write(model_dir / f"{v}.json", json.dumps(meta, ensure_ascii=False).encode("utf-8"))
     tmp = model_dir / f".{v}.{os.getpid()}.joblib.tmp"  # two processes may save at once
     joblib.dump(clf, tmp, compress=3)  # ~4x smaller; decompression costs ~0.1 s at load
@@ -138,20 +137,18 @@ def save_model(clf: Classifier, model_dir: Path) -> str:
 
 
 def load_version(model_dir: Path, version: str) -> Classifier:
-    """Load one saved version, retraining it if scikit-learn or the features changed since it
-    was saved."""
+    """Load one saved version, retraining it if scikit-learn changed since it was saved."""
     import joblib
     import sklearn
 
     from .model import train
 
     meta = json.loads((model_dir / f"{version}.json").read_text(encoding="utf-8"))
-    features = meta.get("features", 1)
-    if meta.get("sklearn") == sklearn.__version__ and features == FEATURES:
+    if meta.get("sklearn") == sklearn.__version__:
         return joblib.load(model_dir / f"{version}.joblib")
-    log.warning("model %s was saved under scikit-learn %s with features %s (now %s, %s);"
-                " retraining", version, meta.get("sklearn"), features, sklearn.__version__,
-                FEATURES)
+    log.warning(
+        "model %s was saved under scikit-learn %s; retraining", version, meta.get("sklearn")
+    )
     examples = read_jsonl(model_dir / f"{version}.examples.jsonl")
     clf = train(examples, Taxonomy.from_dict(meta["taxonomy"]))
     clf.version = version  # same data, same model: keep the name staff have seen

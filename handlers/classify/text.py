@@ -131,18 +131,10 @@ _EN_WORD = re.compile(r"[a-z][a-z']+")
 # ASCII classes only: a CJK-matching class before "@" would backtrack over every position.
 _NOISE = re.compile(r"https?://[!-~]+|www\.[!-~]+|[\w.+-]+@[a-z0-9.-]+|\d{5,}", re.ASCII)
 _SPACE = re.compile(r"\s+")
-# A line break ends a sentence (a greeting, a subject, a signature): whitespace around one
-# becomes one "\n", other whitespace one space, so ``clean`` keeps the lines and the text for
-# the character n-grams (its "\n" as spaces) is what collapsing all whitespace gives.
-_LINE_BREAK = re.compile(r"\s*\n\s*")
-_BLANKS = re.compile(r"[^\S\n]+")
-# Punctuation that ends a sentence (after NFKC: ！→!, ；→;, …→...) becomes a line break in the
-# word tokens, which ``structure.py`` reads; "?" stays a word, and ends its sentence there.
-_SENTENCE_END = re.compile(r"[。!;]|\.{3,}")
 _LATIN = re.compile(r"[a-z]+")
 # Everything but letters, CJK, digits and the question mark (the strongest single cue for
 # an inquiry) is a word boundary, not a word.
-_PUNCT = re.compile(r"[^\w?\n]+")
+_PUNCT = re.compile(r"[^\w?]+")
 
 
 @lru_cache(maxsize=1)
@@ -200,15 +192,13 @@ class Normaliser:
         extra = [EN_ZH[w] for w in _EN_WORD.findall(text) if w in EN_ZH]
         if extra:
             text = f"{text} {' '.join(extra)}"
-        if "\n" in text:
-            return _BLANKS.sub(" ", _LINE_BREAK.sub("\n", text)).strip()
         return _SPACE.sub(" ", text).strip()
 
     def tokens(self, clean_text: str) -> str:
         """Space-separated words. HMM is off: faster, and the character n-grams already
         cover words that are not in jieba's dictionary. English stop words are dropped:
         in a small training set they would only say "this is English"."""
-        words = self._cut(_PUNCT.sub(" ", _SENTENCE_END.sub("\n", clean_text)), False)
+        words = self._cut(_PUNCT.sub(" ", clean_text), False)
         if _LATIN.search(clean_text):
             words = [w for w in words if w not in self.stop_words]
         return " ".join(words)
@@ -216,13 +206,10 @@ class Normaliser:
     def __call__(self, subject: str, body: str) -> tuple[str, str]:
         """(text for character n-grams, space-separated words) of one message."""
         clean = self.clean(f"{subject}\n{body}" if subject else body)
-        words = self.tokens(clean)
-        if "\n" in clean:  # the lines were for the word tokens' sentences
-            clean = clean.replace("\n", " ")
         # Latin letters stay out of the character n-grams for the same reason: English
         # words reach the model as words (and through EN_ZH as Chinese keywords).
         chars = _LATIN.sub(" ", clean) if _LATIN.search(clean) else clean
-        return chars, words
+        return chars, self.tokens(clean)
 
     def many(self, items: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
         """(texts for character n-grams, word strings) of (subject, body) pairs, either of

@@ -22,20 +22,12 @@ _SOURCES = (
     "features.py",
     "ngrams.py",
     "text.py",
-    "structure.py",
     "seeds.py",
     "explain.py",
     "decide.py",
     "urgent.py",
     "restrict.py",
 )
-
-
-# The layout of a fitted model's features (what its pickle holds). A model saved under another
-# layout is retrained from its saved examples, as one saved under another scikit-learn is
-# (store.load_version); models from before this number existed are layout 1.
-# 2: the structure block (structure.py) the kind model reads.
-FEATURES = 2
 
 
 def sklearn_version() -> str:

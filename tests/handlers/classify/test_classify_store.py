@@ -3,14 +3,10 @@ hands out the numpy-only Scorer; the Classifier is what training saves."""
 
 from __future__ import annotations
 
-import copy
-import io
 import json
 import os
 from pathlib import Path
 
-import joblib
-import numpy as np
 import pytest
 
 from handlers.classify import (
@@ -94,34 +90,6 @@ def test_model_dir_from_before_scorers_still_serves_and_gains_the_file(
     clf = train(small_examples, load_taxonomy())
     version = save_model(clf, tmp_path)
     scorer_path(tmp_path, version).unlink()  # as an older release saved it
-    served = ClassifierHolder(tmp_path).get()
-    assert served.version == version and served.classify(*MSG) == clf.classify(*MSG)
-    assert Scorer.load(scorer_path(tmp_path, version)).classify(*MSG) == clf.classify(*MSG)
-
-
-def test_model_saved_with_older_features_is_retrained_and_served(
-    tmp_path: Path, small_examples
-) -> None:
-    """A model saved before the structure block (features layout 1) cannot be exported: its
-    pickle has no such block, its scorer file is of format 2. It is retrained from its
-    examples under its own name, and served."""
-    clf = train(small_examples, load_taxonomy())
-    version = save_model(clf, tmp_path)
-    meta_path = tmp_path / f"{version}.json"
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    del meta["features"]  # as releases before it wrote the metadata
-    meta_path.write_text(json.dumps(meta), encoding="utf-8")
-    old = copy.deepcopy(clf)
-    del old.features.structure
-    joblib.dump(old, tmp_path / f"{version}.joblib")
-    with np.load(io.BytesIO(Scorer.from_classifier(clf).to_bytes())) as z:
-        arrays = {k: z[k] for k in z.files}
-    scorer_meta = json.loads(arrays["meta"].tobytes())
-    scorer_meta["format"] = 2
-    arrays["meta"] = np.frombuffer(json.dumps(scorer_meta).encode(), dtype=np.uint8)
-    np.savez(scorer_path(tmp_path, version), **arrays)
-    with pytest.raises(ValueError, match="format 2"):
-        Scorer.load(scorer_path(tmp_path, version))
     served = ClassifierHolder(tmp_path).get()
     assert served.version == version and served.classify(*MSG) == clf.classify(*MSG)
     assert Scorer.load(scorer_path(tmp_path, version)).classify(*MSG) == clf.classify(*MSG)
