@@ -27,6 +27,16 @@ Pick = tuple[str, float, list[tuple[str, float]]]  # category, confidence, top 3
 CUED_SPAM_BAR = 0.95  # spam despite a misconduct-report cue only when this sure
 
 
+def _mostly_latin(subject: str | None, body: str | None) -> bool:
+    """Whether a letter is written mostly in Latin letters (English, pinyin). The model learned
+    from Chinese letters and a few dozen English ones, so it is less sure than its probability
+    says there: a foreign resident's "Help! ... Who is in charge?" scored as spam in
+    cross-validation. Such a letter is spam only at :data:`CUED_SPAM_BAR`."""
+    text = f"{subject or ''}{body or ''}"
+    latin = sum(c.isascii() and c.isalpha() for c in text)
+    return latin > 2 * sum("\u4e00" <= c <= "\u9fff" for c in text)
+
+
 def pick_category(labels: Sequence[str], probs: np.ndarray, spam_bar: float) -> Pick:
     """The category, its probability and the 3 best; spam only when at least ``spam_bar``
     sure, otherwise the next label."""
@@ -67,8 +77,8 @@ def decide_many(
     When unsure, not spam: beyond ``spam_bar``, a letter whose likeliest kind is report, whose
     report probability reaches the default restrict threshold, or that is urgent is never spam, and
     one with a misconduct-report cue (a broad net: "送888元" in a casino advert is one) is spam
-    only at :data:`CUED_SPAM_BAR`. A spam letter carries no report cue and no urgency, so a
-    restricted or urgent letter is never spam. The kind model knows spam too (so that a spam
+    only at :data:`CUED_SPAM_BAR`, as is a letter mostly in Latin letters. A spam letter carries
+    no report cue and no urgency, so a restricted or urgent letter is never spam. The kind model knows spam too (so that a spam
     letter's report probability is low), but a letter's kind is the best citizens' kind."""
     kinds = [str(k) for k in kind_labels]
     citizen = np.array([k != "spam" for k in kinds])
@@ -81,7 +91,8 @@ def decide_many(
         report_cue = cue(chars, words)
         u_prob = float(urgent_probs[i]) if urgent_probs is not None else None
         urgent = urgency.assess(u_prob, chars, f"{subject or ''}\n{body or ''}")
-        bar = spam_bar if report_cue is None else max(spam_bar, CUED_SPAM_BAR)
+        bar = spam_bar if report_cue is None and not _mostly_latin(subject, body) else max(
+            spam_bar, CUED_SPAM_BAR)
         likely_report = kinds[int(np.argmax(kp))] == "report" or report_prob >= DEFAULT_THRESHOLD
         if urgent.urgent or likely_report:
             bar = np.inf

@@ -49,3 +49,25 @@ def test_a_restricted_letter_is_never_spam(shipped) -> None:
     c = shipped.classify("", body)
     assert c.restriction().restricted
     assert c.category != "spam"
+
+
+def test_an_english_letter_needs_the_cued_bar_to_be_spam() -> None:
+    """The model knows little English: a foreign resident's letter that it gives 0.9 spam is
+    still filed as a letter, where a Chinese one as sure would be spam."""
+    import numpy as np
+
+    from handlers.classify.decide import CUED_SPAM_BAR, decide_many
+
+    labels = ["1", "other", "spam"]
+    probs = np.array([[0.02, 0.08, 0.90], [0.02, 0.08, 0.90], [0.0, 0.01, 0.99]])
+    kinds = np.array(["complaint", "inquiry", "report", "spam"])
+    kind_probs = np.tile([0.3, 0.3, 0.0, 0.4], (3, 1))
+    items = [("", "Help! I have waited at the hospital for six hours. Who is in charge here?"),
+             ("", "限时特惠全场一折起，点击链接领取优惠券，回复TD退订"),
+             ("", "Cheap flights and hotel deals, book now and save 70 percent, click the link")]
+    chars = [body.lower() for _, body in items]
+    words = [" ".join(body.split()) for _, body in items]
+    picks = [d.pick[0] for d in decide_many(labels, probs, kinds, kind_probs, None, 0.8,
+                                            (chars, words), items)]
+    assert picks == ["other", "spam", "spam"]
+    assert 0.9 < CUED_SPAM_BAR <= 0.99
