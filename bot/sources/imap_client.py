@@ -148,6 +148,7 @@ class MailboxClient:
         self._ensure_folder(s.processed_folder)
         selected = client.select_folder(s.folder)
         self.uidvalidity = int(selected[b"UIDVALIDITY"])
+        self.announced()  # the SELECT's EXISTS is the folder's size, not news
 
     def _identify(self) -> None:
         """Send ID (RFC 2971) after login, before any SELECT, when the server offers it.
