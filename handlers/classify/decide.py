@@ -91,12 +91,13 @@ def decide_many(
         report_cue = cue(chars, words)
         u_prob = float(urgent_probs[i]) if urgent_probs is not None else None
         urgent = urgency.assess(u_prob, chars, f"{subject or ''}\n{body or ''}")
-        bar = spam_bar if report_cue is None and not _mostly_latin(subject, body) else max(
-            spam_bar, CUED_SPAM_BAR)
+        bar = spam_bar if report_cue is None else max(spam_bar, CUED_SPAM_BAR)
         likely_report = kinds[int(np.argmax(kp))] == "report" or report_prob >= DEFAULT_THRESHOLD
         if urgent.urgent or likely_report:
             bar = np.inf
         pick = pick_category(labels, probs[i], bar)
+        if pick[0] == "spam" and bar < CUED_SPAM_BAR and _mostly_latin(subject, body):
+            pick = pick_category(labels, probs[i], CUED_SPAM_BAR)  # counted only for spam
         if pick[0] == "spam":
             report_cue, urgent = None, urgency.CALM
         out.append(Decision(pick, kind, report_prob, report_cue, urgent))
