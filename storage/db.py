@@ -230,7 +230,9 @@ class Sessions(async_sessionmaker[AsyncSession]):
 
     def _in_thread(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         if self._sync is None:
-            self._sync = create_engine(self._engine.url.set(drivername="sqlite"))
+            # The same engine settings as the async one (hide_parameters: see make_engine).
+            self._sync = create_engine(self._engine.url.set(drivername="sqlite"),
+                                       hide_parameters=self._engine.sync_engine.hide_parameters)
             event.listen(self._sync, "connect", _sqlite_pragmas)
         with self._sync.begin() as conn:
             return fn(conn, *args)

@@ -219,3 +219,22 @@ async def test_a_transaction_run_at_once_may_not_wait_for_the_event_loop(db, db_
         await db.run_transaction(work)
     async with db() as s:
         assert list(await s.scalars(select(RawIntake.source_key))) == []
+
+
+async def test_a_failed_write_in_the_thread_does_not_quote_the_letter(db, db_url: str):
+    """A failing statement's exception is logged and stored (intake errors): in run_write's
+    thread, as through the async engine, it must not carry the bound values, a letter's text
+    among them."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    secret = "举报某所长收钱压案不办"
+
+    def clash(conn) -> None:  # type: ignore[no-untyped-def]
+        conn.execute(text("CREATE TABLE IF NOT EXISTS t_once (body TEXT UNIQUE)"))
+        for _ in range(2):
+            conn.execute(text("INSERT INTO t_once (body) VALUES (:body)"), {"body": secret})
+
+    with pytest.raises(IntegrityError) as failed:
+        await db.run_write(clash)
+    assert secret not in str(failed.value)
