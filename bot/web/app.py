@@ -23,7 +23,7 @@ def make_app(rt: Runtime) -> web.Application:
     )
     app[RUNTIME] = rt
     app[form_writer.WRITER] = form_writer.FormWriter(rt)
-    app[form.BLANK_FORM] = form.BlankForm()
+    app[form.FORM_PAGES] = form.FormPages()
     app.cleanup_ctx.append(form_writer.running)
     aiohttp_jinja2.setup(
         app,

@@ -59,21 +59,20 @@ def _render_form(request: web.Request, form: FormInput | None, status: int = 200
 
 
 @dataclass
-class BlankForm:
-    """The form as a first visit shows it, rendered once and cut where the token goes.
+class FormPages:
+    """The form's two pages, rendered once and filled in per visitor.
 
-    Every visitor gets the same page but for the token, and rendering it through Jinja was a
-    third of a GET's CPU under sustained load (``bench/web_form.py --sustained``); the pieces
-    depend on the settings only, which change with a restart."""
+    ``pieces``: the form as a first visit shows it, cut where the token goes. ``done``: the page
+    after a POST, per variant (with or without an address), with slots for the number, the query
+    code and the address. Rendering each through Jinja was a third of a GET's or a POST's CPU
+    under sustained load (``bench/web_form.py --sustained``); they depend on the settings only,
+    which change with a restart."""
 
     pieces: list[str] = field(default_factory=list)
-    # The page after a POST, likewise rendered once per variant (with or without an address)
-    # with slots for the number, the query code and the address; it was a third of a POST's
-    # CPU under sustained load.
     done: dict[bool, str] = field(default_factory=dict)
 
 
-BLANK_FORM: web.AppKey[BlankForm] = web.AppKey("blank_form", BlankForm)
+FORM_PAGES: web.AppKey[FormPages] = web.AppKey("form_pages", FormPages)
 _TOKEN_SLOT = "\x00token\x00"  # no template writes a NUL
 _DONE_SLOTS = {"tracking_no": "\x00tn\x00", "query_code": "\x00qc\x00", "email": "\x00em\x00"}
 
@@ -100,7 +99,7 @@ def check_files(form: FormInput, files: list[uploads.Upload], max_files: int) ->
 
 
 async def show_form(request: web.Request) -> web.Response:
-    rt, blank = request.app[RUNTIME], request.app[BLANK_FORM]
+    rt, blank = request.app[RUNTIME], request.app[FORM_PAGES]
     if not blank.pieces:
         page = aiohttp_jinja2.render_string("web/form.html", request,
                                             _context(rt, None, _TOKEN_SLOT))
@@ -109,7 +108,7 @@ async def show_form(request: web.Request) -> web.Response:
 
 
 def _render_done(request: web.Request, tracking_no: str, email: str | None) -> web.Response:
-    rt, cache = request.app[RUNTIME], request.app[BLANK_FORM].done
+    rt, cache = request.app[RUNTIME], request.app[FORM_PAGES].done
     page = cache.get(bool(email))
     if page is None:
         context = {**_DONE_SLOTS, "email": _DONE_SLOTS["email"] if email else None,
