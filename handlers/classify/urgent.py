@@ -273,11 +273,13 @@ def _english(raw: str, cues: tuple[tuple[str, re.Pattern[str]], ...]) -> list[st
             if (m := pattern.search(raw)) is not None]
 
 
-def _scan(text: str, raw: str, *, plain: bool, indirect: bool) -> tuple[list[str], list[str]]:
+def _scan(text: str, raw: str, *, plain: bool, indirect: bool,
+          sentences: _Sentences | None = None) -> tuple[list[str], list[str]]:
     """(plain cues, indirect cues) of a letter; ``plain``/``indirect`` False skips the Chinese
     cues of that kind (see :func:`assess`). Each pattern scans the whole text once (most letters
     have no cue at all); only a match has its sentence looked at."""
-    sentences = _Sentences(text) if plain or indirect else None
+    if sentences is None and (plain or indirect):
+        sentences = _Sentences(text)
     found = _live(text, CUES, sentences) if plain else []
     weak = _live(text, INDIRECT_CUES, sentences) if indirect else []
     return _with_english(found, weak, raw)
@@ -316,10 +318,12 @@ def assess(prob: float | None, text: str, raw: str, *, spam: bool = False) -> Ur
     # Below CUE_BAR only a strong cue (or an English one) can make the letter urgent: look for
     # those first, and for the rest (reported to staff with them) only when one is found. Same
     # result, a third of the scan for the many letters in this band.
+    sentences = _Sentences(text) if plain or indirect else None
     if (plain and prob is not None and prob < min(CUE_BAR, INDIRECT_BAR)
-            and not _live(text, CUES_STRONG) and _with_english([], [], raw) == ([], [])):
+            and not _live(text, CUES_STRONG, sentences)
+            and _with_english([], [], raw) == ([], [])):
         return _decide(prob, [], [])
-    found, weak = _scan(text, raw, plain=plain, indirect=indirect)
+    found, weak = _scan(text, raw, plain=plain, indirect=indirect, sentences=sentences)
     if prob is None:
         return decide(1.0, tuple(found), spam=False) if found else CALM
     return _decide(prob, found, weak)
