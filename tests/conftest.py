@@ -25,6 +25,21 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Have the shipped model built before any test runs, once, in the controlling process.
+
+    The model is cached by a hash of its code and data, so the first run after either changes
+    trains it (10-20 s on a loaded machine). Without this, that training fell inside whichever
+    test first classified a letter, and a test that waits for a letter to be filed timed out.
+    xdist workers see the cache the controller wrote.
+    """
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller has built it
+        return
+    from handlers.classify.store import shipped_scorer
+
+    shipped_scorer()
+
+
 @pytest.fixture(scope="session")
 def pg_template(postgres: Postgres) -> str:
     name = "feedback_template"
