@@ -26,6 +26,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .firstchar import FirstCharPattern
+
 # The default of ``[classifier] restrict_threshold`` (see the README's measurement).
 DEFAULT_THRESHOLD = 0.10
 
@@ -64,10 +66,10 @@ _CUE_GROUPS = (
 )
 # English letters reach the cues through the normaliser's word tokens (Latin is kept there).
 _ENGLISH = r"(?<![a-z])(?:bribes?|bribery|kickbacks?|corrupt\w*|fees?|confidential)(?![a-z])"
-# One pattern per group, searched in turn: each keeps re's scan by first character, which one
-# alternation of them all loses (56 µs a 300-character letter instead of about 35 µs).
-CUES = tuple(re.compile(group) for group in _CUE_GROUPS)
-ENGLISH_CUES = re.compile(_ENGLISH)
+# One pattern per group, searched in turn, each scanned by its first characters (firstchar.py):
+# 13 µs a 300-character letter, against 56 µs for one alternation of them all.
+CUES = tuple(FirstCharPattern(group) for group in _CUE_GROUPS)
+ENGLISH_CUES = FirstCharPattern(_ENGLISH)
 _LATIN = re.compile(r"[a-z]")
 
 
@@ -75,14 +77,12 @@ def cue(text: str, words: str = "") -> str | None:
     """The first misconduct-report cue in a normalised text (``Normaliser`` output), or None;
     ``words``, its word tokens, are read for English cues only (the character text has lost
     its Latin letters), and only when there are any: the scan is a tenth of a letter's cost."""
-    found = None
     for pattern in CUES:
-        found = pattern.search(text)
-        if found is not None:
-            break
-    if found is None and words and _LATIN.search(words):
-        found = ENGLISH_CUES.search(words)
-    return found.group(0) if found else None
+        if (span := pattern.search(text)) is not None:
+            return text[span[0]:span[1]]
+    if words and _LATIN.search(words) and (span := ENGLISH_CUES.search(words)) is not None:
+        return words[span[0]:span[1]]
+    return None
 
 
 @dataclass(frozen=True)

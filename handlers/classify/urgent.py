@@ -31,6 +31,8 @@ import re
 from bisect import bisect_left
 from dataclasses import dataclass
 
+from .firstchar import FirstCharPattern
+
 # The bars were chosen by 5-fold cross-validation over the corpus (README, "Urgent letters"): the
 # lowest model bar whose CV precision stays above 92 %, then the cue bars that keep it there.
 MODEL_BAR = 0.75  # the model alone
@@ -73,9 +75,9 @@ CUE_GROUPS: tuple[tuple[str, str], ...] = (
 _OFFICE = (r"(?:政府|市委|区委|县委|省委|省里|法院|中院|检察院|公安局|派出所|政法委|信访局|信访办|"
            r"住建局|人社局|街道办|街道|镇上|管委会|大院|北京)")
 # A number of people: 二十几个人, 一百多户, 几十个, 68户, 一百来号人.
-_HEADS = r"(?:\d+|[一二两三四五六七八九十百千几]+)(?:多|来|几)?(?:个人|个|号人|人|户|名|位|家)"
+_HEADS = r"(?:[0-9]+|[一二两三四五六七八九十百千几]+)(?:多|来|几)?(?:个人|个|号人|人|户|名|位|家)"
 _WHEN = (r"(?:明天|后天|明早|今晚|下周.?|周[一二三四五六日末]|星期.|礼拜.|月底|月初|"
-         r"\d{1,2}(?:号|日)|早上|上午|下午|一早|一大早)")
+         r"[0-9]{1,2}(?:号|日)|早上|上午|下午|一早|一大早)")
 
 # The indirect warning signs of crisis-line practice: no alarm word, so each needs more of the
 # model's backing (:data:`INDIRECT_BAR`) than a plain cue. Same labels as :data:`CUE_GROUPS`.
@@ -155,13 +157,16 @@ _ENGLISH_INDIRECT = (
     ("正在发生的犯罪", r"cutting the (?:chain|lock)|break(?:ing)? in"),
     ("暴力威胁", r"watch (?:his|her|your) back|know where (?:he|she|you) lives?"),
 )
-CUES = tuple((label, re.compile(pattern)) for label, pattern in CUE_GROUPS)
-CUES_STRONG = tuple((label, pattern) for label, pattern in CUES if label in STRONG)
-INDIRECT_CUES = tuple((label, re.compile(pattern)) for label, pattern in INDIRECT_GROUPS)
-ENGLISH_CUES = tuple((label, re.compile(r"(?<![a-z])(?:" + p + r")(?![a-z])"))
-                     for label, p in _ENGLISH)
-ENGLISH_INDIRECT = tuple((label, re.compile(r"(?<![a-z])(?:" + p + r")(?![a-z])"))
-                         for label, p in _ENGLISH_INDIRECT)
+# Digits are written [0-9], not \d: the text is NFKC-folded, and a category hides a pattern's
+# first characters from the scan (firstchar.py).
+Cues = tuple[tuple[str, FirstCharPattern], ...]
+CUES: Cues = tuple((label, FirstCharPattern(pattern)) for label, pattern in CUE_GROUPS)
+CUES_STRONG: Cues = tuple((label, pattern) for label, pattern in CUES if label in STRONG)
+INDIRECT_CUES: Cues = tuple((label, FirstCharPattern(pattern)) for label, pattern in INDIRECT_GROUPS)
+ENGLISH_CUES: Cues = tuple((label, FirstCharPattern(r"(?<![a-z])(?:" + p + r")(?![a-z])"))
+                           for label, p in _ENGLISH)
+ENGLISH_INDIRECT: Cues = tuple((label, FirstCharPattern(r"(?<![a-z])(?:" + p + r")(?![a-z])"))
+                               for label, p in _ENGLISH_INDIRECT)
 
 # A sentence that frames its alarm word as somebody else's story, a hypothetical or advice.
 _STORY = re.compile(
@@ -245,32 +250,31 @@ def _in_past(text: str, lo: int, hi: int, at: int, end: int) -> bool:
     return after is not None and not _NOW.search(text, at, after.start())
 
 
-def _live(text: str, cues: tuple[tuple[str, re.Pattern[str]], ...],
-          sentences: _Sentences | None = None) -> list[str]:
+def _live(text: str, cues: Cues, sentences: _Sentences | None = None) -> list[str]:
     """``label：word`` for each match of ``cues`` in ``text`` whose sentence does not frame it as
     news, fiction, a hypothetical or the past, and that is not negated. A cue already found
     live is not looked at again."""
     found: list[str] = []
     sentences = sentences or _Sentences(text)
     for label, pattern in cues:
-        for m in pattern.finditer(text):
-            cue = f"{label}：{m.group(0)}"
+        for start, end in pattern.spans(text):
+            cue = f"{label}：{text[start:end]}"
             if cue in found:
                 continue
-            lo, hi = sentences.around(m.start(), m.end())
-            if (sentences.is_story(lo, hi) or _NEGATED.search(text, lo, m.start())
-                    or _in_past(text, lo, hi, m.start(), m.end())):
+            lo, hi = sentences.around(start, end)
+            if (sentences.is_story(lo, hi) or _NEGATED.search(text, lo, start)
+                    or _in_past(text, lo, hi, start, end)):
                 continue
             found.append(cue)
     return found
 
 
-def _english(raw: str, cues: tuple[tuple[str, re.Pattern[str]], ...]) -> list[str]:
+def _english(raw: str, cues: Cues) -> list[str]:
     """The first match of each English cue in ``raw`` (lower-cased), none in a framed letter."""
     if _EN_FRAME.search(raw):
         return []
-    return [f"{label}：{m.group(0)}" for label, pattern in cues
-            if (m := pattern.search(raw)) is not None]
+    return [f"{label}：{raw[span[0]:span[1]]}" for label, pattern in cues
+            if (span := pattern.search(raw)) is not None]
 
 
 def _scan(text: str, raw: str, *, plain: bool, indirect: bool,

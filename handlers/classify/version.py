@@ -27,6 +27,7 @@ _SOURCES = (
     "decide.py",
     "urgent.py",
     "restrict.py",
+    "firstchar.py",
 )
 
 
