@@ -131,6 +131,11 @@ _EN_WORD = re.compile(r"[a-z][a-z']+")
 # ASCII classes only: a CJK-matching class before "@" would backtrack over every position.
 _NOISE = re.compile(r"https?://[!-~]+|www\.[!-~]+|[\w.+-]+@[a-z0-9.-]+|\d{5,}", re.ASCII)
 _SPACE = re.compile(r"\s+")
+# The full-width punctuation Chinese text is full of, with its NFKC form. Folding these first
+# lets most letters pass the cheap is_normalized check, where normalize() costs about 35 µs a
+# 300-character letter. The result is the same: a character replaced by its own NFKC form
+# leaves the text's NFKD, hence its NFKC, unchanged, and anything else is still normalised.
+_FOLD = tuple((c, unicodedata.normalize("NFKC", c)) for c in "，？：；！（）～　…")
 _LATIN = re.compile(r"[a-z]+")
 # Everything but letters, CJK, digits and the question mark (the strongest single cue for
 # an inquiry) is a word boundary, not a word.
@@ -185,8 +190,11 @@ class Normaliser:
             self._cut = self._jieba.lcut
 
     def clean(self, text: str) -> str:
-        if not unicodedata.is_normalized("NFKC", text):  # the quick check is 10x cheaper
-            text = unicodedata.normalize("NFKC", text)
+        if not unicodedata.is_normalized("NFKC", text):  # the check is 100x cheaper
+            for wide, narrow in _FOLD:
+                text = text.replace(wide, narrow)
+            if not unicodedata.is_normalized("NFKC", text):
+                text = unicodedata.normalize("NFKC", text)
         text = text.lower()
         text = to_simplified(_NOISE.sub(" ", text))
         extra = [EN_ZH[w] for w in _EN_WORD.findall(text) if w in EN_ZH]

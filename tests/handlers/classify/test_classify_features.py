@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer
 
@@ -34,6 +36,17 @@ def test_english_stop_words_handed_in_are_dropped() -> None:
 def test_full_width_question_mark_survives_as_a_word() -> None:
     _, words = Normaliser()("", "请问怎么申请？")
     assert "?" in words.split()
+
+
+def test_letters_are_folded_exactly_as_nfkc_folds_them() -> None:
+    """Full-width punctuation, letters and digits, an ideographic space, a decomposed accent, a
+    circled number and a compatibility ideograph: the classifier sees NFKC text however it is
+    written (the cheap path for common punctuation must not change what it sees)."""
+    norm = Normaliser()
+    for text in ["请问，派出所？！（急）：几点；～…", "ＡＢＣ１２３　法院", "cafe\u0301的①号窗口",
+                 "\uf900立案", "已处理，e\u0301té①，ＡＢ"]:
+        expected = " ".join(unicodedata.normalize("NFKC", text).lower().split())
+        assert norm.clean(text) == to_simplified(expected), text
 
 
 def test_taxonomy_terms_are_kept_whole() -> None:
