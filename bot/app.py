@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 from collections.abc import Callable, Coroutine
@@ -22,7 +21,7 @@ from aiohttp import web
 
 from bot import parts
 from bot.config import Settings
-from bot.runtime import Runtime
+from bot.runtime import Runtime, freeze_heap
 from bot.web.app import make_app
 from bot.workers import intake, maintenance, outbox, reminders, urgent
 from storage.db import upgrade_async
@@ -83,9 +82,13 @@ class Service:
         await self.runtime.close()
 
 
-async def start(settings: Settings, *, workers: bool = True) -> Service:
+async def start(settings: Settings, *, workers: bool = True,
+                settle: Callable[[], None] | None = None) -> Service:
+    """The service, serving and (``workers``) working; ``settle``: see ``Runtime.settle``."""
     await upgrade_async(settings.database.url)
     rt = Runtime.create(settings)
+    if settle is not None:
+        rt.settle = settle
     runner = web.AppRunner(make_app(rt), access_log=None, shutdown_timeout=3.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.web.host, settings.web.port)
@@ -100,12 +103,8 @@ async def start(settings: Settings, *, workers: bool = True) -> Service:
 
 
 async def serve(settings: Settings) -> None:
-    service = await start(settings)
-    # What exists now (modules, templates, settings, the engine) lives as long as the process:
-    # frozen, a full collection no longer walks it, which under load paused every request for
-    # 70-110 ms (bench/web_form.py's p99). Not in start(): tests start many services per process.
-    gc.collect()
-    gc.freeze()
+    service = await start(settings, settle=freeze_heap)
+    freeze_heap()  # modules, templates, settings, the engine
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

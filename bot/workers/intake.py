@@ -291,6 +291,7 @@ class IntakeWorker(Worker):
         filed without the index gets its same-writer links only."""
         try:
             self.rt.repeats = await repeat_index.build(self.rt.sessions, self.rt.settings)
+            self.rt.settle()
         except Exception as exc:  # noqa: BLE001 - ours, reported; filing goes on without it
             errors.report(log, "repeat index", exc)
             self.rt.metrics.errors.labels(where="intake").inc()

@@ -5,11 +5,13 @@ window once they are older than it."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select
 
+from bot.app import Service, start
 from bot.repeat_index import build
 from storage import submissions
 from storage.db import utcnow
@@ -51,3 +53,24 @@ async def test_the_index_holds_the_windows_open_letters_and_old_letters_get_keys
     # A case received just inside the window leaves it as time passes.
     assert index.prune(utcnow() - timedelta(days=29.98)) == 1
     assert ids["leaving"] not in index and ids["open"] in index
+
+
+async def test_the_service_settles_its_heap_once_the_index_is_built(
+        db_url: str, tmp_path: Path) -> None:
+    """``serve`` freezes what lives as long as the process, so the garbage collector's full
+    collections stop walking it; the repeat index (and the modules it imports) is built after
+    start, so the intake worker settles again once it exists, before filing under load."""
+    seen: list[bool] = []
+    done = asyncio.Event()
+    service: Service | None = None
+
+    def settle() -> None:
+        seen.append(service is not None and service.runtime.repeats is not None)
+        done.set()
+
+    service = await start(make_settings(db_url, tmp_path), settle=settle)
+    try:
+        await asyncio.wait_for(done.wait(), 60)
+    finally:
+        await service.stop()
+    assert seen == [True]
