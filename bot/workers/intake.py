@@ -278,6 +278,10 @@ class IntakeWorker(Worker):
         self.preparer.start()
         if not self.preparer.in_processes and self.rt.classifier_holder is not None:
             await _load_classifier(self.rt)
+        # At once, not at the first quiet moment: a service just started has no rush yet, and
+        # the index's set-up (datasketch's imports, scipy's among them, and the report's
+        # n-grams: about a second of CPU) slowed every page it shared the interpreter with.
+        await self._build_repeat_index()
 
     async def round(self) -> Next:
         await self.rt.foreground.wait_quiet()  # citizens posting letters go first
@@ -287,8 +291,8 @@ class IntakeWorker(Worker):
         return Next(0.0 if handled else self.poll_seconds)
 
     async def _build_repeat_index(self) -> None:
-        """Before the first letter is filed (and again each round until it works): a letter
-        filed without the index gets its same-writer links only."""
+        """At start (and again each round until it works): a letter filed without the index
+        gets its same-writer links only."""
         try:
             self.rt.repeats = await repeat_index.build(self.rt.sessions, self.rt.settings)
             self.rt.settle()
