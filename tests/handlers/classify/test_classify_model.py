@@ -148,3 +148,14 @@ def test_training_is_reproducible_bit_for_bit_across_processes() -> None:
         for seed in ("1", "2")
     }
     assert len(outputs) == 1
+
+
+def test_the_short_kind_letters_are_never_trained_on() -> None:
+    """tests/data/kind_short_eval.jsonl measures kind on short letters (README); a letter of it
+    in the training data would inflate that figure."""
+    from handlers.classify.store import read_jsonl, shipped_examples
+
+    trained = {(ex.get("subject") or "", ex["body"]) for ex in shipped_examples()}
+    items = read_jsonl(REPO / "tests" / "data" / "kind_short_eval.jsonl")
+    assert len(items) >= 120
+    assert not [it["id"] for it in items if (it["subject"], it["body"]) in trained]
