@@ -114,7 +114,7 @@ EN_ZH: dict[str, str] = {
     "loan": "贷款",
     "invoice": "发票",
     "discount": "优惠",
-    "free": "免费领取",
+    "free": "免费",  # not 免费领取, a spam cue: "free legal aid" is what a citizen asks for
     "click": "点击链接",
     "unsubscribe": "退订",
     "casino": "博彩",
@@ -125,6 +125,29 @@ EN_ZH: dict[str, str] = {
     "offer": "优惠",
     "winner": "中奖",
     "prize": "奖品",
+    # The errands and troubles of foreign residents: without these an English question about a
+    # permit had only English words to go on, and "renew", "account" and "documents" are
+    # phishing words too (a held-out "what documents do I need to renew my residence
+    # permit?" scored as spam in cross-validation).
+    "residence": "居住证",
+    "permit": "居住证 许可",
+    "visa": "签证 出入境",
+    "passport": "护照 出入境",
+    "documents": "材料 证件",
+    "certificate": "证明",
+    "register": "登记 户籍",
+    "registration": "登记 户籍",
+    "landlord": "房东",
+    "deposit": "押金",
+    "salary": "工资",
+    "wages": "工资",
+    "employer": "老板 公司",
+    "hotline": "热线 电话",
+    "mediation": "调解",
+    "dispute": "纠纷",
+    "stolen": "被盗",
+    "theft": "盗窃",
+    "divorce": "离婚",
 }
 _EN_WORD = re.compile(r"[a-z][a-z']+")
 # Runs that carry no meaning for the model: URLs, e-mail addresses, long digit strings.
