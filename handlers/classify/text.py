@@ -135,8 +135,8 @@ EN_ZH: dict[str, str] = {
     "passport": "护照 出入境",
     "documents": "材料 证件",
     "certificate": "证明",
-    "register": "登记 户籍",
-    "registration": "登记 户籍",
+    # Not "register"/"registration": a domain's, a car's or an event's far more often than a
+    # household's, and domain-renewal notices are the commonest English spam a public mailbox gets.
     "landlord": "房东",
     "deposit": "押金",
     "salary": "工资",
