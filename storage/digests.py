@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
@@ -252,6 +252,16 @@ def _late_rows(rows: Sequence[Any], stage: str) -> list[LateCase]:
     return out
 
 
+def _after(col: Any, end: datetime) -> ColumnElement[bool]:
+    """``col >= end``, written as a closed range so that SQLite leads with ``col``'s index.
+
+    SQLite runs no ANALYZE here, so it rates every one-sided range alike; of "resolved after the
+    period" (a few cases) and "accepted before the deadline" (nearly all) it took the second,
+    and read 570,000 rows of a million for 14,000 (3.8 s of the digest's 7.6). A range closed on
+    both sides counts as narrower. Nothing is done or decided a century after a digest's end."""
+    return col.between(end, end + timedelta(days=36500))
+
+
 async def late_cases(session: AsyncSession, end: datetime, accept_before: datetime,
                      handle_before: datetime, still_late: Any, limit: int = 100) -> LateCases:
     """Counted cases overdue at ``end`` (the period's last moment): not decided by ``end``
@@ -274,12 +284,19 @@ async def late_cases(session: AsyncSession, end: datetime, accept_before: dateti
                func.count().filter(counted, report, or_(and_(*undecided), and_(*unanswered))))
         .where(Submission.status.in_(OPEN_STATUSES)))).one()
     decided_late = _late_rows((await session.execute(select(*_LATE_COLS).where(
-        Submission.accepted_at >= end, Submission.received_at < accept_before))).all(), "accept")
+        _after(Submission.accepted_at, end), Submission.received_at < accept_before))).all(),
+        "accept")
     answered_late = _late_rows((await session.execute(select(*_LATE_COLS).where(
-        Submission.resolved_at >= end, Submission.accepted_at < handle_before,
+        _after(Submission.resolved_at, end), Submission.accepted_at < handle_before,
         Submission.status != REJECTED))).all(), "handle")
-    extended = _late_rows((await session.execute(select(*_LATE_COLS).where(
-        Submission.extended_days.is_not(None), *unanswered))).all(), "handle")
+    # By the extension's own index alone, the rest checked here: with the other conditions in
+    # the SQL, SQLite (no ANALYZE) led with "resolved_at IS NULL", every open case (0.9 s at a
+    # million rows); the extended cases are a few.
+    extended = _late_rows([row[:-2] for row in (await session.execute(
+        select(*_LATE_COLS, Submission.status, Submission.resolved_at)
+        .where(Submission.extended_days.is_not(None)))).all()
+        if row.status in HANDLING and row.resolved_at is None and row.accepted_at is not None
+        and row.accepted_at < handle_before], "handle")
     saved = [c for c in [*extended, *answered_late] if c.extended_days and not still_late(c)]
     oldest_open = _late_rows((await session.execute(select(*_LATE_COLS).where(*undecided)
                                                     .order_by(Submission.received_at)

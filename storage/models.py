@@ -200,7 +200,7 @@ class Submission(Base):
         # its overdue and forwarded counts (also the console's overdue filters), its ratings.
         Index("ix_submissions_week", "received_at", "auto", "category", "channel", "measure"),
         Index("ix_submissions_status_cover", "status", "received_at", "auto", "category",
-              "accepted_at", "resolved_at", "updated_at"),
+              "accepted_at", "resolved_at", "updated_at", "restricted"),  # 0015: 举报 counted
         Index("ix_submissions_satisfaction", "satisfaction", "resolved_at", "auto", "category"),
         # Covers the console's per-category counts of the default view (auto IS NULL).
         Index("ix_submissions_auto_category", "auto", "category"),

@@ -153,3 +153,22 @@ def _cells(data: bytes, sheet: str) -> str:
     return " ".join(str(c) for row in wb[sheet].iter_rows(values_only=True)
                     for c in row if c is not None)
 
+
+
+async def test_an_open_extended_case_is_overdue_only_past_its_extended_deadline(db: Db) -> None:
+    """Cases still being handled with an extension: one within its 60 + 30 days at the week's
+    end, one past them; only the second is listed and counted overdue."""
+    # Accepted Aug 20 + 90 days = Nov 18 (4 days overdue at Nov 22); accepted Sep 10 + 90 days =
+    # Dec 9 (on time, though its 60 days ended Nov 9).
+    before = (await build_w47(db)).figures.lead
+    await db.add(local(1, month=8), "3", status="in_progress", accepted_at=local(20, month=8),
+                 extended_days=30)
+    late_no = f"FK{db.n:08d}"
+    await db.add(local(1, month=9), "3", status="in_progress", accepted_at=local(10, month=9),
+                 extended_days=30)
+    in_time_no = f"FK{db.n:08d}"
+    lead = (await build_w47(db)).figures.lead
+    listed = {o.tracking_no: (o.stage, o.days) for o in lead.overdue}
+    assert listed[late_no] == ("办结", 4)
+    assert in_time_no not in listed
+    assert lead.overdue_handle == before.overdue_handle + 1
