@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_MS = 10_000  # also PostgreSQL's lock_timeout
+INLINE_BUSY_MS = 20  # run_write(inline=True): the event loop waits no longer for a lock
 
 
 def is_sqlite(url: str) -> bool:
@@ -55,12 +57,26 @@ def rowcount(result: Result[Any]) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
-def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry,
+                    busy_ms: int = SQLITE_BUSY_MS) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+    # WAL is a property of the file, kept once set; setting it again takes a lock, which
+    # another process's open write transaction would hold up.
+    cur.execute("PRAGMA journal_mode")
+    if str((cur.fetchone() or ("",))[0]).lower() != "wal":
+        cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _sqlite_inline_pragmas(dbapi_conn: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+    """The event loop's own connection (``Sessions.run_write(inline=True)``): a short wait
+    for another process's lock, and no WAL checkpoints."""
+    _sqlite_pragmas(dbapi_conn, record, busy_ms=INLINE_BUSY_MS)
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA wal_autocheckpoint=0")
     cur.close()
 
 
@@ -155,7 +171,8 @@ class Sessions(async_sessionmaker[AsyncSession]):
         self._engine = engine
         self._writing: _Turns | None = _Turns() if engine.dialect.name == "sqlite" else None
         self._writer: asyncio.Task[object] | None = None
-        self._sync: Engine | None = None
+        self._sync: Engine | None = None  # run_write's thread's
+        self._loop_sync: Engine | None = None  # the event loop thread's (inline)
         self._thread: ThreadPoolExecutor | None = None
 
     def begin(self) -> AbstractAsyncContextManager[AsyncSession]:  # type: ignore[override]
@@ -184,7 +201,8 @@ class Sessions(async_sessionmaker[AsyncSession]):
         async with self._turn(), super().begin() as session:
             yield session
 
-    async def run_write(self, fn: Callable[..., T], *args: Any, urgent: bool = True) -> T:
+    async def run_write(self, fn: Callable[..., T], *args: Any, urgent: bool = True,
+                        inline: bool = False, again_in_thread: bool = True) -> T:
         """``fn(connection, *args)`` in one write transaction, committed when it returns.
 
         For a hot write made of a few statements (the web form's batch). Through aiosqlite each
@@ -193,11 +211,29 @@ class Sessions(async_sessionmaker[AsyncSession]):
         measured 1.5 ms of CPU for a batch of 20 form letters against 2.5-2.9 ms. Elsewhere
         (PostgreSQL, an in-memory SQLite) it runs through ``run_sync`` on the async driver.
         ``urgent``: someone waits for it, so on SQLite it takes the next turn to write (see
-        ``_Turns``)."""
+        ``_Turns``).
+
+        ``inline``: on a SQLite file, run ``fn`` on the event loop's own thread, blocking it for
+        the transaction's few milliseconds of CPU. Meant for short transactions while the loop
+        is busy: a thread then gets the interpreter back only when the loop lets go of it (every
+        few milliseconds), after each statement, so under a rush of form posts a batch of a few
+        statements took 15-40 ms instead of 1-2 ms, and its POSTs waited as long. Inline, the
+        turn (see ``_Turns``) means no writer of this process holds SQLite's lock; another
+        process's (a CLI command's) is waited for at most ``INLINE_BUSY_MS``, then ``fn`` runs
+        again in the thread as usual (``again_in_thread``; else the lock's OperationalError is
+        raised, for an ``fn`` whose effects outside the database must be undone first). The
+        loop's connection never checkpoints the WAL (a checkpoint writes the database file
+        out): the other connections' commits do."""
         if self._writing is None or not sqlite_file(self._engine.url):
             async with self._engine.begin() as conn:
                 return await conn.run_sync(fn, *args)
         async with self._turn(urgent=urgent):
+            if inline:
+                try:
+                    return self._inline(fn, args)
+                except OperationalError as exc:
+                    if not again_in_thread or "locked" not in str(exc):
+                        raise
             if self._thread is None:
                 self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
             done = asyncio.get_running_loop().run_in_executor(
@@ -208,7 +244,8 @@ class Sessions(async_sessionmaker[AsyncSession]):
                 if not done.done():  # cancelled: the turn lasts until the thread has finished
                     await asyncio.wait([done])
 
-    async def run_transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def run_transaction(self, work: Callable[[AsyncSession], Awaitable[T]],
+                              inline: bool = False) -> T:
         """``await work(session)`` in one write transaction, committed when it returns; a
         worker's turn, not an urgent one.
 
@@ -222,11 +259,14 @@ class Sessions(async_sessionmaker[AsyncSession]):
         thread it shares the interpreter with the loop instead of blocking it. ``work`` must
         await nothing but the session's calls (anything else raises RuntimeError, and the
         transaction is rolled back). Elsewhere (PostgreSQL, an in-memory SQLite) it runs on an
-        ``AsyncSession`` as ``begin()`` gives it."""
+        ``AsyncSession`` as ``begin()`` gives it. ``inline``: see ``run_write``; a lock held by
+        another process raises there (the filing's batch is then filed one by one, its
+        in-memory effects undone)."""
         if self._writing is None or not sqlite_file(self._engine.url):
             async with self.begin() as session:
                 return await work(session)
-        return await self.run_write(_at_once, work, urgent=False)
+        return await self.run_write(_at_once, work, urgent=False, inline=inline,
+                                    again_in_thread=False)
 
     def _in_thread(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         if self._sync is None:
@@ -237,8 +277,21 @@ class Sessions(async_sessionmaker[AsyncSession]):
         with self._sync.begin() as conn:
             return fn(conn, *args)
 
+    def _inline(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        if self._loop_sync is None:
+            self._loop_sync = create_engine(
+                self._engine.url.set(drivername="sqlite"),
+                hide_parameters=self._engine.sync_engine.hide_parameters,
+                connect_args={"timeout": INLINE_BUSY_MS / 1000})
+            event.listen(self._loop_sync, "connect", _sqlite_inline_pragmas)
+        with self._loop_sync.begin() as conn:
+            return fn(conn, *args)
+
     async def close(self) -> None:
-        """Release the synchronous engine and its thread, if ``run_write`` made them."""
+        """Release the synchronous engines and the thread, if ``run_write`` made them."""
+        if self._loop_sync is not None:
+            self._loop_sync.dispose()
+            self._loop_sync = None
         if self._thread is not None:
             thread, self._thread = self._thread, None
             if self._sync is not None:

@@ -172,7 +172,8 @@ class FormWriter:
         rows inserted (the honeypots' already closed), and the numbers of keys stored before."""
         letters = [{"source_key": e.source_key, "payload": e.payload,
                     "discard_note": e.discard_note, "channel": e.channel} for e in entries]
-        return await self._sessions.run_write(raw_intake.store_letters, letters, self._draw)
+        return await self._sessions.run_write(raw_intake.store_letters, letters, self._draw,
+                                              inline=True)
 
     @staticmethod
     def _resolve(batch: list[_Waiting], results: dict[str, str | None]) -> None:

@@ -139,7 +139,7 @@ async def process_raw(rt: Runtime, raw_id: int) -> Outcome:
     return _outcomes(rt, [intake])[0]
 
 
-async def file_batch(rt: Runtime, intakes: list[Intake]) -> int:
+async def file_batch(rt: Runtime, intakes: list[Intake], inline: bool = False) -> int:
     """File prepared inputs that do not depend on each other in one transaction: a few
     statements for the batch instead of a dozen per letter. Rows another process took are
     left alone. If the batch fails, each row is filed again on its own (from its stored
@@ -154,7 +154,7 @@ async def file_batch(rt: Runtime, intakes: list[Intake]) -> int:
         return todo
 
     try:
-        todo = await rt.sessions.run_transaction(file)
+        todo = await rt.sessions.run_transaction(file, inline=inline)
     except Exception as exc:
         _forget(rt, intakes)
         log.warning("intake batch of %d failed (%s: %s); filing its rows one by one",
@@ -173,14 +173,17 @@ class Pace:
     (``storage.db._Turns`` hands the slot to the form first, but cannot cut a transaction
     short), and the filing's CPU shares the interpreter with the web pages. A batch of 100
     letters held the slot for a quarter of a second under a rush, and every POST of that moment
-    waited as long; filing back to back took half the process from the pages. So while the form
-    is busy a transaction takes as many letters as fit in ``budget`` seconds (by the time the
-    last ones took a letter), and the filing then rests, taking at most ``share`` of the time:
-    it keeps going (an urgent letter's alert is not held up for the whole rush) and catches up
-    when the rush is over. When it is quiet, the whole run goes at once (the fewest
-    transactions, the fastest catch-up)."""
+    waited as long; filing back to back took half the process from the pages. In the writing
+    thread even one letter held the slot for 10-70 ms: the thread gets the interpreter back
+    from the busy loop only every few milliseconds, after each statement. So while the form is
+    busy a transaction takes as many letters as fit in ``budget`` seconds (by the time the last
+    ones took a letter; at least one) and runs on the event loop itself (``inline``: a few
+    milliseconds the pages wait, instead of tens), and the filing then rests, taking at most
+    ``share`` of the time: it keeps going (an urgent letter's alert is not held up for the
+    whole rush) and catches up when the rush is over. When it is quiet, the whole run goes at
+    once in the thread (the fewest transactions, the fastest catch-up)."""
 
-    def __init__(self, budget: float = 0.02, share: float = 0.25, first: int = 4) -> None:
+    def __init__(self, budget: float = 0.005, share: float = 0.25, first: int = 1) -> None:
         self.budget = budget
         self.share = share
         self.per_letter: float | None = None  # seconds, a moving average
@@ -210,7 +213,7 @@ async def _file_paced(rt: Runtime, run_: list[Intake], pace: Pace) -> int:
         busy = rt.foreground.busy()
         size = pace.size(busy, len(run_) - start)
         began = time.monotonic()
-        handled += await file_batch(rt, run_[start:start + size])
+        handled += await file_batch(rt, run_[start:start + size], inline=busy)
         took = time.monotonic() - began
         pace.record(size, took)
         start += size

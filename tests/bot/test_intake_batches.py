@@ -162,7 +162,7 @@ async def test_while_citizens_post_the_filing_takes_short_transactions(rt: Runti
     time budget; here one) and still files every letter; when it is quiet, in one."""
     await _store_letters(rt, 12)
     rt.foreground.last = float("inf")  # a citizen is always posting
-    pace = Pace(budget=0.0, share=1.0)  # one letter a transaction, no rest: a fast test
+    pace = Pace(budget=0.0, share=1.0, first=4)  # then one letter a transaction, no rest
     assert await drain(rt, pace=pace) == 12
     assert await count(rt, Submission) == 12 and await count(rt, Outbox) == 12
     assert await _transactions(rt) == [4] + [1] * 8  # 4 before the first one was timed
@@ -178,7 +178,7 @@ async def test_while_citizens_post_the_filing_takes_short_transactions(rt: Runti
 
 
 def test_the_pace_rests_in_proportion_and_sizes_by_the_time_a_letter_takes():
-    pace = Pace(budget=0.02, share=0.25)
+    pace = Pace(budget=0.02, share=0.25, first=4)
     assert pace.size(busy=False, left=100) == 100
     assert pace.size(busy=True, left=100) == pace.first
     pace.record(10, 0.05)  # 5 ms a letter

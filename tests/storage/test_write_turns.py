@@ -238,3 +238,55 @@ async def test_a_failed_write_in_the_thread_does_not_quote_the_letter(db, db_url
     with pytest.raises(IntegrityError) as failed:
         await db.run_write(clash)
     assert secret not in str(failed.value)
+
+
+async def test_an_inline_write_runs_on_the_event_loop_and_commits(db, db_url: str):
+    """The web form's batch under a rush: on a SQLite file it runs on the loop's own thread
+    (a thread would wait for the interpreter after each statement), and is committed."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("on PostgreSQL run_write is an ordinary transaction")
+    ran_on: list[int] = []
+
+    def form(conn) -> int:  # type: ignore[no-untyped-def]
+        ran_on.append(threading.get_ident())
+        return _insert(conn, "web:inline")
+
+    assert await db.run_write(form, inline=True) == 1
+    assert ran_on == [threading.get_ident()]
+    async with db() as s:
+        assert list(await s.scalars(select(RawIntake.source_key))) == ["web:inline"]
+
+
+async def test_an_inline_write_waits_in_the_thread_for_another_process_lock(db, db_url: str,
+                                                                             tmp_path):
+    """Another process (a CLI command) holding SQLite's write lock must not stall the event
+    loop: the inline attempt gives up at once and the write waits in the thread, then commits."""
+    import sqlite3
+
+    from storage.db import sqlite_file
+
+    path = sqlite_file(db_url)
+    if path is None:
+        pytest.skip("only a SQLite file has other processes' locks")
+    async with db() as s:  # the service is up: its connections have set the file to WAL
+        assert await s.scalar(select(func.count()).select_from(RawIntake)) == 0
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # SQLite's write lock, held
+    ran_on: list[int] = []
+
+    def form(conn) -> int:  # type: ignore[no-untyped-def]
+        ran_on.append(threading.get_ident())
+        return _insert(conn, "web:behind")
+
+    task = asyncio.create_task(db.run_write(form, inline=True))
+    async with asyncio.timeout(10):
+        while len(ran_on) < 2:  # tried inline, now waiting in the thread
+            await asyncio.sleep(0.01)
+    assert not task.done()
+    other.execute("COMMIT")
+    other.close()
+    async with asyncio.timeout(10):
+        assert await task == 1
+    assert ran_on[0] == threading.get_ident() and ran_on[1] != threading.get_ident()
+    async with db() as s:
+        assert list(await s.scalars(select(RawIntake.source_key))) == ["web:behind"]
