@@ -61,6 +61,7 @@ LEASE = timedelta(minutes=5)
 BATCH = 50
 MAX_DELAY = timedelta(hours=2)
 MAX_PAUSE = timedelta(hours=6)
+STEP_ASIDE = 0.25  # seconds: how often the outbox looks again while citizens are posting
 
 # The provider's words for "you send too much" or "this looks like spam": smtp.163.com's
 # DT:SPM (content judged spam), RP:/MI:/HL: codes (rate and frequency limits per sender,
@@ -398,16 +399,23 @@ def quiet_until(rt: Runtime) -> datetime | None:
                              clock.parse_span(rt.settings.casework.quiet_hours))
 
 
-async def deliver_due(rt: Runtime) -> int:
+async def deliver_due(rt: Runtime, alerts_only: bool = False) -> int:
     """Claim and deliver one batch; return how many rows were claimed. An urgent letter's
     alert (``handlers.urgent.PRIORITY``) goes first, and the sending caps do not hold it (a
     person must see it within minutes; the quiet hours hold only reminders). The provider's
-    pause holds it too: sending into a throttle would only prolong it."""
+    pause holds it too: sending into a throttle would only prolong it. ``alerts_only``: the
+    rest waits (see :class:`OutboxWorker`); whether an alert is due is read first, so that
+    no write transaction is opened for nothing."""
+    if alerts_only:
+        async with rt.sessions() as session:
+            due = await outbox.next_due_at(session, min_priority=urgent.PRIORITY)
+        if due is None or due > utcnow():
+            return 0
     async with rt.sessions.begin() as session:
         held = await hold(rt, session)
         if held.limit == 0 and held.paused is not None:
             return 0
-        if held.limit == 0:
+        if held.limit == 0 or alerts_only:
             rows = await outbox.claim_due(session, limit=BATCH, lease=LEASE,
                                           min_priority=urgent.PRIORITY)
         else:
@@ -444,7 +452,13 @@ async def _delay_until_due(rt: Runtime, ceiling: float) -> float:
 
 
 class OutboxWorker(Worker):
-    """Delivers what is due; sleeps until the next row is due or new mail is queued."""
+    """Delivers what is due; sleeps until the next row is due or new mail is queued.
+
+    While citizens are posting (``rt.foreground``) only urgent alerts go, and the rest waits
+    until the form has been quiet for a moment: each delivery is two write transactions
+    (claim, then mark sent), and on SQLite every POST of that moment waited for them, each
+    statement a hand-off to the driver's thread that the busy event loop answers late. The
+    acknowledgements of a rush go out when it is over, seconds later."""
 
     name = "outbox"
 
@@ -455,6 +469,9 @@ class OutboxWorker(Worker):
         self.wakeup = rt.outbox_wakeup
 
     async def round(self) -> Next:
+        if self.rt.foreground.busy():
+            claimed = await deliver_due(self.rt, alerts_only=True)
+            return Next(0.0 if claimed else STEP_ASIDE)
         claimed = await deliver_due(self.rt)
         last_error = self.rt.worker(self.name).last_error or ""
         # An unreachable relay stays the state (set by _report) until mail goes out again.

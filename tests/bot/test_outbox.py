@@ -120,3 +120,46 @@ async def test_a_burst_goes_out_over_several_connections_each_message_once(
             assert {r.state for r in await s.scalars(select(Outbox))} == {"sent"}
     finally:
         await rt.close()
+
+
+async def test_while_citizens_post_only_alerts_go_and_the_acks_follow_the_rush(
+        settings: Settings, smtp_sink: SmtpSink):
+    """The outbox's writes made every POST of a rush wait (SQLite's one write slot): while the
+    form is busy an urgent letter's alert still goes at once, and the acknowledgements wait
+    until the form has been quiet for a moment."""
+    from bot.runtime import Runtime
+    from bot.workers.outbox import OutboxWorker
+    from handlers import urgent
+    from storage import outbox
+    from storage.db import upgrade_async
+
+    def message(n: int, purpose: str, to: str, priority: int = 0) -> dict[str, object]:
+        return {"purpose": purpose, "recipient": to, "sender": "fb@example.com",
+                "message_id": f"<rush.{n}@example.com>", "submission_id": None,
+                "priority": priority,
+                "message": f"Message-ID: <rush.{n}@example.com>\r\nSubject: {n}\r\n\r\nok\r\n"
+                .encode()}
+
+    await upgrade_async(settings.database.url)
+    rt = Runtime.create(settings, with_classifier=False)
+    try:
+        async with rt.sessions.begin() as s:
+            await outbox.enqueue_many(s, [message(0, "ack", "citizen@163.com"),
+                                          message(1, urgent.ALERT, "duty@example.com",
+                                                  urgent.PRIORITY)])
+        worker = OutboxWorker(rt)
+        rt.foreground.last = float("inf")  # a citizen is always posting
+        await worker.round()
+        [alert] = smtp_sink.wait_for(1)
+        assert alert.rcpt_tos == ["duty@example.com"]
+        assert (await worker.round()).delay > 0  # nothing else goes: it looks again later
+        async with rt.sessions() as s:
+            states = {r.recipient: r.state for r in await s.scalars(select(Outbox))}
+        assert states == {"duty@example.com": "sent", "citizen@163.com": "pending"}
+
+        rt.foreground.last = 0.0  # the rush is over
+        await worker.round()
+        got = smtp_sink.wait_for(2)
+        assert got[1].rcpt_tos == ["citizen@163.com"]
+    finally:
+        await rt.close()
