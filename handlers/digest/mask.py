@@ -117,10 +117,14 @@ _HONORIFIC_NAME = re.compile(
 )
 
 
+_COMPOUNDS = frozenset(COMPOUND_SURNAMES)
+_COMPOUND_LENGTHS = sorted({len(c) for c in COMPOUND_SURNAMES})  # (2,): a lookup, not a loop
+
+
 def _surname_of(word: str) -> str | None:
-    for compound in COMPOUND_SURNAMES:
-        if word.startswith(compound) and len(word) > len(compound):
-            return compound
+    for n in _COMPOUND_LENGTHS:
+        if len(word) > n and word[:n] in _COMPOUNDS:
+            return word[:n]
     return word[0] if word[:1] in SURNAMES and len(word) > 1 else None
 
 
@@ -129,8 +133,12 @@ def _masked_name(word: str) -> str:
     return surname + MASK_CHAR * (len(word) - len(surname))
 
 
+@lru_cache(maxsize=65536)
 def looks_like_name(word: str) -> bool:
-    """A 2–4 character word that starts with a surname and reads like a given name after it."""
+    """A 2–4 character word that starts with a surname and reads like a given name after it.
+
+    Cached: :func:`_name_starts` asks it of every stretch that starts with a surname, and
+    letters repeat the same few thousand stretches."""
     surname = _surname_of(word)
     if surname is None or not 2 <= len(word) <= 4:
         return False
