@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.digest.mask import mask
@@ -220,16 +221,25 @@ def themes(rows: Sequence[WeekRow], links: Sequence[tuple[int, int]], short: Cal
             parent[max(ra, rb)] = min(ra, rb)
 
     index = RepeatIndex(threshold=threshold, ngram=ngram, report_text=load_report_text())
+    # A campaign's letters are often word for word the same, or the same but for a name or a
+    # phone number (masked out of the shingles): each text is cut into shingles once, and each
+    # set of shingles is hashed (MinHash) and looked up once; a copy joins the first letter
+    # with those shingles, which is what the index would have answered for it.
+    shingled: dict[tuple[str, str], np.ndarray] = {}
     same_words: dict[bytes, int] = {}
     for r in letters:
-        sig = index.sign(r.subject, r.new_text if r.new_text is not None else r.text)
-        if not len(sig.shingles):
+        words = (r.subject, r.new_text if r.new_text is not None else r.text)
+        shingles = shingled.get(words)
+        if shingles is None:
+            shingles = shingled[words] = index.shingler.shingles(*words)
+        if not len(shingles):
             continue
-        key = sig.shingles.tobytes()
+        key = shingles.tobytes()
         if key in same_words:  # the same words again: no need to ask the index
             join(r.id, same_words[key])
             continue
         same_words[key] = r.id
+        sig = index.signature(shingles)
         for m in index.query(sig):
             join(r.id, m.case_id)
         index.insert(r.id, sig)
