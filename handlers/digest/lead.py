@@ -255,11 +255,15 @@ def themes(rows: Sequence[WeekRow], links: Sequence[tuple[int, int]], short: Cal
         groups.setdefault(root(i), []).append(by_id[i])
     for i, others in outside.items():
         earlier[root(i)] += len(others)
-    found = []
+    clusters = []
     for head, members in groups.items():
-        if len(members) < THEME_MIN:
-            continue
-        members.sort(key=lambda r: (r.received_at, r.id))
+        if len(members) >= THEME_MIN:
+            members.sort(key=lambda r: (r.received_at, r.id))
+            clusters.append((head, members))
+    # The largest first; only those listed are masked for their sample (the tagger's work).
+    clusters.sort(key=lambda hm: (-len(hm[1]), hm[1][0].tracking_no))
+    found = []
+    for head, members in clusters[:limit]:
         first = members[0]
         category = Counter(r.category for r in members).most_common(1)[0][0]
         text = first.new_text if first.new_text is not None else first.text
@@ -267,8 +271,7 @@ def themes(rows: Sequence[WeekRow], links: Sequence[tuple[int, int]], short: Cal
             size=len(members), category=short(category),
             sample=excerpt(mask(text or first.subject or "", [first.from_name]), 80),
             tracking_nos=[r.tracking_no for r in members[:5]], earlier=earlier[head]))
-    found.sort(key=lambda t: (-t.size, t.tracking_nos[0]))
-    return found[:limit]
+    return found
 
 
 async def collect(session: AsyncSession, period: Period, *, accept_days: int, handle_days: int,
