@@ -56,6 +56,17 @@ def _received(start: datetime, end: datetime) -> ColumnElement[bool]:
     return _between(Submission.received_at, start, end)
 
 
+def _extended() -> ColumnElement[bool]:
+    """The extended cases (``extended_days IS NOT NULL``), written as a closed range so that
+    SQLite reads them by their own index.
+
+    Without statistics SQLite takes ``IS NOT NULL`` for a condition nearly every row meets: it
+    scanned the table for the extended cases (0.5 s at a million rows), and beside "accepted in
+    the last 90 days" it led with that range instead (100,000 rows, 0.45 s). An extension is
+    1..MAX_EXTENSION_DAYS whole days (storage.workflow); the upper bound only closes the range."""
+    return Submission.extended_days.between(1, 36500)
+
+
 # -- volumes ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Volumes:
@@ -207,8 +218,7 @@ async def accepted_for_handling(session: AsyncSession, start: datetime, end: dat
     whose handling fell due in a period."""
     return await _timed(session, Submission.status != REJECTED, or_(
         _between(Submission.accepted_at, start, end),
-        and_(Submission.extended_days.is_not(None),
-             _between(Submission.accepted_at, extended_since, end))))
+        and_(_extended(), _between(Submission.accepted_at, extended_since, end))))
 
 
 async def resolved_between(session: AsyncSession, start: datetime, end: datetime) -> list[Timed]:
@@ -294,7 +304,7 @@ async def late_cases(session: AsyncSession, end: datetime, accept_before: dateti
     # million rows); the extended cases are a few.
     extended = _late_rows([row[:-2] for row in (await session.execute(
         select(*_LATE_COLS, Submission.status, Submission.resolved_at)
-        .where(Submission.extended_days.is_not(None)))).all()
+        .where(_extended()))).all()
         if row.status in HANDLING and row.resolved_at is None and row.accepted_at is not None
         and row.accepted_at < handle_before], "handle")
     saved = [c for c in [*extended, *answered_late] if c.extended_days and not still_late(c)]

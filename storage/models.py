@@ -32,6 +32,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+from sqlalchemy import text as sql_text  # `text` is a column name in the classes below
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -213,6 +214,11 @@ class Submission(Base):
         Index("ix_submissions_sender_phone_key", "sender_phone_key", "status"),
         # The extended cases, read apart by the digest's overdue count (migration 0013).
         Index("ix_submissions_extended", "extended_days"),
+        # The unanswered cases by status, oldest accepted first: the digest's overdue list
+        # (partial, so that only queries saying resolved_at IS NULL use it; migration 0016).
+        Index("ix_submissions_unanswered", "status", "accepted_at",
+              sqlite_where=sql_text("resolved_at IS NULL"),
+              postgresql_where=sql_text("resolved_at IS NULL")),
         # The cases merged into one (the carrying case's page; migration 0012).
         Index("ix_submissions_merged_into", "merged_into_id"),
         # The urgent letters, newest first: the queue's pinned block (migration 0014).

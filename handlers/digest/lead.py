@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.digest.mask import mask
@@ -220,16 +221,25 @@ def themes(rows: Sequence[WeekRow], links: Sequence[tuple[int, int]], short: Cal
             parent[max(ra, rb)] = min(ra, rb)
 
     index = RepeatIndex(threshold=threshold, ngram=ngram, report_text=load_report_text())
+    # A campaign's letters are often word for word the same, or the same but for a name or a
+    # phone number (masked out of the shingles): each text is cut into shingles once, and each
+    # set of shingles is hashed (MinHash) and looked up once; a copy joins the first letter
+    # with those shingles, which is what the index would have answered for it.
+    shingled: dict[tuple[str, str], np.ndarray] = {}
     same_words: dict[bytes, int] = {}
     for r in letters:
-        sig = index.sign(r.subject, r.new_text if r.new_text is not None else r.text)
-        if not len(sig.shingles):
+        words = (r.subject, r.new_text if r.new_text is not None else r.text)
+        shingles = shingled.get(words)
+        if shingles is None:
+            shingles = shingled[words] = index.shingler.shingles(*words)
+        if not len(shingles):
             continue
-        key = sig.shingles.tobytes()
+        key = shingles.tobytes()
         if key in same_words:  # the same words again: no need to ask the index
             join(r.id, same_words[key])
             continue
         same_words[key] = r.id
+        sig = index.signature(shingles)
         for m in index.query(sig):
             join(r.id, m.case_id)
         index.insert(r.id, sig)
@@ -245,11 +255,15 @@ def themes(rows: Sequence[WeekRow], links: Sequence[tuple[int, int]], short: Cal
         groups.setdefault(root(i), []).append(by_id[i])
     for i, others in outside.items():
         earlier[root(i)] += len(others)
-    found = []
+    clusters = []
     for head, members in groups.items():
-        if len(members) < THEME_MIN:
-            continue
-        members.sort(key=lambda r: (r.received_at, r.id))
+        if len(members) >= THEME_MIN:
+            members.sort(key=lambda r: (r.received_at, r.id))
+            clusters.append((head, members))
+    # The largest first; only those listed are masked for their sample (the tagger's work).
+    clusters.sort(key=lambda hm: (-len(hm[1]), hm[1][0].tracking_no))
+    found = []
+    for head, members in clusters[:limit]:
         first = members[0]
         category = Counter(r.category for r in members).most_common(1)[0][0]
         text = first.new_text if first.new_text is not None else first.text
@@ -257,8 +271,7 @@ def themes(rows: Sequence[WeekRow], links: Sequence[tuple[int, int]], short: Cal
             size=len(members), category=short(category),
             sample=excerpt(mask(text or first.subject or "", [first.from_name]), 80),
             tracking_nos=[r.tracking_no for r in members[:5]], earlier=earlier[head]))
-    found.sort(key=lambda t: (-t.size, t.tracking_nos[0]))
-    return found[:limit]
+    return found
 
 
 async def collect(session: AsyncSession, period: Period, *, accept_days: int, handle_days: int,

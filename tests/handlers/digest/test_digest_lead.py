@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import openpyxl
 import pytest
 
+from handlers.digest.lead import themes
 from handlers.digest.render import CHART_CATEGORIES, chart_series
 from handlers.digest.titles import short_title
+from handlers.repeats import DEFAULT_NGRAM, DEFAULT_THRESHOLD
+from storage.digests import WeekRow
 from tests.handlers.digest.test_digest_build import Db, build_w47, local
 from tests.handlers.digest.test_digest_build import fill as fill_base
 
@@ -172,3 +176,30 @@ async def test_an_open_extended_case_is_overdue_only_past_its_extended_deadline(
     assert listed[late_no] == ("办结", 4)
     assert in_time_no not in listed
     assert lead.overdue_handle == before.overdue_handle + 1
+
+
+def _letter(i: int, text: str, name: str | None = None) -> WeekRow:
+    return WeekRow(id=i, tracking_no=f"FK{i:08d}", received_at=local(16) + timedelta(minutes=i),
+                   channel="web", category="6", measure=None, status="new", subject="来信",
+                   text=text, new_text=None, from_name=name, confidence=None, restricted=False)
+
+
+def test_a_campaign_of_copies_is_one_theme_with_every_copy_counted() -> None:
+    # A campaign: 40 copies of one letter, 20 of them signed with another name and phone
+    # (digits and the writer are not what a letter is about), 2 rewordings, and a letter on
+    # something else; a second, smaller campaign of 5 copies. Copies are cut into shingles and
+    # looked up once: each must still be counted in its theme.
+    base = "幸福路派出所门口的违章停车堵了半年，报警好几次都没人来处理，孩子上学很危险。"
+    rows = [_letter(i, base) for i in range(1, 21)]
+    rows += [_letter(i, f"我叫王{'建国红梅卫东'[i % 6]}，电话1391234{i:04d}。" + base, "王某")
+             for i in range(21, 41)]
+    rows += [_letter(41, "幸福路派出所门口违章停车堵了半年了，报了好几次警没人处理，孩子上学太危险。"),
+             _letter(42, "幸福路派出所门口长期违章停车，堵了半年，报警几次没人处理，孩子上学危险。"),
+             _letter(43, "建议法院诉讼服务中心周末开放，方便上班族办理立案手续。")]
+    rows += [_letter(i, "小区东门的路灯坏了三个月，晚上老人孩子出门不安全，请尽快修好。")
+             for i in range(44, 49)]
+    found = themes(rows, [], lambda c: f"第{c}类", threshold=DEFAULT_THRESHOLD,
+                   ngram=DEFAULT_NGRAM)
+    assert [(t.size, t.tracking_nos[0]) for t in found] == [(42, "FK00000001"),
+                                                             (5, "FK00000044")]
+    assert "停车" in found[0].sample and "路灯" in found[1].sample
