@@ -150,12 +150,31 @@ def test_training_is_reproducible_bit_for_bit_across_processes() -> None:
     assert len(outputs) == 1
 
 
-def test_the_short_kind_letters_are_never_trained_on() -> None:
-    """tests/data/kind_short_eval.jsonl measures kind on short letters (README); a letter of it
-    in the training data would inflate that figure."""
+@pytest.mark.parametrize("name", ["kind_short_eval.jsonl", "kind_long_eval.jsonl"])
+def test_the_kind_letters_are_never_trained_on(name: str) -> None:
+    """tests/data/kind_short_eval.jsonl and kind_long_eval.jsonl measure kind on short and on
+    long letters (README); a letter of them in the training data would inflate that figure."""
     from handlers.classify.store import read_jsonl, shipped_examples
 
     trained = {(ex.get("subject") or "", ex["body"]) for ex in shipped_examples()}
-    items = read_jsonl(REPO / "tests" / "data" / "kind_short_eval.jsonl")
+    items = read_jsonl(REPO / "tests" / "data" / name)
     assert len(items) >= 120
     assert not [it["id"] for it in items if (it["subject"], it["body"]) in trained]
+
+
+KIND_LONG_FLOOR = 0.89  # README: 90.8 % now; 87.5 % with the corpus before its long letters (c5001-)
+
+
+def test_long_wandering_letters_get_their_kind(shipped: Classifier) -> None:
+    """tests/data/kind_long_eval.jsonl: 120 long letters (350-1,200 characters) written before
+    the corpus's long letters, never trained on. The corpus then held few long complaints, so
+    a complaint that ends in a polite question, a hope or thanks read as an inquiry, a
+    suggestion or praise. Spam precision is held too: no citizen's letter is filed as spam."""
+    from handlers.classify.store import read_jsonl
+
+    items = read_jsonl(REPO / "tests" / "data" / "kind_long_eval.jsonl")
+    got = shipped.classify_many([(it["subject"], it["body"]) for it in items])
+    right = sum(c.kind == it["kind"] for it, c in zip(items, got, strict=True))
+    assert right / len(items) >= KIND_LONG_FLOOR, f"{right} of {len(items)}"
+    assert not [it["id"] for it, c in zip(items, got, strict=True)
+                if c.category == "spam" and it["category"] != "spam"]
