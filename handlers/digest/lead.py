@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.digest.mask import mask
@@ -196,77 +195,47 @@ async def overdue(session: AsyncSession, as_of: date, lim: Limits, short: Callab
     return late.accept, late.handle, late.reports, listed
 
 
+def _words(r: WeekRow) -> tuple[str, str]:
+    """What a letter says: its subject and its text (as staff corrected it, if they did)."""
+    return r.subject, r.new_text if r.new_text is not None else r.text
+
+
 def themes(rows: Sequence[WeekRow], links: Sequence[tuple[int, int]], short: Callable[[str], str],
            *, threshold: float, ngram: int, limit: int = THEMES_LISTED) -> list[Theme]:
-    """Clusters of the period's letters that repeat one another: linked at intake
-    (storage.repeats: the same writer, the same event) or, compared now, near-duplicates by the
-    repeat matcher's own measure (handlers.repeats: character n-gram MinHash/LSH, the exact
-    Jaccard at ``threshold``). A 举报 takes no part: it is never quoted, and a theme naming
-    one would point at it. CPU work: run it in a thread."""
-    from handlers.repeats import RepeatIndex, load_report_text
+    """The period's themes (``handlers.digest.themes``): letters about one matter, each like
+    the theme's first letter by the repeat matcher's measure (``ngram``-character shingles) at
+    ``threshold`` or :data:`~handlers.digest.themes.THEME_JACCARD`, whichever is stricter, or
+    linked to it at intake (the same writer, the same event). A 举报 takes no part: it is never
+    quoted, and a theme naming one would point at it. CPU work: run it in a thread."""
+    from handlers.digest.themes import THEME_JACCARD, leaders, shingle
 
-    letters = [r for r in rows if not r.restricted][-THEME_LETTERS:]
-    by_id = {r.id: r for r in letters}
-    parent = {i: i for i in by_id}
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def join(a: int, b: int) -> None:
-        ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-
-    index = RepeatIndex(threshold=threshold, ngram=ngram, report_text=load_report_text())
-    # A campaign's letters are often word for word the same, or the same but for a name or a
-    # phone number (masked out of the shingles): each text is cut into shingles once, and each
-    # set of shingles is hashed (MinHash) and looked up once; a copy joins the first letter
-    # with those shingles, which is what the index would have answered for it.
-    shingled: dict[tuple[str, str], np.ndarray] = {}
-    same_words: dict[bytes, int] = {}
-    for r in letters:
-        words = (r.subject, r.new_text if r.new_text is not None else r.text)
-        shingles = shingled.get(words)
-        if shingles is None:
-            shingles = shingled[words] = index.shingler.shingles(*words)
-        if not len(shingles):
-            continue
-        key = shingles.tobytes()
-        if key in same_words:  # the same words again: no need to ask the index
-            join(r.id, same_words[key])
-            continue
-        same_words[key] = r.id
-        sig = index.signature(shingles)
-        for m in index.query(sig):
-            join(r.id, m.case_id)
-        index.insert(r.id, sig)
-    earlier: Counter[int] = Counter()
+    letters = sorted((r for r in rows if not r.restricted),
+                     key=lambda r: (r.received_at, r.id))[-THEME_LETTERS:]
+    at = {r.id: i for i, r in enumerate(letters)}
+    # A campaign's copies are often word for word the same: each text is shingled once.
+    texts = list(dict.fromkeys(map(_words, letters)))
+    shingled = dict(zip(texts, shingle(texts, ngram), strict=True))
+    linked: list[list[int]] = [[] for _ in letters]
     outside: dict[int, set[int]] = {}
     for a, b in links:
-        if a in by_id and b in by_id:
-            join(a, b)
-        elif a in by_id:
-            outside.setdefault(a, set()).add(b)
+        if a in at and b in at and at[b] < at[a]:
+            linked[at[a]].append(at[b])
+        elif a in at and b not in at:
+            outside.setdefault(at[a], set()).add(b)
+    lead = leaders([shingled[_words(r)] for r in letters], linked, max(threshold, THEME_JACCARD))
     groups: dict[int, list[WeekRow]] = {}
-    for i in by_id:
-        groups.setdefault(root(i), []).append(by_id[i])
-    for i, others in outside.items():
-        earlier[root(i)] += len(others)
-    clusters = []
-    for head, members in groups.items():
-        if len(members) >= THEME_MIN:
-            members.sort(key=lambda r: (r.received_at, r.id))
-            clusters.append((head, members))
+    earlier: Counter[int] = Counter()
+    for i, head in enumerate(lead):
+        groups.setdefault(head, []).append(letters[i])
+        earlier[head] += len(outside.get(i, ()))
+    clusters = [(head, members) for head, members in groups.items() if len(members) >= THEME_MIN]
     # The largest first; only those listed are masked for their sample (the tagger's work).
     clusters.sort(key=lambda hm: (-len(hm[1]), hm[1][0].tracking_no))
     found = []
     for head, members in clusters[:limit]:
         first = members[0]
         category = Counter(r.category for r in members).most_common(1)[0][0]
-        text = first.new_text if first.new_text is not None else first.text
+        text = _words(first)[1]
         found.append(Theme(
             size=len(members), category=short(category),
             sample=excerpt(mask(text or first.subject or "", [first.from_name]), 80),

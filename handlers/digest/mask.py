@@ -112,6 +112,47 @@ _NAME_CUES = ("我叫", "我名叫", "本人叫", "名叫", "姓名", "署名", 
 _VERB_AFTER_NAME = frozenset("住在是家说到去来从和与今现年")
 _INTRODUCED_NAME = re.compile(
     rf"(?:{'|'.join(_NAME_CUES)})[:：是为\s]{{0,2}}({_SURNAME})([\u4e00-\u9fff]{{1,2}})")
+# A name a cue announces: a role or title before it (村主任冉茂林, 城管执法人员林志远, 我是退休工人
+# 喻春生), a writer naming themself or whom they report (本人诸葛青云, 举报欧阳建华), or a title
+# right after it (张三所长). jieba's tagger misses uncommon given names; here the context says a
+# name follows, so any of the ~500 commonest surnames starts one (the tagger's rules keep the
+# shorter list above: each surname there is a place where its HMM must run). Masking a word
+# that only looks like a name is the safer mistake in the digest.
+MORE_SURNAMES = frozenset(
+    "褚卫尤吕施孔严魏陶戚奚郎昌凤花俞柳酆史费廉贺倪滕殷罗邬乐傅皮卞元顾平萧湛祁禹狄贝臧计伏"
+    "谈茅纪麻强危盛虞支昝经裘干宣贲郁杭洪诸钮嵇滑荀羊於惠封芮羿储汲邴糜松井富乌巴弓牧隗山"
+    "宓蓬郗班仰秋伊暴钭厉戎祖束幸韶郜蓟薄印宿怀邰鄂索咸籍赖蔺屠阴郁胥能苍双闻莘贡劳逄扶堵宰"
+    "郦雍却璩濮寿通扈燕冀郏浦别充慕茹习宦鱼容慎戈庾终暨居衡步都满弘匡国广禄阙东殳沃利蔚越"
+    "夔隆厍晁勾融訾阚那空毋乜养鞠须丰巢蒯相后荆红竺权逯盖益桓公岳帅缑亢况琴佴伯赏墨哈谯笪年"
+    "爱佘仉督归海晋楚闫法汝鄢涂钦肖旷揭粟战蹇原占才校植铁区佐练过郦伞郅银阿官郑谌雒信檀"
+) | SURNAMES
+MORE_COMPOUNDS = COMPOUND_SURNAMES + (
+    "万俟", "闻人", "东郭", "呼延", "百里", "梁丘", "左丘", "太史", "钟离", "宗政", "濮阳", "淳于",
+    "单于", "太叔", "公羊", "仲孙", "乐正", "漆雕", "公良", "拓跋", "夹谷", "宰父", "谷梁", "段干",
+    "东门", "羊舌", "微生", "公冶", "公西", "巫马", "司空", "司寇", "亓官", "颛孙", "第五",
+)
+_ROLE_CUES = (
+    "我是", "本人", "举报", "检举", "控告", "投诉", "反映", "状告", "联系人", "村主任", "主任", "书记",
+    "支书", "所长", "局长", "队长", "科长", "处长", "站长", "院长", "庭长", "村长", "镇长", "乡长",
+    "组长", "经理", "老板", "民警", "警官", "辅警", "协警", "执法人员", "工作人员", "法官", "检察官",
+    "律师", "工人", "老师", "医生", "护士", "同志", "会计", "网格员", "村民", "居民", "业主", "职工",
+    "员工", "司机", "保安", "邻居", "丈夫", "妻子", "父亲", "母亲", "儿子", "女儿", "哥哥", "姐姐",
+    "弟弟", "妹妹", "原告", "被告", "申请人", "当事人", "受害人", "个体户",
+)
+_TITLES_AFTER = ("所长", "局长", "队长", "科长", "处长", "站长", "院长", "庭长", "村长", "镇长",
+                 "乡长", "组长", "主任", "书记", "支书", "经理", "警官", "法官", "检察官", "民警",
+                 "辅警", "律师", "医生", "会计")
+# Characters of titles, ranks and grades, never of a given name (王副所长, 高三班主任, 李总经理).
+_NOT_GIVEN = NOT_NAME_CHARS | frozenset("副总务班级届某")
+# What may follow a one-character given name: a title, a role, a verb of the letter.
+_NEXT_AFTER_NAME = _VERB_AFTER_NAME | frozenset(t[0] for t in _TITLES_AFTER + _ROLE_CUES)
+_CUE_SURNAME = ("(?:" + "|".join(MORE_COMPOUNDS) + "|[" + "".join(sorted(MORE_SURNAMES))
+                + "])")
+# Cues may follow one another (我是原告笪文峤, 村会计谯丹): the name comes after the last.
+_CUED_NAME = re.compile(rf"(?:(?:{'|'.join(_ROLE_CUES)})[:：是为\s]{{0,2}})+({_CUE_SURNAME})"
+                        r"([\u4e00-\u9fff]{1,2})")
+_TITLED_NAME = re.compile(rf"({_CUE_SURNAME})([\u4e00-\u9fff]{{1,2}})"
+                          rf"(?=(?:{'|'.join(_TITLES_AFTER)}))")
 _HONORIFIC_NAME = re.compile(
     rf"({_SURNAME})([\u4e00-\u9fff]{{1,2}})(?=(?:{'|'.join(HONORIFICS)}))"
 )
@@ -304,6 +345,20 @@ def _introduced(m: re.Match[str]) -> str | None:
     return surname + given if looks_like_name(surname + given) else None
 
 
+def _cued(m: re.Match[str]) -> tuple[str, str] | None:
+    """(name, its masked form) after a cue or before a title: the surname with two given
+    characters, else with one (举报王强所长: 王强; 我叫王强住在…: 王强), when the given name has
+    no character of a title, a place or a grammatical word (举报王局长 stays: already anonymous)."""
+    surname, given = m.group(1), m.group(2)
+    if len(given) == 2 and given[1] in _NEXT_AFTER_NAME:
+        given = given[:1]
+    if (any(ch in _NOT_GIVEN for ch in given) or given[-1] in NOT_NAME_END
+            or given in HONORIFICS or surname + given in HONORIFICS
+            or (surname in FUNCTION_SURNAMES and given[0] in MORE_SURNAMES)):
+        return None
+    return surname + given, surname + MASK_CHAR * len(given)
+
+
 def mask_digits(text: str) -> str:
     """Identity and contact details only: ID cards, phones, e-mail addresses, WeChat and QQ
     accounts, and the house, room or village group of an address (no segmentation: cheap)."""
@@ -329,7 +384,15 @@ def mask(text: str, known_names: Iterable[str | None] = ()) -> str:
     names |= {m.group(1) + m.group(2) for m in _HONORIFIC_NAME.finditer(text)
               if looks_like_name(m.group(1) + m.group(2))}
     names |= {found for m in _INTRODUCED_NAME.finditer(text) if (found := _introduced(m))}
-    # Longest first, so that 张建国 is replaced before a shorter 张建 could split it.
-    for name in sorted(names, key=len, reverse=True):
-        text = text.replace(name, _masked_name(name))
-    return text
+    masked = {name: _masked_name(name) for name in names}
+    titled = any(t in text for t in _TITLES_AFTER)  # a scan of plain substrings is cheaper
+    for rule in (_CUED_NAME, _TITLED_NAME) if titled else (_CUED_NAME,):
+        for m in rule.finditer(text):
+            if cued := _cued(m):  # its surname list knows more compounds (巫马, 闻人)
+                masked[cued[0]] = cued[1]
+    if not masked:
+        return text
+    # One pass, longest first: 张建国 is replaced before a shorter 张建 could split it, and a
+    # name inside one already masked (司马 of 司马丹 → 司马某) is not masked again.
+    names_re = "|".join(map(re.escape, sorted(masked, key=len, reverse=True)))
+    return re.sub(names_re, lambda m: masked[m.group()], text)
