@@ -184,11 +184,11 @@ def own_words(subject: str, text: str) -> str:
     """The letter's own words as the matcher compares them (before the report is cut out):
     quoted history, greetings, closings and phone-entry formulas dropped, NFKC, simplified,
     lower case, URLs and addresses gone, punctuation and spaces removed, digit runs masked."""
-    from handlers.classify.text import normaliser_for
+    from handlers.classify.text import clean as clean_text
     from handlers.mail.text import split_reply
 
     body = split_reply(text or "")
-    clean = normaliser_for(()).clean(f"{subject or ''}\n{body}")
+    clean = clean_text(f"{subject or ''}\n{body}")
     clean = _NOT_WORD.sub(" ", _FORMULAS.sub(" ", clean))
     clean = _LATIN_WORD.sub(_word_char, clean).replace(" ", "")
     return _DIGITS.sub(_MASK, clean)

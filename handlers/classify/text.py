@@ -25,11 +25,6 @@ from importlib import resources
 
 from opencc import OpenCC
 
-try:
-    import rjieba
-except ImportError:  # pragma: no cover - platforms without an rjieba wheel
-    rjieba = None  # type: ignore[assignment]  # checked before use: jieba stands in
-
 # English words citizens mix in → Chinese keywords the taxonomy and corpus use. Short on
 # purpose: it only has to carry an English message to the right neighbourhood.
 EN_ZH: dict[str, str] = {
@@ -190,6 +185,23 @@ def to_simplified(text: str) -> str:
     return text
 
 
+def clean(text: str) -> str:
+    """NFKC, lower case, simplified, URLs, addresses and long digit runs gone, English keywords
+    glossed in Chinese, spaces folded: the text every model and the repeat matcher read. No
+    word segmenter: the repeat index calls this without building one."""
+    if not unicodedata.is_normalized("NFKC", text):  # the check is 100x cheaper
+        for wide, narrow in _FOLD:
+            text = text.replace(wide, narrow)
+        if not unicodedata.is_normalized("NFKC", text):
+            text = unicodedata.normalize("NFKC", text)
+    text = text.lower()
+    text = to_simplified(_NOISE.sub(" ", text))
+    extra = [EN_ZH[w] for w in _EN_WORD.findall(text) if w in EN_ZH]
+    if extra:
+        text = f"{text} {' '.join(extra)}"
+    return _SPACE.sub(" ", text).strip()
+
+
 class Normaliser:
     """Turns raw text into (char-level text, word tokens) for the vectorisers."""
 
@@ -198,6 +210,12 @@ class Normaliser:
         # jieba's global dictionary.
         self.words = tuple(words)
         self.stop_words = frozenset(stop_words)  # English words dropped from the word tokens
+        # Imported here, not with the module: importing rjieba costs 33 MB and its dictionary
+        # 24 MB more, and the service's repeat index needs only clean() of this module.
+        try:
+            import rjieba
+        except ImportError:  # pragma: no cover - platforms without an rjieba wheel
+            rjieba = None
         if rjieba is not None:
             self._jieba = rjieba.Jieba()
             for word in self.words:
@@ -213,17 +231,7 @@ class Normaliser:
             self._cut = self._jieba.lcut
 
     def clean(self, text: str) -> str:
-        if not unicodedata.is_normalized("NFKC", text):  # the check is 100x cheaper
-            for wide, narrow in _FOLD:
-                text = text.replace(wide, narrow)
-            if not unicodedata.is_normalized("NFKC", text):
-                text = unicodedata.normalize("NFKC", text)
-        text = text.lower()
-        text = to_simplified(_NOISE.sub(" ", text))
-        extra = [EN_ZH[w] for w in _EN_WORD.findall(text) if w in EN_ZH]
-        if extra:
-            text = f"{text} {' '.join(extra)}"
-        return _SPACE.sub(" ", text).strip()
+        return clean(text)
 
     def tokens(self, clean_text: str) -> str:
         """Space-separated words. HMM is off: faster, and the character n-grams already
