@@ -215,7 +215,7 @@ class Normaliser:
         try:
             import rjieba
         except ImportError:  # pragma: no cover - platforms without an rjieba wheel
-            rjieba = None
+            rjieba = None  # type: ignore[assignment]  # checked below: jieba stands in
         if rjieba is not None:
             self._jieba = rjieba.Jieba()
             for word in self.words:
