@@ -63,7 +63,7 @@ def _datasketch_values(keys: list[int], num_perm: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("num_perm", [16, DEFAULT_NUM_PERM, 256])
-def test_minhash_values_are_datasketchs(num_perm):
+def test_minhash_values_are_datasketchs(num_perm: int) -> None:
     rng = np.random.default_rng(num_perm)
     for size in (0, 1, 7, 300, 2500):  # 2,500: more keys than one step of minhash() takes
         keys = np.unique(rng.integers(0, np.iinfo(np.uint64).max, size, dtype=np.uint64,
@@ -72,7 +72,7 @@ def test_minhash_values_are_datasketchs(num_perm):
                               _datasketch_values(keys.tolist(), num_perm))
 
 
-def test_band_layout_is_datasketchs():
+def test_band_layout_is_datasketchs() -> None:
     for num_perm in (32, DEFAULT_NUM_PERM, 256):
         for threshold in (0.03, DEFAULT_THRESHOLD, 0.15, 0.3, 0.5, 0.7, 0.9):
             lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.2, 0.8))
@@ -110,7 +110,7 @@ class Oracle:
         return sorted(found, key=lambda m: (-m[2], m[0]))
 
 
-def test_queries_equal_an_exact_check_of_the_same_letters_through_changes():
+def test_queries_equal_an_exact_check_of_the_same_letters_through_changes() -> None:
     """Inserted out of order, some replaced under their id, some taken out, the oldest pruned:
     every query returns the cases (and scores) an exact check over the letters indexed at that
     moment returns. A campaign of 200+ alike letters makes the newest-first cut matter."""
@@ -156,7 +156,7 @@ def test_queries_equal_an_exact_check_of_the_same_letters_through_changes():
     assert not index._distinct and not any(index._bands._buckets)  # nothing left behind
 
 
-def test_the_index_loads_neither_scipy_nor_a_word_segmenter():
+def test_the_index_loads_neither_scipy_nor_a_word_segmenter() -> None:
     """The service holds the index: building, signing and querying it must not import
     datasketch (which loads scipy) or rjieba (whose module and dictionary cost 57 MB)."""
     code = ("import sys\n"
