@@ -173,7 +173,8 @@ def freeze_heap() -> None:
     """Collect, then freeze what is left: the garbage collector's full collections no longer
     walk it. Under a rush of letters they did, 10 times in 10 s, for 50-125 ms each, while
     every request waited (``bench/web_form.py --sustained``'s p99): the modules imported
-    after start (the repeat index's datasketch brings 350 of scipy's), then the index itself."""
+    after start (the repeat index's datasketch brought 350 of scipy's until it was computed
+    with numpy), then the index itself."""
     gc.collect()
     gc.freeze()
 

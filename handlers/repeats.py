@@ -222,13 +222,15 @@ def _codes(text: str) -> np.ndarray:
 
 
 class Shingler:
-    """Character n-gram shingles of a letter's own words, without what it quotes of the report."""
+    """Character n-gram shingles of a letter's own words, without what it quotes of the report,
+    and their MinHash (:meth:`sign`: a prepare process signs letters whole, numpy alone)."""
 
     def __init__(self, ngram: int = DEFAULT_NGRAM, report_text: str = "",
-                 common: np.ndarray | None = None) -> None:
+                 common: np.ndarray | None = None, num_perm: int = DEFAULT_NUM_PERM) -> None:
         if ngram < 1:
             raise ValueError("ngram must be at least 1")
         self.ngram = ngram
+        self.num_perm = num_perm
         report = own_words("", report_text) if report_text else ""
         self._report_runs = np.unique(_run_keys(_codes(report), _QUOTE_RUN))
         self._common = np.empty(0, dtype=np.uint64) if common is None else common
@@ -262,6 +264,11 @@ class Shingler:
             keys = keys[~spans_mask]
         keys = np.unique(keys)
         return keys[~_member(keys, self._common)] if len(self._common) else keys
+
+    def sign(self, subject: str, text: str) -> Signature:
+        """The letter's shingles and their MinHash values."""
+        shingles = self.shingles(subject, text)
+        return Signature(shingles, minhash(shingles, self.num_perm))
 
 
 def common_shingles(shingler: Shingler, letters: list[tuple[str, str]],
@@ -429,16 +436,15 @@ class _Bands:
 
     def newest(self, hashvalues: np.ndarray, limit: int) -> np.ndarray:
         """The ``limit`` largest ids sharing a band with ``hashvalues``, largest first."""
-        tails = []
-        for key, buckets in zip(self._band_keys(hashvalues), self._buckets, strict=True):
-            bucket = buckets.get(key)
-            if bucket:
-                tails.append(np.frombuffer(bucket, dtype=np.int64)[-limit:])
+        tails = b"".join([memoryview(bucket)[-limit:]
+                          for key, buckets in zip(self._band_keys(hashvalues), self._buckets,
+                                                  strict=True)
+                          if (bucket := buckets.get(key))])
+        # Joined as bytes (a quarter of the cost of a numpy view per bucket), so no view of a
+        # bucket outlives the call: a bucket whose buffer is exported cannot grow.
         if not tails:
             return np.empty(0, dtype=np.int64)
-        # A copy: no view on a bucket outlives the call (a bucket that exports its buffer
-        # cannot grow).
-        return _largest_distinct(np.concatenate(tails), limit)
+        return _largest_distinct(np.frombuffer(tails, dtype=np.int64), limit)
 
 
 def _largest_distinct(ids: np.ndarray, limit: int) -> np.ndarray:
@@ -472,7 +478,7 @@ class RepeatIndex:
         self.threshold = threshold
         self.num_perm = num_perm
         self.shingler = Shingler(ngram, report_text,
-                                 shipped_common(ngram) if common is None else common)
+                                 shipped_common(ngram) if common is None else common, num_perm)
         self._bands = _Bands(threshold, num_perm)
         self._cases: dict[int, _Text] = {}
         self._distinct: dict[bytes, _Text] = {}  # key: the sorted shingles' bytes
@@ -486,7 +492,7 @@ class RepeatIndex:
 
     def sign(self, subject: str, text: str) -> Signature:
         """The letter's signature: its shingles (:attr:`shingler`) and their MinHash."""
-        return self.signature(self.shingler.shingles(subject, text))
+        return self.shingler.sign(subject, text)
 
     def signature(self, shingles: np.ndarray) -> Signature:
         """The signature of shingles computed ahead (a prepare process runs only the
