@@ -411,10 +411,13 @@ class _Bands:
 
     def __init__(self, threshold: float, num_perm: int) -> None:
         bands, rows = band_layout(threshold, num_perm)
+        self._bands, self._rows = bands, rows
         self._ranges = [(i * rows, (i + 1) * rows) for i in range(bands)]
-        self._buckets: list[dict[bytes, array[int]]] = [{} for _ in self._ranges]
+        self._buckets: list[dict[int | bytes, array[int]]] = [{} for _ in self._ranges]
 
-    def _band_keys(self, hashvalues: np.ndarray) -> list[bytes]:
+    def _band_keys(self, hashvalues: np.ndarray) -> list[int | bytes]:
+        if self._rows == 1:  # the tuned layout (40 bands of one value): the values are the keys
+            return hashvalues[:self._bands].tolist()
         return [hashvalues[start:end].tobytes() for start, end in self._ranges]
 
     def insert(self, case_id: int, hashvalues: np.ndarray) -> None:
