@@ -17,11 +17,15 @@ process must not carry.
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import logging
 import re
+import sys
 import unicodedata
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 from opencc import OpenCC
 
@@ -202,6 +206,32 @@ def clean(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
+@lru_cache(maxsize=1)
+def _rjieba_class() -> Any:
+    """rjieba's ``Jieba`` class, its extension module loaded without the package's
+    ``__init__``, which builds a default tokenizer at import (24 MB of dictionary) that nothing
+    here uses: every Normaliser has a private one. None without rjieba (jieba stands in)."""
+    try:
+        package = importlib.util.find_spec("rjieba")
+        if package is None:  # pragma: no cover - platforms without an rjieba wheel
+            return None
+        name = "rjieba.rjieba"
+        module = sys.modules.get(name)
+        if module is None:
+            spec = importlib.machinery.PathFinder.find_spec(
+                name, list(package.submodule_search_locations or ()))
+            if spec is None or spec.loader is None:
+                raise ImportError(name)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            sys.modules[name] = module
+        return module.Jieba
+    except ImportError:  # pragma: no cover - a layout we do not know: the package's own way
+        import rjieba
+
+        return rjieba.Jieba
+
+
 class Normaliser:
     """Turns raw text into (char-level text, word tokens) for the vectorisers."""
 
@@ -210,14 +240,11 @@ class Normaliser:
         # jieba's global dictionary.
         self.words = tuple(words)
         self.stop_words = frozenset(stop_words)  # English words dropped from the word tokens
-        # Imported here, not with the module: importing rjieba costs 33 MB and its dictionary
-        # 24 MB more, and the service's repeat index needs only clean() of this module.
-        try:
-            import rjieba
-        except ImportError:  # pragma: no cover - platforms without an rjieba wheel
-            rjieba = None  # type: ignore[assignment]  # checked below: jieba stands in
-        if rjieba is not None:
-            self._jieba = rjieba.Jieba()
+        # Loaded here, not with the module: a tokenizer's dictionary costs 24-32 MB, and the
+        # service's repeat index needs only clean() of this module.
+        tokenizer = _rjieba_class()
+        if tokenizer is not None:
+            self._jieba = tokenizer()
             for word in self.words:
                 self._jieba.add_word(word, 20000, None)
             self._cut = self._jieba.cut
