@@ -169,3 +169,21 @@ def test_the_index_loads_neither_scipy_nor_a_word_segmenter() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
                          timeout=120, cwd=ROOT).stdout.decode().strip()
     assert out == "[]"
+
+
+def test_a_classifiers_tokenizer_is_its_own_dictionary_only() -> None:
+    """A Normaliser builds its private tokenizer without importing the rjieba package, whose
+    ``__init__`` builds a default tokenizer (24 MB) nothing uses; the words come out the same
+    as the package's own tokenizer cuts them."""
+    code = ("import sys\n"
+            "from handlers.classify.text import Normaliser\n"
+            "n = Normaliser(('社区矫正',))\n"
+            "print(n.tokens('社区矫正人员管理不到位，派出所民警办事拖拉'))\n"
+            "print('rjieba' in sys.modules)\n"
+            "import rjieba\n"
+            "j = rjieba.Jieba(); j.add_word('社区矫正', 20000, None)\n"
+            "print(' '.join(j.cut('社区矫正人员管理不到位 派出所民警办事拖拉', False)))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
+                         timeout=120, cwd=ROOT).stdout.decode().splitlines()
+    assert out[1] == "False"
+    assert out[0] == out[2] and "社区矫正" in out[0].split()
