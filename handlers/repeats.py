@@ -406,8 +406,8 @@ class _Bands:
     40 × (open cases) steps a letter, and the filing of a campaign grew quadratic. With sorted
     buckets a query reads the tail of each: the newest ``limit`` of the union are among the
     newest ``limit`` of some bucket, so the result is the same. A bucket is an ``array('q')``
-    (8 bytes an entry, read by numpy without a copy); a case's band keys are not kept, they are
-    cut again from its MinHash values when it is taken out."""
+    (8 bytes an entry, its tail copied out as bytes by a query); a case's band keys are not
+    kept, they are cut again from its MinHash values when it is taken out."""
 
     def __init__(self, threshold: float, num_perm: int) -> None:
         bands, rows = band_layout(threshold, num_perm)
