@@ -555,27 +555,35 @@ class RepeatIndex:
         similar first. At most :data:`MAX_EXAMINED` candidates are checked, the newest cases
         first: when hundreds write about one event, LSH hands over every one of their letters,
         and checking them all made filing quadratic (a campaign of alike letters was filed at
-        some 15 a second); a letter is linked to a handful of them anyway. Each distinct text
-        among the candidates is checked once, all of them in one vectorised pass."""
+        some 15 a second); a letter is linked to a handful of them anyway."""
+        ids, estimates, jaccards = self.ranked(signature, exclude)
+        make = tuple.__new__  # Match(*row) without its argument parsing: 200 a campaign letter
+        return [make(Match, row) for row in zip(ids.tolist(), estimates.tolist(),
+                                                jaccards.tolist(), strict=True)]
+
+    def ranked(self, signature: Signature,
+               exclude: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`query` as arrays (case ids, MinHash estimates, exact Jaccards), for a caller
+        that reads a few of them (the store step links a letter to its 10 most similar). Each
+        distinct text among the candidates is checked once, all of them in one pass."""
+        none = np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)
         mine = signature.shingles
         if not len(mine):
-            return []
+            return none
         with self._lock:
             ids = self._bands.newest(signature.hashvalues, MAX_EXAMINED)
             if exclude is not None:
                 ids = ids[ids != exclude]
             if not len(ids):
-                return []
-            held = [self._cases[case_id] for case_id in ids.tolist()]
+                return none
+            held = list(map(self._cases.__getitem__, ids.tolist()))
             slots = {text: n for n, text in enumerate(dict.fromkeys(held))}
             owner = np.fromiter(map(slots.__getitem__, held), dtype=np.intp, count=len(held))
             exact, estimate = self._scores(signature, list(slots))
         jaccards, estimates = exact[owner], estimate[owner]
         keep = np.flatnonzero(jaccards >= self.threshold)
         order = keep[np.lexsort((ids[keep], -jaccards[keep]))]
-        make = tuple.__new__  # Match(*row) without its argument parsing: 200 a campaign letter
-        return [make(Match, row) for row in zip(ids[order].tolist(), estimates[order].tolist(),
-                                                jaccards[order].tolist(), strict=True)]
+        return ids[order], estimates[order], jaccards[order]
 
     def _scores(self, signature: Signature, texts: list[_Text]) -> tuple[np.ndarray, np.ndarray]:
         """(exact Jaccard, MinHash estimate) of ``signature`` against each of ``texts``."""

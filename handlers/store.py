@@ -31,15 +31,13 @@ import functools
 from collections.abc import Iterator
 from datetime import timedelta
 from itertools import islice
-from typing import TYPE_CHECKING
+
+import numpy as np
 
 from handlers import loop_guard, tracking, urgent
 from handlers.classify.restrict import Restriction, cue, decide
 from handlers.step import Context, Discarded, Intake, Step, one_by_one
 from storage.clock import utcnow
-
-if TYPE_CHECKING:
-    from handlers.repeats import Match
 
 Known = dict[str, tuple[int, str | None]]  # tracking number → (submission id, sender address)
 # A letter about an event hundreds write about is linked to its most similar open cases only:
@@ -325,7 +323,8 @@ async def _link_repeats(intakes: list[Intake], ctx: Context) -> None:
     same_writer = await repeats.open_by_keys(
         ctx.session, {k.address for k in keys.values() if k.address},
         {k.phone for k in keys.values() if k.phone}, since)
-    similar: dict[int, list[Match]] = {}  # most similar first, as RepeatIndex.query orders
+    # (case ids, exact Jaccards) of the earlier cases each letter repeats, most similar first
+    similar: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for intake in citizens:
         assert intake.submission_id is not None
         if index is None:
@@ -333,25 +332,28 @@ async def _link_repeats(intakes: list[Intake], ctx: Context) -> None:
         signature = intake.signature
         if signature is None or len(signature.hashvalues) != index.num_perm:
             signature = index.sign(intake.subject, intake.text)
-        similar[intake.submission_id] = [m for m in index.query(
-            signature, exclude=intake.submission_id) if m.case_id < intake.submission_id]
+        ids, _, jaccards = index.ranked(signature, exclude=intake.submission_id)
+        earlier = ids < intake.submission_id
+        similar[intake.submission_id] = ids[earlier], jaccards[earlier]
         index.insert(intake.submission_id, signature, intake.received_at)
-    alive = await repeats.still_open(
-        ctx.session, {m.case_id for found in similar.values() for m in found}, since)
+    candidates = {c for ids, _ in similar.values() for c in ids.tolist()}
+    alive = await repeats.still_open(ctx.session, candidates, since)
     links: list[tuple[int, int, str, float | None]] = []
     for sid, key in keys.items():
         assert sid is not None
-        found = similar.get(sid, [])
+        ids, jaccards = similar.get(sid, (np.empty(0, dtype=np.int64), np.empty(0)))
+        found: Iterator[tuple[int, float]] = zip(ids.tolist(), jaccards.tolist(), strict=True)
         writers = [case.id for case in same_writer
                    if case.id < sid and ((key.address and key.address == case.address_key)
                                          or (key.phone and key.phone == case.phone_key))]
         if writers:  # a same-writer link carries the content score when there is one
-            scores = {m.case_id: m.jaccard for m in found if m.case_id in alive}
+            scores = {c: j for c, j in found if c in alive}
             links += [(sid, case_id, repeats.SENDER, scores.pop(case_id, None))
                       for case_id in writers]
+            found = iter(scores.items())  # the rest, still most similar first
         # The most similar open cases not linked as the same writer; the first few only.
-        links += islice(((sid, m.case_id, repeats.CONTENT, m.jaccard) for m in found
-                         if m.case_id in alive and m.case_id not in writers), MAX_CONTENT_LINKS)
+        links += islice(((sid, c, repeats.CONTENT, j) for c, j in found
+                         if c in alive and c not in writers), MAX_CONTENT_LINKS)
     await repeats.add_links(ctx.session, links)
 
 
