@@ -29,13 +29,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from datasketch import MinHashLSH  # noqa: E402
+from datasketch import LeanMinHash, MinHashLSH  # noqa: E402
 
 from handlers.classify.store import read_jsonl, shipped_examples  # noqa: E402
 from handlers.repeats import (  # noqa: E402
     DEFAULT_NGRAM,
     DEFAULT_THRESHOLD,
     RepeatIndex,
+    Signature,
     load_report_text,
 )
 from handlers.repeats_eval import background_rate, evaluate, load_pairs, sweep  # noqa: E402
@@ -87,11 +88,14 @@ def speed(report: str, cases: int, queries: int) -> None:
     t0 = time.perf_counter()
     found = sum(len(index.query(index.sign(s, t))) for s, t in new)
     full = len(new) / (time.perf_counter() - t0)
-    made = [index.sign(s, t).minhash for s, t in new]
+    def lean(sig: Signature) -> LeanMinHash:  # the index's own MinHash values, as datasketch's
+        return LeanMinHash(seed=1, hashvalues=sig.hashvalues, scheme="affine64")
+
+    made = [lean(index.sign(s, t)) for s, t in new]
     # The baseline: datasketch's own index of the same cases, with the index's band layout
     lsh = MinHashLSH(threshold=index.threshold, num_perm=index.num_perm, weights=(0.2, 0.8))
     for i, sig in enumerate(signatures):
-        lsh.insert(i, sig.minhash, check_duplication=False)
+        lsh.insert(i, lean(sig), check_duplication=False)
     t0 = time.perf_counter()
     for minhash in made:
         lsh.query(minhash)

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from bot import parts
 from bot.config import Settings
-from bot.runtime import Runtime, freeze_heap
+from bot.runtime import Runtime, freeze_heap, limit_malloc_arenas
 from bot.web.app import make_app
 from bot.workers import intake, maintenance, outbox, reminders, urgent
 from storage.db import upgrade_async
@@ -103,6 +103,7 @@ async def start(settings: Settings, *, workers: bool = True,
 
 
 async def serve(settings: Settings) -> None:
+    limit_malloc_arenas()
     service = await start(settings, settle=freeze_heap)
     freeze_heap()  # modules, templates, settings, the engine
     stop = asyncio.Event()

@@ -38,9 +38,10 @@ def empty_index(settings: Settings) -> RepeatIndex:
 
 def shingler_for(settings: Settings) -> Shingler:
     """The shingler :func:`empty_index`'s index has, without the index (a prepare process
-    cuts letters with it and never imports datasketch)."""
-    ngram = settings.repeats.ngram
-    return Shingler(ngram, load_report_text(settings.report_file), shipped_common(ngram))
+    signs letters with it)."""
+    s = settings.repeats
+    return Shingler(s.ngram, load_report_text(settings.report_file), shipped_common(s.ngram),
+                    s.num_perm)
 
 
 async def key_old_letters(sessions: Sessions, settings: Settings) -> int:

@@ -20,12 +20,11 @@ from handlers.classify.restrict import DEFAULT_THRESHOLD as DEFAULT_RESTRICT_THR
 from handlers.tracking import new_tracking_no
 
 if TYPE_CHECKING:
-    import numpy as np
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from handlers.classify import Classification, Scorer
     from handlers.mail.parsed import ParsedMail
-    from handlers.repeats import RepeatIndex, Shingler
+    from handlers.repeats import RepeatIndex, Shingler, Signature
 
 
 @dataclass(frozen=True)
@@ -141,8 +140,8 @@ class Intake:
     auto_reason: str | None = None
     # filled by classify
     classification: Classification | None = None
-    # filled by store's prepare half: the letter's shingles for the repeat index
-    shingles: np.ndarray | None = None
+    # filled by store's prepare half: the letter's shingles and MinHash for the repeat index
+    signature: Signature | None = None
     submission_id: int | None = None
     followup_of: int | None = None
     related_id: int | None = None

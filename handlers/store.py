@@ -30,6 +30,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from datetime import timedelta
+from itertools import islice
+
+import numpy as np
 
 from handlers import loop_guard, tracking, urgent
 from handlers.classify.restrict import Restriction, cue, decide
@@ -320,27 +323,37 @@ async def _link_repeats(intakes: list[Intake], ctx: Context) -> None:
     same_writer = await repeats.open_by_keys(
         ctx.session, {k.address for k in keys.values() if k.address},
         {k.phone for k in keys.values() if k.phone}, since)
-    similar: dict[int, dict[int, float]] = {}
+    # (case ids, exact Jaccards) of the earlier cases each letter repeats, most similar first
+    similar: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for intake in citizens:
         assert intake.submission_id is not None
         if index is None:
             continue
-        signature = (index.sign(intake.subject, intake.text) if intake.shingles is None
-                     else index.signature(intake.shingles))
-        similar[intake.submission_id] = {m.case_id: m.jaccard for m in index.query(
-            signature, exclude=intake.submission_id) if m.case_id < intake.submission_id}
+        signature = intake.signature
+        if signature is None or len(signature.hashvalues) != index.num_perm:
+            signature = index.sign(intake.subject, intake.text)
+        ids, _, jaccards = index.ranked(signature, exclude=intake.submission_id)
+        earlier = ids < intake.submission_id
+        similar[intake.submission_id] = ids[earlier], jaccards[earlier]
         index.insert(intake.submission_id, signature, intake.received_at)
-    alive = await repeats.still_open(ctx.session, {c for m in similar.values() for c in m}, since)
+    candidates = {c for ids, _ in similar.values() for c in ids.tolist()}
+    alive = await repeats.still_open(ctx.session, candidates, since)
     links: list[tuple[int, int, str, float | None]] = []
     for sid, key in keys.items():
         assert sid is not None
-        scores = {c: j for c, j in similar.get(sid, {}).items() if c in alive}
-        for case in same_writer:
-            if case.id < sid and ((key.address and key.address == case.address_key)
-                                  or (key.phone and key.phone == case.phone_key)):
-                links.append((sid, case.id, repeats.SENDER, scores.pop(case.id, None)))
-        links += [(sid, c, repeats.CONTENT, j) for c, j in
-                  sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CONTENT_LINKS]]
+        ids, jaccards = similar.get(sid, (np.empty(0, dtype=np.int64), np.empty(0)))
+        found: Iterator[tuple[int, float]] = zip(ids.tolist(), jaccards.tolist(), strict=True)
+        writers = [case.id for case in same_writer
+                   if case.id < sid and ((key.address and key.address == case.address_key)
+                                         or (key.phone and key.phone == case.phone_key))]
+        if writers:  # a same-writer link carries the content score when there is one
+            scores = {c: j for c, j in found if c in alive}
+            links += [(sid, case_id, repeats.SENDER, scores.pop(case_id, None))
+                      for case_id in writers]
+            found = iter(scores.items())  # the rest, still most similar first
+        # The most similar open cases not linked as the same writer; the first few only.
+        links += islice(((sid, c, repeats.CONTENT, j) for c, j in found
+                         if c in alive and c not in writers), MAX_CONTENT_LINKS)
     await repeats.add_links(ctx.session, links)
 
 
@@ -369,13 +382,13 @@ async def process_many(intakes: list[Intake], ctx: Context) -> None:
 
 def _draw_ahead(intake: Intake, ctx: Context) -> None:
     """The prepare half: a citizen's letter without a number gets one drawn now, so that its
-    acknowledgement can be drafted ahead too, and is cut into shingles for the repeat index
-    (the larger part of signing it). Machine mail gets its number in the transaction and is
-    not compared."""
+    acknowledgement can be drafted ahead too, and is signed for the repeat index (its shingles
+    and MinHash: the transaction only queries the index). Machine mail gets its number in the
+    transaction and is not compared."""
     if not intake.auto:
         intake.draw_tracking_no(ctx.tracking_prefix)
         if ctx.shingler is not None and _comparable(intake) and intake.addition_to is None:
-            intake.shingles = ctx.shingler.shingles(intake.subject, intake.text)
+            intake.signature = ctx.shingler.sign(intake.subject, intake.text)
 
 
 STEP = Step("store", process_many, prepare=one_by_one(_draw_ahead))

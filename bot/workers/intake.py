@@ -282,8 +282,8 @@ class IntakeWorker(Worker):
         if not self.preparer.in_processes and self.rt.classifier_holder is not None:
             await _load_classifier(self.rt)
         # At once, not at the first quiet moment: a service just started has no rush yet, and
-        # the index's set-up (datasketch's imports, scipy's among them, and the report's
-        # n-grams: about a second of CPU) slowed every page it shared the interpreter with.
+        # the index's set-up (the report's n-grams and those common to the shipped letters:
+        # about a second of CPU) slowed every page it shared the interpreter with.
         await self._build_repeat_index()
 
     async def round(self) -> Next:

@@ -127,10 +127,13 @@ def _exit_with(parent_sentinel: int) -> None:
 def _warm() -> None:
     """Load the model and classify one line, which also builds the word segmenter's
     dictionary: the first letter should not wait for either."""
+    from bot.runtime import trim_heap
+
     holder = _state.get("holder")
     scorer = holder.get() if holder is not None else None
     if scorer is not None:
         scorer.classify("", "派出所民警办事拖拉")
+    trim_heap()  # what loading the model and setting up the shingler left free
 
 
 def _prepare_here(intakes: list[Intake]) -> list[Intake]:

@@ -17,18 +17,17 @@ process must not carry.
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import logging
 import re
+import sys
 import unicodedata
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 from opencc import OpenCC
-
-try:
-    import rjieba
-except ImportError:  # pragma: no cover - platforms without an rjieba wheel
-    rjieba = None  # type: ignore[assignment]  # checked before use: jieba stands in
 
 # English words citizens mix in → Chinese keywords the taxonomy and corpus use. Short on
 # purpose: it only has to carry an English message to the right neighbourhood.
@@ -190,6 +189,49 @@ def to_simplified(text: str) -> str:
     return text
 
 
+def clean(text: str) -> str:
+    """NFKC, lower case, simplified, URLs, addresses and long digit runs gone, English keywords
+    glossed in Chinese, spaces folded: the text every model and the repeat matcher read. No
+    word segmenter: the repeat index calls this without building one."""
+    if not unicodedata.is_normalized("NFKC", text):  # the check is 100x cheaper
+        for wide, narrow in _FOLD:
+            text = text.replace(wide, narrow)
+        if not unicodedata.is_normalized("NFKC", text):
+            text = unicodedata.normalize("NFKC", text)
+    text = text.lower()
+    text = to_simplified(_NOISE.sub(" ", text))
+    extra = [EN_ZH[w] for w in _EN_WORD.findall(text) if w in EN_ZH]
+    if extra:
+        text = f"{text} {' '.join(extra)}"
+    return _SPACE.sub(" ", text).strip()
+
+
+@lru_cache(maxsize=1)
+def _rjieba_class() -> Any:
+    """rjieba's ``Jieba`` class, its extension module loaded without the package's
+    ``__init__``, which builds a default tokenizer at import (24 MB of dictionary) that nothing
+    here uses: every Normaliser has a private one. None without rjieba (jieba stands in)."""
+    try:
+        package = importlib.util.find_spec("rjieba")
+        if package is None:  # pragma: no cover - platforms without an rjieba wheel
+            return None
+        name = "rjieba.rjieba"
+        module = sys.modules.get(name)
+        if module is None:
+            spec = importlib.machinery.PathFinder.find_spec(
+                name, list(package.submodule_search_locations or ()))
+            if spec is None or spec.loader is None:
+                raise ImportError(name)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            sys.modules[name] = module
+        return module.Jieba
+    except ImportError:  # pragma: no cover - a layout we do not know: the package's own way
+        import rjieba
+
+        return rjieba.Jieba
+
+
 class Normaliser:
     """Turns raw text into (char-level text, word tokens) for the vectorisers."""
 
@@ -198,8 +240,11 @@ class Normaliser:
         # jieba's global dictionary.
         self.words = tuple(words)
         self.stop_words = frozenset(stop_words)  # English words dropped from the word tokens
-        if rjieba is not None:
-            self._jieba = rjieba.Jieba()
+        # Loaded here, not with the module: a tokenizer's dictionary costs 24-32 MB, and the
+        # service's repeat index needs only clean() of this module.
+        tokenizer = _rjieba_class()
+        if tokenizer is not None:
+            self._jieba = tokenizer()
             for word in self.words:
                 self._jieba.add_word(word, 20000, None)
             self._cut = self._jieba.cut
@@ -213,17 +258,7 @@ class Normaliser:
             self._cut = self._jieba.lcut
 
     def clean(self, text: str) -> str:
-        if not unicodedata.is_normalized("NFKC", text):  # the check is 100x cheaper
-            for wide, narrow in _FOLD:
-                text = text.replace(wide, narrow)
-            if not unicodedata.is_normalized("NFKC", text):
-                text = unicodedata.normalize("NFKC", text)
-        text = text.lower()
-        text = to_simplified(_NOISE.sub(" ", text))
-        extra = [EN_ZH[w] for w in _EN_WORD.findall(text) if w in EN_ZH]
-        if extra:
-            text = f"{text} {' '.join(extra)}"
-        return _SPACE.sub(" ", text).strip()
+        return clean(text)
 
     def tokens(self, clean_text: str) -> str:
         """Space-separated words. HMM is off: faster, and the character n-grams already
