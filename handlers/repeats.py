@@ -195,7 +195,7 @@ def _word_char(match: re.Match[str]) -> str:
     return chr(_PUA + zlib.crc32(match.group().encode()) % _PUA_SIZE)
 
 
-def _run_keys(codes: np.ndarray, n: int) -> np.ndarray:
+def run_keys(codes: np.ndarray, n: int) -> np.ndarray:
     """A 64-bit key for every n-character run of ``codes`` (a polynomial hash; uint64 wraps).
 
     ``handlers.classify.ngrams.pack`` keys runs exactly but only up to three characters."""
@@ -208,7 +208,7 @@ def _run_keys(codes: np.ndarray, n: int) -> np.ndarray:
     return key
 
 
-def _member(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+def member_sorted(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
     """Which of ``keys`` are in the sorted array ``sorted_keys`` (a binary search each: np.isin
     sorts both arrays on every call, a millisecond against the report's runs)."""
     if not len(sorted_keys):
@@ -232,7 +232,7 @@ class Shingler:
         self.ngram = ngram
         self.num_perm = num_perm
         report = own_words("", report_text) if report_text else ""
-        self._report_runs = np.unique(_run_keys(_codes(report), _QUOTE_RUN))
+        self._report_runs = np.unique(run_keys(_codes(report), _QUOTE_RUN))
         self._common = np.empty(0, dtype=np.uint64) if common is None else common
 
     def words(self, subject: str, text: str) -> str:
@@ -240,7 +240,7 @@ class Shingler:
         words = own_words(subject, text)
         if not len(self._report_runs) or len(words) < _QUOTE_RUN:
             return words
-        starts = np.flatnonzero(_member(_run_keys(_codes(words), _QUOTE_RUN), self._report_runs))
+        starts = np.flatnonzero(member_sorted(run_keys(_codes(words), _QUOTE_RUN), self._report_runs))
         if not len(starts):
             return words
         quoted = np.zeros(len(words), dtype=np.int32)
@@ -255,7 +255,7 @@ class Shingler:
         cut-out quotation): the mask separates, it is not a word."""
         words = self.words(subject, text)
         codes = _codes(words)
-        keys = _run_keys(codes, self.ngram)
+        keys = run_keys(codes, self.ngram)
         if len(keys) and _MASK in words:
             masked = codes == ord(_MASK)
             spans_mask = np.zeros(len(keys), dtype=bool)
@@ -263,7 +263,7 @@ class Shingler:
                 spans_mask |= masked[k:k + len(keys)]
             keys = keys[~spans_mask]
         keys = np.unique(keys)
-        return keys[~_member(keys, self._common)] if len(self._common) else keys
+        return keys[~member_sorted(keys, self._common)] if len(self._common) else keys
 
     def sign(self, subject: str, text: str) -> Signature:
         """The letter's shingles and their MinHash values."""
@@ -593,7 +593,7 @@ class RepeatIndex:
                   else np.concatenate([t.shingles for t in texts]))
         starts = np.zeros(len(texts), dtype=np.int64)
         np.cumsum(sizes[:-1], out=starts[1:])
-        common = np.add.reduceat(_member(theirs, mine), starts).astype(np.int64)
+        common = np.add.reduceat(member_sorted(theirs, mine), starts).astype(np.int64)
         exact = common / (len(mine) + sizes - common)
         values = np.stack([t.hashvalues for t in texts])
         estimate = np.count_nonzero(values == signature.hashvalues, axis=1) / self.num_perm

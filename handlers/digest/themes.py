@@ -28,6 +28,8 @@ from itertools import chain
 
 import numpy as np
 
+from handlers.repeats import member_sorted, run_keys
+
 # Of the repeat pairs' rewordings (different citizens, one event; tests/data/repeat_pairs.jsonl)
 # half reach 0.1 with bigrams, no unrelated pair of the set reaches 0.04, and of the 2 million
 # pairs of the classifier's corpus 405 do (most of them the same question asked twice).
@@ -42,7 +44,6 @@ _SEP = 0  # between two letters' words: own_words keeps no control character
 # splitmix64's finaliser constants: every bit of a key depends on every character of the n-gram,
 # so the smallest keys of a letter are a fair sample of it (the bottom-k sketch needs that).
 _MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-_PRIME = np.uint64(0x100000001B3)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -52,21 +53,8 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 
 def _runs(codes: np.ndarray, n: int) -> np.ndarray:
-    """A 64-bit key for each n-character run of ``codes``."""
-    length = len(codes) - n + 1
-    if length <= 0:
-        return np.empty(0, dtype=np.uint64)
-    key = np.zeros(length, dtype=np.uint64)
-    for k in range(n):
-        key = key * _PRIME + codes[k:k + length]
-    return _mix(key)
-
-
-def _isin_sorted(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
-    if not len(sorted_keys) or not len(keys):
-        return np.zeros(len(keys), dtype=bool)
-    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
-    return sorted_keys[at] == keys
+    """A well-mixed 64-bit key for each n-character run of ``codes``."""
+    return _mix(run_keys(codes, n))
 
 
 def _digit_mask() -> int:
@@ -86,7 +74,7 @@ def _cut(words: Sequence[str], ngram: int, report: np.ndarray, common: np.ndarra
     codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     owner = np.repeat(np.arange(len(words)), [len(w) + 1 for w in words])
     if len(report):
-        hit = np.flatnonzero(_isin_sorted(_runs(codes, QUOTE_RUN), report))
+        hit = np.flatnonzero(member_sorted(_runs(codes, QUOTE_RUN), report))
         if len(hit):
             cover = np.bincount(hit, minlength=len(codes) + QUOTE_RUN)
             cover -= np.bincount(hit + QUOTE_RUN, minlength=len(codes) + QUOTE_RUN)
@@ -97,7 +85,7 @@ def _cut(words: Sequence[str], ngram: int, report: np.ndarray, common: np.ndarra
     spans = np.zeros(len(keys), dtype=bool)
     for k in range(ngram):
         spans |= blocked[k:k + len(keys)]
-    keep = ~spans & ~_isin_sorted(keys, common)
+    keep = ~spans & ~member_sorted(keys, common)
     keys, owner = keys[keep], owner[:len(keys)][keep]
     order = np.lexsort((keys, owner))
     keys, owner = keys[order], owner[order]
