@@ -47,6 +47,17 @@ def memory_mb(pid: int) -> dict[str, float]:
     return out
 
 
+def pss_mb(pid: int) -> float:
+    """The process's proportional set size in MB: each page shared with other processes (the
+    interpreter, numpy's and the other libraries' code, pages a spawned child shares) counted
+    as its share, so that the sum over a family counts every page once (Linux 4.14+)."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key == "Pss":
+            return int(value.split()[0]) / 1024
+    return 0.0
+
+
 def family_mb(pid: int) -> tuple[float, dict[str, float]]:
     """(RSS of the process, RSS of each child by its command line: the prepare processes and
     multiprocessing's resource tracker), in MB. RSS counts shared pages in each process, so
@@ -106,12 +117,14 @@ async def run(n: int, samples: int, tmp: Path) -> None:
             acked = time.monotonic() - t0
             mem = memory_mb(serve.pid)
             own, children = family_mb(serve.pid)
+            pss = pss_mb(serve.pid) + sum(pss_mb(c) for c in children_of(serve.pid))
             print(f"serve ingest: {n} letters filed in {filed:.1f} s = {n / filed:,.0f} letters/s;"
                   f" all {n} acknowledgements at the SMTP server after {acked:.1f} s")
             print(f"serve memory: RSS {idle['VmRSS']:.0f} MB when started, "
                   f"{mem['VmRSS']:.0f} MB after the run (peak {mem['VmHWM']:.0f} MB); "
                   f"with its children {own + sum(children.values()):.0f} MB (target < 300): "
-                  + ", ".join(f"{k} {v:.0f} MB" for k, v in children.items()))
+                  + ", ".join(f"{k} {v:.0f} MB" for k, v in children.items())
+                  + f"; proportional (PSS, shared pages counted once) {pss:.0f} MB")
             lat = sorted(await latency(acct, sink, samples))
             p95 = lat[min(len(lat) - 1, round(0.95 * (len(lat) - 1)))]
             print(f"ack latency, IDLE on, {samples} letters one at a time: "

@@ -53,15 +53,18 @@ async def build(session: AsyncSession, week: Week, opts: Options,
     """Everything of ``week``'s digest; ``from_addr`` gives the domain of the chart's Content-ID."""
     tz = ZoneInfo(opts.timezone)
     rows = [r async for r in digests.week_rows(session, week.start(tz), week.end(tz))]
-    f = await collect(session, week, opts, week_rows=rows)
-    labels = {c.id: c.short for c in f.categories}
-    series = render.chart_series(f)
     # Imported here, once a week: matplotlib and openpyxl are ~30 MB of a service's memory that
     # only the digest uses.
     from handlers.digest import chart, xlsx
 
+    # The XLSX's masking needs no figures: it runs while the figures' queries run (in the
+    # database's thread or server, which let go of the interpreter meanwhile).
+    f, texts = await asyncio.gather(collect(session, week, opts, week_rows=rows),
+                                    asyncio.to_thread(xlsx.masked_texts, rows))
+    labels = {c.id: c.short for c in f.categories}
+    series = render.chart_series(f)
     png = await asyncio.to_thread(chart.trend_png, f.trend_weeks, series, labels)
-    data, n = await asyncio.to_thread(xlsx.week_workbook, rows, f)
+    data, n = await asyncio.to_thread(xlsx.week_workbook, rows, f, texts)
     domain = from_addr.rpartition("@")[2] or "localhost"
     common = {"xlsx_rows": n, "accept_days": opts.accept_days, "handle_days": opts.handle_days}
     subject, text, html = render.render(

@@ -12,7 +12,7 @@ than openpyxl's write-only mode (0.7 s of a 1,000,000-row digest build). Text is
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,13 +38,23 @@ def _clean(text: str) -> str:
     return text.translate(_ILLEGAL)
 
 
-def _row(v: WeekRow, tz: ZoneInfo, figures: Figures) -> list[Any]:
-    names = [v.from_name]
+def masked_texts(rows: Sequence[WeekRow]) -> list[tuple[str, str]]:
+    """Each row's subject and text as the sheet shows them: names and numbers masked, a 举报's
+    replaced. Most of the workbook's cost (the masking's tagger) and independent of the
+    figures, so :func:`handlers.digest.build` runs it in a thread while the figures' queries run."""
+    return [_texts(v) for v in rows]
+
+
+def _texts(v: WeekRow) -> tuple[str, str]:
     if v.restricted:
-        subject = text = RESTRICTED_TEXT
-    else:
-        subject = _clean(mask(v.subject or "", names))
-        text = _clean(excerpt(mask(v.text or "", names), TEXT_LIMIT))
+        return RESTRICTED_TEXT, RESTRICTED_TEXT
+    names = [v.from_name]
+    return (_clean(mask(v.subject or "", names)),
+            _clean(excerpt(mask(v.text or "", names), TEXT_LIMIT)))
+
+
+def _row(v: WeekRow, tz: ZoneInfo, figures: Figures, texts: tuple[str, str]) -> list[Any]:
+    subject, text = texts
     return [
         v.tracking_no,
         # Local wall time in whole seconds: Excel shows a stored fraction as "…:05.123456" in
@@ -97,9 +107,13 @@ def _lead_sheet(ws: Any, figures: Figures, bold: Any) -> None:
         ws.write_string(row, 4, _clean(t.sample))
 
 
-def week_workbook(rows: Iterable[WeekRow], figures: Figures) -> tuple[bytes, int]:
-    """(XLSX bytes, number of submission rows) for the week's rows (storage.digests.week_rows)."""
+def week_workbook(rows: Sequence[WeekRow], figures: Figures,
+                  texts: Sequence[tuple[str, str]] | None = None) -> tuple[bytes, int]:
+    """(XLSX bytes, number of submission rows) for the week's rows (storage.digests.week_rows);
+    ``texts``: their :func:`masked_texts`, if done already."""
     tz = ZoneInfo(figures.timezone)
+    if texts is None:
+        texts = masked_texts(rows)
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(buf, {"in_memory": True})
     bold = wb.add_format({"bold": True})
@@ -110,8 +124,8 @@ def week_workbook(rows: Iterable[WeekRow], figures: Figures) -> tuple[bytes, int
     ws.set_column("H:H", 80)
     ws.write_row(0, 0, HEADER, bold)
     n = 0
-    for n, values in enumerate(rows, start=1):
-        row = _row(values, tz, figures)
+    for n, (values, shown) in enumerate(zip(rows, texts, strict=True), start=1):
+        row = _row(values, tz, figures, shown)
         for col, value in enumerate(row):
             if col == 1:
                 ws.write_datetime(n, col, value, stamp)
