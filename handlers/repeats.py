@@ -497,11 +497,6 @@ class RepeatIndex:
         """The letter's signature: its shingles (:attr:`shingler`) and their MinHash."""
         return self.shingler.sign(subject, text)
 
-    def signature(self, shingles: np.ndarray) -> Signature:
-        """The signature of shingles computed ahead (a prepare process runs only the
-        :class:`Shingler`, about two thirds of the work)."""
-        return Signature(shingles, minhash(shingles, self.num_perm))
-
     def insert(self, case_id: int, signature: Signature,
                received_at: datetime | None = None) -> None:
         """Add (or replace) a case; a letter with no words of its own is not indexed (and an

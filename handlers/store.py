@@ -351,9 +351,10 @@ async def _link_repeats(intakes: list[Intake], ctx: Context) -> None:
             links += [(sid, case_id, repeats.SENDER, scores.pop(case_id, None))
                       for case_id in writers]
             found = iter(scores.items())  # the rest, still most similar first
-        # The most similar open cases not linked as the same writer; the first few only.
-        links += islice(((sid, c, repeats.CONTENT, j) for c, j in found
-                         if c in alive and c not in writers), MAX_CONTENT_LINKS)
+        # The most similar open cases not linked as the same writer (popped above); the first
+        # few only.
+        links += islice(((sid, c, repeats.CONTENT, j) for c, j in found if c in alive),
+                        MAX_CONTENT_LINKS)
     await repeats.add_links(ctx.session, links)
 
 

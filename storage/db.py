@@ -270,22 +270,25 @@ class Sessions(async_sessionmaker[AsyncSession]):
 
     def _in_thread(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         if self._sync is None:
-            # The same engine settings as the async one (hide_parameters: see make_engine).
-            self._sync = create_engine(self._engine.url.set(drivername="sqlite"),
-                                       hide_parameters=self._engine.sync_engine.hide_parameters)
-            event.listen(self._sync, "connect", _sqlite_pragmas)
+            self._sync = self._plain_engine(_sqlite_pragmas)
         with self._sync.begin() as conn:
             return fn(conn, *args)
 
     def _inline(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         if self._loop_sync is None:
-            self._loop_sync = create_engine(
-                self._engine.url.set(drivername="sqlite"),
-                hide_parameters=self._engine.sync_engine.hide_parameters,
-                connect_args={"timeout": INLINE_BUSY_MS / 1000})
-            event.listen(self._loop_sync, "connect", _sqlite_inline_pragmas)
+            self._loop_sync = self._plain_engine(_sqlite_inline_pragmas,
+                                                 connect_args={"timeout": INLINE_BUSY_MS / 1000})
         with self._loop_sync.begin() as conn:
             return fn(conn, *args)
+
+    def _plain_engine(self, pragmas: Callable[[DBAPIConnection, ConnectionPoolEntry], None],
+                      **kwargs: Any) -> Engine:
+        """A pysqlite engine on the async engine's file, with its settings (hide_parameters:
+        see make_engine) and ``pragmas`` run on each new connection."""
+        engine = create_engine(self._engine.url.set(drivername="sqlite"),
+                               hide_parameters=self._engine.sync_engine.hide_parameters, **kwargs)
+        event.listen(engine, "connect", pragmas)
+        return engine
 
     async def close(self) -> None:
         """Release the synchronous engines and the thread, if ``run_write`` made them."""

@@ -98,7 +98,9 @@ def _cut(words: Sequence[str], ngram: int, report: np.ndarray, common: np.ndarra
 @lru_cache(maxsize=4)
 def _reference(ngram: int) -> tuple[np.ndarray, np.ndarray]:
     """(the report's quotation runs, the n-grams common to the shipped letters), once per
-    process: the same two lists the repeat matcher leaves out of its comparisons."""
+    process, in this module's mixed keys. The repeat matcher leaves out lists made alike
+    (``Shingler``'s report runs, :func:`handlers.repeats.shipped_common`), but its common list
+    counts the n-grams of the letters' report quotations too (834 against 807 bigrams here)."""
     from handlers.classify.store import shipped_examples
     from handlers.repeats import load_report_text, own_words
 
