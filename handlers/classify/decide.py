@@ -90,7 +90,7 @@ def decide_many(
         report_prob = float(kp[report]) if report is not None else 0.0
         report_cue = cue(chars, words)
         u_prob = float(urgent_probs[i]) if urgent_probs is not None else None
-        urgent = urgency.assess(u_prob, chars, f"{subject or ''}\n{body or ''}")
+        urgent = urgency.assess(u_prob, chars, f"{subject or ''}\n{body or ''}", words=words)
         bar = spam_bar if report_cue is None else max(spam_bar, CUED_SPAM_BAR)
         likely_report = kinds[int(np.argmax(kp))] == "report" or report_prob >= DEFAULT_THRESHOLD
         if urgent.urgent or likely_report:

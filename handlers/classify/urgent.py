@@ -45,15 +45,20 @@ ENGLISH_INDIRECT_BAR = 0.05  # the model behind an indirect English one
 # Each group: a label for staff, then the wording. Alternatives are general phrasings, grouped
 # by what they say; the character text they run on is simplified, lower-case and NFKC-folded.
 CUE_GROUPS: tuple[tuple[str, str], ...] = (
-    ("轻生", r"跳楼(?!价|大甩卖)|跳河|跳江|跳桥|跳海|跳下去|从.{0,6}跳下|楼顶|天台|喝农药|农药|"
-             r"安眠药|老鼠药|敌敌畏|百草枯|割腕|自残|上吊|烧炭|自杀|自尽|轻生|寻短见|想不开|不想活|活不下去|活着(?:没|有什么)"
+    ("轻生", r"跳楼(?!价|大甩卖)|跳河|跳江|跳桥|跳海|跳下去|从.{0,6}跳下|"
+             r"(?:爬|站|坐|去|上|到|跑)(?:上|在|到)?(?:了)?(?:楼顶|天台)|(?:楼顶|天台)(?:上|边)?(?:坐|站|不下|边上)|"
+             # A poison or pills as means at hand, not as farm work or a prescription
+             r"(?:喝|吞|吃|带|买|藏|备|拿|攥|揣)(?:了|着)?[^。！？]{0,4}(?:农药|安眠药|老鼠药|敌敌畏|百草枯)|"
+             r"(?:农药|安眠药|老鼠药)[^。！？]{0,6}(?:喝|吞|吃下|攒|藏)|敌敌畏|百草枯|割腕|自残|上吊|烧炭|自杀|自尽|轻生|寻短见|想不开|不想活|活不下去|活着(?:没|有什么)"
              r"意思|没意义|一了百了|一死了之|了断|结束(?:这一切|生命|自己)|遗书|后事|告别|走之前|"
              r"不想(?:再)?醒|死在(?:那|这|门口|法院|你们)|逼死|等(?:着)?那一天|"
              r"拖累|说声再见|对不起(?:大家|宝宝|你们)|(?:不想|不要)(?:再)?醒"),
-    ("暴力威胁", r"同归于尽|鱼死网破|拼了|砍死|砍人|捅(?:死|人|谁)|杀了|杀我|弄死|打死|解决掉|"
-                r"打断.{0,4}腿|(?:拿|拎|提|举)(?:着)?(?:一把)?(?:刀|剪刀|斧头|钢管|铁棍)|带(?:着)?刀|菜刀|一把刀|汽油|放火|点(?:一)?把火|烧了|"
+    ("暴力威胁", r"同归于尽|鱼死网破|拼了(?=[吧啊,，。！!？?\n]|$)|砍死|砍人|捅(?:死|人|谁)|"
+                r"杀了(?=他|她|你|我|那|这|全|[吧,，。！!？?\n]|$)|杀我|弄死|打死|解决掉|"
+                r"打断.{0,4}腿|(?:拿|拎|提|举)(?:着)?(?:一把)?(?:刀|剪刀|斧头|钢管|铁棍)|带(?:着)?刀|菜刀|一把刀|汽油|放火|点(?:一)?把火|烧了(?=他|她|你|我|[吧,，。！!？?\n]|$)|"
                 r"把[^。！？]{0,8}炸(?:了|掉)|炸(?:死|掉|了)(?:你们|他们|他|她|这|那|整)|炸药|报复社会|(?:去|要|就)报复|算账|收拾|自己(?:讨|的办法)|住哪|要你好看|让.{0,3}好看|说到做到|有枪|"
-                r"等着(?:看|瞧)|出(?:了)?人命"),
+                # 出人命 foretold (会出人命, 迟早出人命) is a fear of an accident, not a threat
+                r"等着瞧|等着看(?=[吧好,，。！!？?\n]|$)|(?<!会)(?<!可能)(?<!迟早)(?<!早晚)出(?:了)?人命"),
     ("聚集上访", r"(?:集体|一起|全体|全村|联名|组织|约好|商量好|包车|报名)[^。！？]{0,24}"
                 r"(?:上访|去.{0,8}(?:政府|市委|区委|法院|政法委|信访|北京|省里|天安门)|堵门|"
                 r"堵路|拉横幅|打横幅|横幅|静坐|下跪|讨说法|抗议|直播)|"
@@ -61,7 +66,7 @@ CUE_GROUPS: tuple[tuple[str, str], ...] = (
                 r"(?:政府|市委|区委|法院|政法委|信访局|住建局|街道办)(?:大)?门口[^。！？]{0,12}"
                 r"(?:静坐|下跪|横幅|讨(?:个)?说法|抗议|不走|集体)"),
     ("正在发生的危险", r"家暴|打我|打她|打孩子|掐|踹|砸(?:门|东西)|反锁|躲在|(?:喊|叫|哭着|喊着)救命|救救|求救|解救|"
-                     r"(?<![相有机])关在(?!门外)|被关|锁在|不让.{0,4}(?:出门|回家|下车)|没回(?:家|来)|失联|"
+                     r"(?<![相有机])(?:关在|被关)(?!门外|[^。!?]{0,4}(?:看守所|拘留所|监狱|戒毒所|牢里|号子))|锁在|不让.{0,4}(?:出门|回家|下车)|没回(?:家|来)|失联|"
                      r"(?:她|他|孩子|儿子|女儿|妻子|老婆|丈夫|老公|妈|爸|父亲|母亲|老人)[^。!?;]{0,14}"
                      r"联系不上|"
                      r"关机|不见了|找不到人|走失|失踪|离家出走|抱上车|拉进(?:了)?(?:屋|房|车|后屋)|跟踪(?!监控|画面|回访|服务|调查|督办|问效|报道|落实)|"
@@ -84,7 +89,7 @@ _WHEN = (r"(?:明天|后天|明早|今晚|下周.?|周[一二三四五六日末]
 INDIRECT_GROUPS: tuple[tuple[str, str], ...] = (
     # Putting affairs in order, a farewell, the means at hand, escalating self-injury, giving up.
     ("轻生", r"(?:猫|狗|宠物|东西|衣服|首饰|存款|房子)[^。!?]{0,8}(?:送给|送人|托付|留给|交给)|"
-             r"(?:托付给|拜托|托)[^。!?]{0,8}(?:照顾|照看|养大|抚养|养)|"
+             r"(?:托付给|拜托|托)[^。!?]{1,8}(?:照顾|照看|养大|抚养|养)|"
              r"(?:钱|账|债|欠款)[^。!?]{0,4}(?:都|也|全)?(?:还清|结清|还上)了|"
              r"密码是|(?:放|压|藏|装)在[^。!?]{0,8}(?:抽屉|枕头|床头|柜|信封|鞋柜)|"
              r"我走(?:了)?(?:以后|之后|后)|我不在了|我死(?:了)?(?:以后|之后|后)|"
@@ -122,7 +127,7 @@ INDIRECT_GROUPS: tuple[tuple[str, str], ...] = (
                      r"(?:他|她|人)(?:就)?在(?:客厅|门外|门口|隔壁)|就说是(?:查|送|修|收)|"
                      r"发完(?:就|我就)?删|(?:偷偷|悄悄)(?:发|打|给我)|查(?:我)?(?:的)?手机|"
                      r"一个人(?:在家|在屋)|(?:几|两|三|四|五)天(?:都)?没(?:回来|回家|见|开门|动静)|"
-                     r"煤气灶|尖叫|突然(?:就)?没(?:了)?(?:声|动静)|(?:一股|有股)[^。!?]{0,2}味|"
+                     r"煤气灶|尖叫|突然(?:就)?没(?:了)?(?:声|动静)|(?:一股|有股)[^。!?]{0,2}(?:煤气|燃气|液化气|天然气|焦|糊|烟|血腥|农药|汽油)味|"
                      r"(?:扣|收|拿走|没收)(?:了)?[^。!?]{0,4}(?:身份证|护照)|(?:身份证|护照)[^。!?]{0,4}(?:被)?(?:扣|收走)|"
                      r"快(?:点)?(?:来人|派人|过来)|赶(?:快|紧)(?:来人|派人)"),
     # A threat said sideways: take care on the way home, we all go down together, I know his routine.
@@ -168,24 +173,56 @@ ENGLISH_CUES: Cues = tuple((label, FirstCharPattern(r"(?<![a-z])(?:" + p + r")(?
 ENGLISH_INDIRECT: Cues = tuple((label, FirstCharPattern(r"(?<![a-z])(?:" + p + r")(?![a-z])"))
                                for label, p in _ENGLISH_INDIRECT)
 
-# A sentence that frames its alarm word as somebody else's story, a hypothetical or advice.
+# A sentence that frames its alarm word as somebody else's story or advice.
 _STORY = re.compile(
     r"新闻|报道|报导|小说|电视剧|剧里|剧中|追剧|电影|故事|情节|视频(?:里|中|上)|"
     r"(?:看|刷|发|转|拍)[^。！？!?]{0,4}视频|课题|调研|宣传|论坛|帖子|"
-    r"案例|假如|如果|要是|万一|提前了解|想了解|了解一下|怎么认定|应该(?:找|打|怎么)|防溺水|防拐|预防|"
-    r"(?:很多|有些|有的)人(?:会|都会|遇到)|不是说现在"
+    r"案例|提前了解|想了解|了解一下|怎么认定|应该(?:找|打|怎么)|防溺水|防拐|预防|"
+    r"(?:很多|有些|有的)人(?:会|都会|遇到)|不是说现在|"
+    r"以后(?:要是|万一)?(?:遇到|碰到)|(?:遇到|碰到)(?:这种|这样|类似)"
 )
-# One that puts it in the past, unless it also says the danger is now or coming.
+# A story told (news, a novel, a film) frames the rest of its paragraph too, until a "now".
+_TOLD = re.compile(r"新闻|报道|报导|小说|电视剧|电影|故事|视频(?:里|中|上)|"
+                   r"(?:看|刷|发|转|拍)[^。！？!?]{0,4}视频")
+# A hypothetical: "如果邻居家发生家暴" frames its sentence, but not the writer's own
+# consequence after it ("要是再不给钱，我就一把火…" is a threat).
+_IF = re.compile(r"假如|如果|要是|万一")
+_THEN = re.compile(r"[,，;；]\s*(?:那|那么|那我)?(?:我|我们|老子)?[^,，。！？!?]{0,4}就")
+# One that puts it in the past, unless it also says the danger is now or coming. A past marker
+# at the head of a paragraph frames the paragraph (a story told as background) until a "now".
 _PAST = re.compile(r"去年|前年|以前|曾经|前段时间|前些(?:天|日子)|前几天|前阵子|当时|那天|那晚|"
                    r"那个晚上|有一(?:次|回|天)|[一二三四五六七八九十\d]{1,2}月(?:份)?的(?:一天|一个(?:晚上|早上|下午|夜里)|某天)|当年(?!的)|那时|那年|那一年|那次|上次|上个月|上周|上星期|几年前|"
+                   r"上个?(?:星期|礼拜|周)[一二三四五六日天末]?|(?:今年|去年)(?:春天|夏天|秋天|冬天|年初|初|上半年)|"
                    r"前几年|年前|(?:19|20)\d\d年(?!\d{1,2}月)|(?:去|到|来|找|闹|上访|反映|聚集|跳)过|"
-                   r"后来|想过|有过|动过|已经(?:解决|过去|好了|抢救|"
+                   r"后来|想过|有过|动过|一度|被解救|已经(?:解决|过去|好了|抢救|"
                    r"处理|被解救|被抓|脱险|找到|回来)|幸好|幸亏|差点|被抓|抓了|打掉|判了|审判结果")
+# A danger said to be over after it: in its sentence, or anywhere later in the letter with
+# nothing "now" in between (a child lost, then "最后在公园里找到了他"; a rescue, then "现在
+# 已经康复出院").
 _OVER = re.compile(r"后来|已经(?:解决|过去|好了|抢救|处理|被解救|被抓|脱险|找到|回来)|幸好|幸亏|"
-                   r"被抓|抓了|判了|被解救|没事了")
+                   r"被抓|抓了|判了|被解救|没事了|解救(?:了)?出来")
+_RESOLVED = re.compile(r"(?<![没不])(?:找到了|找回(?:来)?了|领回来了|平安(?:回|无事)|虚惊一场|没事了|"
+                       r"脱险|被解救|解救(?:了)?出来|抢救过来|康复|出院了|抓到了|被抓|抓获|判了|"
+                       r"已经(?:解决|过去|好了|处理|回来|找到)|什么事都没有|好好的)")
 _NOW = re.compile(r"现在|正在|还在|刚才|今天|今晚|明天|马上|这次|下周|本周|周[一二三四五六日末]|"
                   r"月底|又|再")
-_NEGATED = re.compile(r"(?:不会|不要|不能|没有|并不|决不|绝不|不是|别|防止|避免|以免)\S{0,2}$")
+_NOW_STRICT = re.compile(r"正在|还在|刚才|今晚|明天|马上|此刻|这会儿|到现在")
+_NEGATED = re.compile(r"(?:不会|不要|不能|没有|并不|决不|绝不|不是|别|防止|防|避免|以免)\S{0,2}$")
+# Words of mourning said of someone already dead (the will a grandfather left) are no farewell.
+_MOURNING = frozenset(("后事", "遗书", "告别", "走之前"))
+_DEATH = re.compile(r"去世|过世|逝世|病逝|病故|离世|走得很安详|享年|追悼|火化")
+# A hope that the authorities keep their word ("希望你们说到做到") is no threat.
+_WISH = re.compile(r"希望|盼望|期待|期望|请你们|要求你们")
+# A cue whose subject is a thing, a business or an animal (车又不见了, 好几家店都撑不下去了,
+# 手机锁在柜子里) is not about a person. Read in the cue's clause, before it; a person there wins.
+_THING = re.compile(r"店|公司|厂|企业|生意|项目|工程|车|手机|钥匙|钱包|包裹|快递|证件|文件|材料|"
+                    r"系统|网站|门禁|电脑|狗|猫|宠物|房子|房梁|庄稼|货|设备|机器|行业|工地|超市|"
+                    r"市场|平台|账户|资金|订单|经济|行情")
+_PERSON = re.compile(r"我|你|他|她|人|孩子|儿子|女儿|老人|老公|老婆|丈夫|妻子|妈|爸|父|母|哥|姐|弟|妹|"
+                     r"爷|奶|外公|外婆|家属|工人|村民|业主|学生|朋友|同事|邻居")
+_UNREACHABLE = re.compile(r"关机|联系不上|失联|没人(?:接|应)")
+_CLAUSE = re.compile(r"[,，、：:]")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 _ENDS = "。！？!?\n；;"
 _LATIN = re.compile(r"[A-Za-z]")
 _EN_FRAME = re.compile(r"(?<![a-z])(?:news|novel|movie|film|story|tv series|years ago|"
@@ -213,17 +250,23 @@ CALM = Urgency(False, 0.0)
 
 
 _ENDS_RE = re.compile("[" + re.escape(_ENDS) + "]")
+# A paragraph break: the normalised text has folded line breaks into a space, which Chinese
+# text has nowhere else but beside Latin words (gone from it too) and digits.
+_BREAK = re.compile(r"(?<=[^\sA-Za-z0-9]) (?=[^\sA-Za-z0-9])")
 
 
 class _Sentences:
-    """The sentence bounds of one text, found in one pass and looked up by bisection (a cue
-    word can match dozens of times in a long letter), with each sentence's story verdict
-    computed once."""
+    """The sentence and paragraph bounds of one text, found in one pass and looked up by
+    bisection (a cue word can match dozens of times in a long letter), with each sentence's
+    story verdict computed once; and, from the letter's jieba words, where a word goes on."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, words: str = "") -> None:
         self.text = text
         self.ends = [m.start() for m in _ENDS_RE.finditer(text)]
+        self.breaks = [m.start() for m in _BREAK.finditer(text)] if " " in text else []
         self.story: dict[int, bool] = {}
+        self.words = words
+        self._inside: set[int] | None = None
 
     def around(self, start: int, end: int) -> tuple[int, int]:
         """Bounds of the sentence around ``text[start:end]``."""
@@ -232,38 +275,102 @@ class _Sentences:
         j = bisect_left(self.ends, end, i)
         return lo, self.ends[j] if j < len(self.ends) else len(self.text)
 
+    def paragraph(self, start: int) -> tuple[int, int]:
+        """Bounds of the paragraph around ``text[start]``."""
+        i = bisect_left(self.breaks, start)
+        return (self.breaks[i - 1] + 1 if i else 0,
+                self.breaks[i] if i < len(self.breaks) else len(self.text))
+
     def is_story(self, lo: int, hi: int) -> bool:
         if lo not in self.story:
             self.story[lo] = _STORY.search(self.text, lo, hi) is not None
         return self.story[lo]
 
+    def splits_a_word(self, start: int, end: int) -> bool:
+        """Whether the cue ``text[start:end]``, two characters at most, is part of one of
+        jieba's ordinary words: it begins inside one (烧了 in 发烧了) or ends in the middle of
+        one begun before its last character. A longer cue is a phrase of its own, and where it
+        begins or ends the segmenter often errs (不要醒 in 还要不要醒过来, 扛着液化气 in
+        液化气罐). The words are the classifier's own segmentation, aligned here once."""
+        if not self.words:
+            return False
+        if self._inside is None:
+            inside: set[int] = set()
+            at = 0
+            for word in self.words.split():
+                if not _CJK.match(word):
+                    continue
+                i = self.text.find(word, at)
+                if i < 0:
+                    continue
+                inside.update(range(i + 1, i + len(word)))
+                at = i + len(word)
+            self._inside = inside
+        inside = self._inside
+        return end - start <= 2 and (start in inside or (end in inside and end - 1 in inside))
 
-def _in_past(text: str, lo: int, hi: int, at: int, end: int) -> bool:
-    """Whether the sentence ``text[lo:hi]`` puts the cue ``text[at:end]`` in the past: a past
-    marker before it or ending with it ("已经被解救") with no "now" between them ("去年就判了,
-    我明天去…" is live), or, after it, one saying the danger is over ("…传销,已经被解救回来了";
-    "他以前坐过牢" after a threat is background, not the end of the danger)."""
-    before = [p.end() for p in _PAST.finditer(text, lo, end)]
+
+def _in_past(text: str, lo: int, hi: int, at: int, end: int, par: tuple[int, int]) -> bool:
+    """Whether the cue ``text[at:end]`` (sentence ``text[lo:hi]``, paragraph ``par``) is told
+    in the past: a past marker before it in its paragraph or ending with it ("已经被解救") with
+    no "now" between them ("去年就判了, 我明天去…" is live); or, after it, one saying the danger
+    is over, in its sentence ("…传销,已经被解救回来了") or later in the letter with nothing
+    happening now in between ("孩子不见了…最后在公园里找到了他")."""
+    before = [p.end() for p in _PAST.finditer(text, par[0], end)]
     if before and not _NOW.search(text, before[-1], at):
         return True
-    after = _OVER.search(text, end, hi)
-    return after is not None and not _NOW.search(text, at, after.start())
+    after = _OVER.search(text, at, hi)
+    if after is not None and not _NOW.search(text, at, after.start()):
+        return True
+    later = _RESOLVED.search(text, at)
+    return later is not None and not _NOW_STRICT.search(text, end, later.start())
+
+
+def _framed(text: str, sentences: _Sentences, lo: int, hi: int, start: int,
+            par: tuple[int, int]) -> bool:
+    """Whether the sentence ``text[lo:hi]`` or its paragraph frames the cue at ``start`` as
+    somebody else's story, advice or a hypothetical (but a threat after "要是…, 我就" is live)."""
+    if sentences.is_story(lo, hi):
+        return True
+    told = [m.end() for m in _TOLD.finditer(text, par[0], lo)]
+    if told and not _NOW.search(text, told[-1], start):
+        return True
+    first = _IF.search(text, lo, hi)
+    if first is None:
+        return False
+    return first.start() >= start or not _THEN.search(text, first.end(), start)
+
+
+def _about_a_thing(text: str, lo: int, start: int, end: int) -> bool:
+    """Whether the cue's clause names a thing, a business or an animal and no person before
+    it: 车又不见了, 好几家店都快撑不下去了 (a phone that is off still means its owner)."""
+    clause = max(lo, max((m.end() for m in _CLAUSE.finditer(text, lo, start)), default=lo))
+    head = text[clause:start]
+    return (_THING.search(head) is not None and _PERSON.search(head) is None
+            and _UNREACHABLE.fullmatch(text[start:end]) is None)
 
 
 def _live(text: str, cues: Cues, sentences: _Sentences | None = None) -> list[str]:
-    """``label：word`` for each match of ``cues`` in ``text`` whose sentence does not frame it as
-    news, fiction, a hypothetical or the past, and that is not negated. A cue already found
-    live is not looked at again."""
+    """``label：word`` for each match of ``cues`` in ``text`` that is not part of an ordinary
+    word, whose subject is not a thing, whose sentence or paragraph does not frame it as news,
+    fiction, a hypothetical, a wish, a death already mourned or the past, and that is not
+    negated. A cue already found live is not looked at again."""
     found: list[str] = []
     sentences = sentences or _Sentences(text)
     for label, pattern in cues:
         for start, end in pattern.spans(text):
-            cue = f"{label}：{text[start:end]}"
+            word = text[start:end]
+            cue = f"{label}：{word}"
             if cue in found:
                 continue
             lo, hi = sentences.around(start, end)
-            if (sentences.is_story(lo, hi) or _NEGATED.search(text, lo, start)
-                    or _in_past(text, lo, hi, start, end)):
+            par = sentences.paragraph(start)
+            if (_NEGATED.search(text, lo, start) or _framed(text, sentences, lo, hi, start, par)
+                    or _in_past(text, lo, hi, start, end, par)
+                    or _about_a_thing(text, lo, start, end)
+                    or (word in _MOURNING and _DEATH.search(text, par[0], par[1]))
+                    or (label == "暴力威胁" and _WISH.search(text, lo, start))
+                    or sentences.splits_a_word(start, end)):
                 continue
             found.append(cue)
     return found
@@ -298,19 +405,23 @@ def _with_english(found: list[str], weak: list[str], raw: str) -> tuple[list[str
     return found, [c for c in weak if c not in found]
 
 
-def live_cues(text: str, raw: str = "", *, chinese: bool = True) -> tuple[str, ...]:
+def live_cues(text: str, raw: str = "", *, chinese: bool = True, words: str = "") -> tuple[str, ...]:
     """``label：word`` for every cue, plain (:data:`CUE_GROUPS`) or indirect
     (:data:`INDIRECT_GROUPS`), in ``text`` (normalised character text, which has lost its Latin
     letters) whose sentence does not frame it as news, fiction, a hypothetical or the past, and
     that is not negated; English cues are read from ``raw``, the letter as written. ``chinese``
-    False skips the Chinese cues."""
-    found, weak = _scan(text, raw, plain=chinese, indirect=chinese)
+    False skips the Chinese cues; ``words``, the letter's jieba words, let a cue that is part of
+    an ordinary word be told apart."""
+    found, weak = _scan(text, raw, plain=chinese, indirect=chinese,
+                        sentences=_Sentences(text, words) if chinese else None)
     return tuple(found + weak)
 
 
-def assess(prob: float | None, text: str, raw: str, *, spam: bool = False) -> Urgency:
+def assess(prob: float | None, text: str, raw: str, *, spam: bool = False,
+           words: str = "") -> Urgency:
     """The urgency of one letter from the model's probability (None: no urgency model, the plain
-    cues decide alone), its normalised text and the letter as written.
+    cues decide alone), its normalised text, the letter as written and (optional) its jieba
+    words, which tell a cue that is part of an ordinary word (发烧了) from the cue itself.
 
     The Chinese cues are only read when the model's probability could back one
     (:data:`STRONG_BAR`, :data:`INDIRECT_BAR`): the scan costs about 100 µs a letter, a fifth of
@@ -322,7 +433,7 @@ def assess(prob: float | None, text: str, raw: str, *, spam: bool = False) -> Ur
     # Below CUE_BAR only a strong cue (or an English one) can make the letter urgent: look for
     # those first, and for the rest (reported to staff with them) only when one is found. Same
     # result, a third of the scan for the many letters in this band.
-    sentences = _Sentences(text) if plain or indirect else None
+    sentences = _Sentences(text, words) if plain or indirect else None
     if (plain and prob is not None and prob < min(CUE_BAR, INDIRECT_BAR)
             and not _live(text, CUES_STRONG, sentences)
             and _with_english([], [], raw) == ([], [])):
