@@ -124,12 +124,16 @@ def test_look_alikes_stay_calm(shipped, body: str) -> None:
 
 def test_indirect_cues_need_the_models_backing() -> None:
     """An indirect sign (a pet given away) is urgent only with the model behind it; a plain cue
-    of self-harm needs less, and a letter with no cue needs the model alone."""
+    of self-harm needs less, alone twice its bar, and a letter with no cue needs the model
+    alone."""
     text = "家里的狗送给邻居了,密码是我生日。"
     assert urgent.live_cues(text)
     assert not urgent.assess(urgent.INDIRECT_BAR - 0.01, text, text).urgent
     assert urgent.assess(urgent.INDIRECT_BAR, text, text).urgent
-    assert urgent.assess(urgent.STRONG_BAR, "我明天去喝农药。", "").urgent
+    assert urgent.assess(urgent.DOUBT * urgent.STRONG_BAR, "我明天去喝农药。", "").urgent
+    # close to its bar a cue needs a second one beside it (DOUBT)
+    assert not urgent.assess(urgent.STRONG_BAR, "我明天去喝农药。", "").urgent
+    assert urgent.assess(urgent.STRONG_BAR, "遗书写好了,我明天去喝农药。", "").urgent
     assert not urgent.assess(urgent.MODEL_BAR - 0.01, "今天天气不错。", "").urgent
 
 
@@ -169,3 +173,70 @@ def test_english_danger_is_a_cue(text: str) -> None:
 ])
 def test_a_danger_told_as_past_or_in_a_figure_of_speech_is_no_cue(text: str) -> None:
     assert urgent.live_cues(text) == ()
+
+
+def _live_in(text: str) -> tuple[str, ...]:
+    """The live cues of a letter read as the classifier reads it: normalised, with its words."""
+    from handlers.classify.text import normaliser_for
+
+    chars, words = normaliser_for(())("", text)
+    return urgent.live_cues(chars, text, words=words)
+
+
+@pytest.mark.parametrize("text", [
+    # a cue inside an ordinary word
+    "孩子周末淋了雨，晚上回家就发烧了，想问社区医院夜里有没有急诊。",
+    # a business, a thing or an animal as the subject
+    "我们那条街的几家饭馆都快撑不下去了，房租能不能缓一缓。",
+    "小区停车棚里我的电瓶车又不见了，监控一直是坏的。",
+    # a story told as background, its danger over later in the letter
+    "前年冬天，我父亲出门买菜，结果一直没回来。\n全家找了一下午，最后在菜场门口找到了他。"
+    "\n想问街道有没有给老人发定位手环。",
+    # a relative held lawfully
+    "我表弟因为打架被关在拘留所，家属能不能去送衣服？",
+    # a hope that the authorities keep their word
+    "整改的事我们都看着，希望你们说到做到。",
+])
+def test_an_alarm_word_about_a_thing_the_past_or_a_word_of_its_own_is_no_cue(text: str) -> None:
+    assert _live_in(text) == ()
+
+
+@pytest.mark.parametrize("text", [
+    # the writer's own consequence after a condition is a threat
+    "工钱拖了一年。要是明天再不给，我就一把火把他家房子烧了。",
+    "他刚才又喝醉了，拿着刀在砸门，我和孩子躲在卫生间里。",
+    "前年就判了，可到现在一分钱没给，我明天去法院门口喝农药。",
+])
+def test_a_live_danger_after_a_story_stays_a_cue(text: str) -> None:
+    assert _live_in(text)
+
+
+def _jsonl(name: str) -> list[dict]:
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "tests" / "data" / name
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def test_long_calm_letters_with_alarm_words_stay_calm_and_urgent_ones_are_flagged(shipped) -> None:
+    """tests/data/urgent_calm_eval.jsonl (120 long calm letters that use alarm words about a
+    business, the past, a story, a hypothetical or a relative in custody, 60 urgent letters told
+    the same wandering way; never trained on): precision 92.3 %, recall 100 % (the model before
+    this: 70.6 %, 100 %). Issue #19's targets are 85 % and 95 %."""
+    from handlers.classify.scorer import Scorer
+
+    items = _jsonl("urgent_calm_eval.jsonl")
+    got = Scorer.from_classifier(shipped).classify_many([(i["subject"], i["body"]) for i in items])
+    flagged = [i for i, c in zip(items, got, strict=True) if c.urgent]
+    true = sum(1 for i in flagged if i.get("urgent"))
+    assert true / len(flagged) >= 0.90, [i["id"] for i in flagged if not i.get("urgent")]
+    assert true / sum(1 for i in items if i.get("urgent")) >= 0.98
+
+
+def test_other_writers_long_letters_raise_few_false_alarms(shipped) -> None:
+    """kind_eval.jsonl and kind_long_eval.jsonl (194 long letters, none urgent, written by other
+    writers for other measures): 2 flagged (15 before)."""
+    items = _jsonl("kind_eval.jsonl") + _jsonl("kind_long_eval.jsonl")
+    got = shipped.classify_many([(i["subject"], i["body"]) for i in items])
+    assert sum(c.urgent for c in got) <= 3, [i["id"] for i, c in zip(items, got) if c.urgent]
