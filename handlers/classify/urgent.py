@@ -52,10 +52,7 @@ DOUBT = 1.5
 # by what they say; the character text they run on is simplified, lower-case and NFKC-folded.
 CUE_GROUPS: tuple[tuple[str, str], ...] = (
     ("轻生", r"跳楼(?!价|大甩卖)|跳河|跳江|跳桥|跳海|跳下去|从.{0,6}跳下|"
-             r"(?:爬|站|坐|去|上|到|跑)[^。！？,，]{0,6}(?:楼顶|天台)|(?:楼顶|天台)(?:上|边)?(?:坐|站|不下|边上)|"
-             # A poison or pills as means at hand, not as farm work or a prescription
-             r"(?:喝|吞|吃|带|买|藏|备|拿|攥|揣)(?:了|着)?[^。！？]{0,4}(?:农药|安眠药|老鼠药|敌敌畏|百草枯)|"
-             r"(?:农药|安眠药|老鼠药)[^。！？]{0,6}(?:喝|吞|吃下|攒|藏)|敌敌畏|百草枯|割腕|自残|上吊|烧(?:了)?(?:木)?炭|自杀|自尽|轻生|寻短见|想不开|不想活|活不下去|活着(?:没|有什么)"
+             r"楼顶|天台|喝农药|农药|安眠药|老鼠药|敌敌畏|百草枯|割腕|自残|上吊|烧(?:了)?(?:木)?炭|自杀|自尽|轻生|寻短见|想不开|不想活|活不下去|活着(?:没|有什么)"
              r"意思|没意义|一了百了|一死了之|了断|结束(?:这一切|生命|自己)|遗书|后事|告别|走之前|"
              r"不想(?:再)?醒|死在(?:那|这|门口|法院|你们)|逼死|等(?:着)?那一天|"
              r"拖累|说声再见|对不起(?:大家|宝宝|你们)|(?:不想|不要)(?:再)?醒"),
@@ -231,6 +228,13 @@ _UNREACHABLE = re.compile(r"关机|联系不上|失联|没人(?:接|应)")
 _CLAUSE = re.compile(r"[,，、：:]")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _ASPECT = "了着过"
+# A roof or a poison is a cue only with someone's act beside it (爬上天台, 身上带了一瓶农药,
+# 安眠药攒了一抽屉), not as a building's part, farm work or a prescription (楼顶漏水, 农药残留,
+# 医生开了安眠药). Checked after the match: a pattern starting with such common verbs would
+# make the first-character scan (firstchar.py) stop at every 去 and 上 of a letter.
+_MEANS = frozenset(("楼顶", "天台", "农药", "安眠药", "老鼠药"))
+_ACT_BEFORE = re.compile(r"(?:爬|站|坐|去|上|到|跑|喝|吞|吃|带|买|藏|备|拿|攥|揣)[^。！？!?,，]{0,6}$")
+_ACT_AFTER = re.compile(r"(?:上|边)?(?:坐|站|不下|边上)|[^。！？!?]{0,6}?(?:喝|吞|吃下|攒|藏|一抽屉|一瓶)")
 _ENDS = "。！？!?\n；;"
 _LATIN = re.compile(r"[A-Za-z]")
 _EN_FRAME = re.compile(r"(?<![a-z])(?:news|novel|movie|film|story|tv series|years ago|"
@@ -271,7 +275,8 @@ class _Sentences:
     def __init__(self, text: str, words: str = "") -> None:
         self.text = text
         self.ends = [m.start() for m in _ENDS_RE.finditer(text)]
-        self.breaks = [m.start() for m in _BREAK.finditer(text)] if " " in text else []
+        self._breaks: list[int] | None = None  # paragraph breaks, found on first use
+        self._resolved: list[int] | None = None  # where the letter says a danger is over
         self.story: dict[int, bool] = {}
         self.words = words
         self._inside: set[int] | None = None
@@ -285,9 +290,18 @@ class _Sentences:
 
     def paragraph(self, start: int) -> tuple[int, int]:
         """Bounds of the paragraph around ``text[start]``."""
-        i = bisect_left(self.breaks, start)
-        return (self.breaks[i - 1] + 1 if i else 0,
-                self.breaks[i] if i < len(self.breaks) else len(self.text))
+        if self._breaks is None:
+            self._breaks = [m.start() for m in _BREAK.finditer(self.text)]
+        breaks = self._breaks
+        i = bisect_left(breaks, start)
+        return breaks[i - 1] + 1 if i else 0, breaks[i] if i < len(breaks) else len(self.text)
+
+    def resolved_after(self, at: int) -> int | None:
+        """Where the letter first says a danger is over (:data:`_RESOLVED`) at or after ``at``."""
+        if self._resolved is None:
+            self._resolved = [m.start() for m in _RESOLVED.finditer(self.text)]
+        i = bisect_left(self._resolved, at)
+        return self._resolved[i] if i < len(self._resolved) else None
 
     def is_story(self, lo: int, hi: int) -> bool:
         if lo not in self.story:
@@ -317,7 +331,8 @@ class _Sentences:
         return start in self._inside
 
 
-def _in_past(text: str, lo: int, hi: int, at: int, end: int, par: tuple[int, int]) -> bool:
+def _in_past(text: str, sentences: _Sentences, lo: int, hi: int, at: int, end: int,
+             par: tuple[int, int]) -> bool:
     """Whether the cue ``text[at:end]`` (sentence ``text[lo:hi]``, paragraph ``par``) is told
     in the past: a past marker before it in its paragraph or ending with it ("已经被解救") with
     no "now" between them ("去年就判了, 我明天去…" is live); or, after it, one saying the danger
@@ -329,8 +344,8 @@ def _in_past(text: str, lo: int, hi: int, at: int, end: int, par: tuple[int, int
     after = _OVER.search(text, at, hi)
     if after is not None and not _NOW.search(text, at, after.start()):
         return True
-    later = _RESOLVED.search(text, at)
-    return later is not None and not _NOW_STRICT.search(text, end, later.start())
+    later = sentences.resolved_after(at)
+    return later is not None and not _NOW_STRICT.search(text, end, later)
 
 
 def _framed(text: str, sentences: _Sentences, lo: int, hi: int, start: int,
@@ -378,10 +393,12 @@ def _live(text: str, cues: Cues, sentences: _Sentences | None = None) -> list[st
             lo, hi = sentences.around(start, end)
             par = sentences.paragraph(start)
             if (_NEGATED.search(text, lo, start) or _framed(text, sentences, lo, hi, start, par)
-                    or _in_past(text, lo, hi, start, end, par)
+                    or _in_past(text, sentences, lo, hi, start, end, par)
                     or (label != "正在发生的犯罪" and _about_a_thing(text, lo, start, end))
                     or (word in _MOURNING and _DEATH.search(text, par[0], par[1]))
                     or (label == "暴力威胁" and _WISH.search(text, lo, start))
+                    or (word in _MEANS and not _ACT_BEFORE.search(text, max(lo, start - 8), start)
+                        and not _ACT_AFTER.match(text, end, hi))
                     or (end - start == 2 and word[1] in _ASPECT
                         and sentences.splits_a_word(start, end))):
                 continue

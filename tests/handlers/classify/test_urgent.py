@@ -236,7 +236,7 @@ def test_long_calm_letters_with_alarm_words_stay_calm_and_urgent_ones_are_flagge
 
 def test_other_writers_long_letters_raise_few_false_alarms(shipped) -> None:
     """kind_eval.jsonl and kind_long_eval.jsonl (194 long letters, none urgent, written by other
-    writers for other measures): 2 flagged (15 before)."""
+    writers for other measures): 3 flagged (15 before)."""
     items = _jsonl("kind_eval.jsonl") + _jsonl("kind_long_eval.jsonl")
     got = shipped.classify_many([(i["subject"], i["body"]) for i in items])
-    assert sum(c.urgent for c in got) <= 3, [i["id"] for i, c in zip(items, got) if c.urgent]
+    assert sum(c.urgent for c in got) <= 3, [i["id"] for i, c in zip(items, got, strict=True) if c.urgent]
