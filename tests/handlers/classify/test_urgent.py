@@ -211,6 +211,16 @@ def test_a_live_danger_after_a_story_stays_a_cue(text: str) -> None:
     assert _live_in(text)
 
 
+@pytest.mark.parametrize("text", [
+    "这些年跑的上访材料，我昨晚一张张全撕了扔了，反正再也用不上了。你们赢了。",
+    "判决书、收据都送人了，以后用不着了。",
+])
+def test_giving_up_on_ones_own_case_is_a_warning_sign(text: str) -> None:
+    """Destroying one's own case papers "since they are no use now" is the crisis lines' giving
+    up, even though what was destroyed is a thing (so the alarm word itself is no cue)."""
+    assert any(kind.startswith("轻生") for kind in _live_in(text)), _live_in(text)
+
+
 def _jsonl(name: str) -> list[dict]:
     import json
     from pathlib import Path
