@@ -49,8 +49,11 @@ EN_ZH: dict[str, str] = {
     "attorney": "律师",
     "legal": "法律",
     "law": "法律",
-    "foreign": "涉外",
-    "foreigner": "涉外 外籍",
+    # A foreign resident's own errands are not 涉外 legal services (measure 1.11): glossing
+    # "foreign" as 涉外 filed a foreigner's hospital, divorce or fraud letter under category 1.
+    "foreign": "外籍",
+    "foreigner": "外籍",
+    "foreigners": "外籍",
     "prosecutor": "检察院",
     "procuratorate": "检察院",
     "corruption": "腐败 廉政",
@@ -147,6 +150,25 @@ EN_ZH: dict[str, str] = {
     "stolen": "被盗",
     "theft": "盗窃",
     "divorce": "离婚",
+    # Everyday matters that are no category of the report's (other): without a gloss such a
+    # letter had only its police or court words to go on.
+    "hospital": "医院",
+    "doctor": "医生",
+    "rent": "房租",
+    "tenant": "租客",
+    "inheritance": "继承",
+    "custody": "抚养权",
+    "noise": "噪音",
+    "parking": "停车",
+    "bus": "公交",
+    "labour": "劳动",
+    "labor": "劳动",
+    "arbitration": "仲裁",
+    "insurance": "保险",
+    "cryptocurrency": "虚拟货币",
+    "investigation": "侦查",
+    "investigating": "侦查",
+    "seized": "扣押",
 }
 _EN_WORD = re.compile(r"[a-z][a-z']+")
 # Runs that carry no meaning for the model: URLs, e-mail addresses, long digit strings.
