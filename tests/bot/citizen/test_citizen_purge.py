@@ -49,6 +49,7 @@ async def test_purge_blanks_personal_data_and_keeps_statistics(service: Service,
                                            files=[("same.png", shared, "image/png")])
         assert status == 200
         open_tn, _ = await submit_letter(http, service.base_url)
+        await filed(service)
         await lookup(http, service.base_url, recent_tn, recent_code)
     await wait_mail(smtp_sink, 2)
     await resolve(service, old_tn, reply="答复：已整改。王某某同志，谢谢您。")
