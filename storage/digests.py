@@ -210,7 +210,7 @@ class DayCount(NamedTuple):
     day: int  # the day of the date the window is on
     other: int | None  # the day of the other date; None when it is not set
     extended_days: int | None
-    count: int
+    cases: int
 
 
 async def _day_counts(session: AsyncSession, col: Any, days: Sequence[datetime], other: Any,

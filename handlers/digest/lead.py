@@ -173,17 +173,17 @@ async def rates(session: AsyncSession, period: Period, as_of: date, lim: Limits
         session, day_start(period.first - timedelta(days=h), tz), accepted.end, accepted.start,
         accepted.starts, days.starts)
     response = _cohort(((received.day(g.day) + timedelta(days=a),
-                         None if g.other is None else days.day(g.other), g.count)
+                         None if g.other is None else days.day(g.other), g.cases)
                         for g in due_a), period, as_of)
     resolution = _cohort(((accepted.day(g.day) + timedelta(days=h + (g.extended_days or 0)),
-                           None if g.other is None else days.day(g.other), g.count)
+                           None if g.other is None else days.day(g.other), g.cases)
                           for g in due_h), period, as_of)
     rated = [r for _s, r in await digests.done_in(session, "resolved_at", start, end) if r]
     decided = await digests.decided_between(session, start, end, days.starts, received.starts)
     answered = await digests.resolved_between(session, start, end, days.starts, accepted.starts)
-    on_time_a = sum(g.count for g in decided if g.other is not None
+    on_time_a = sum(g.cases for g in decided if g.other is not None
                     and days.day(g.day) <= received.day(g.other) + timedelta(days=a))
-    on_time_h = sum(g.count for g in answered if g.other is not None
+    on_time_h = sum(g.cases for g in answered if g.other is not None
                     and days.day(g.day) <= accepted.day(g.other)
                     + timedelta(days=h + (g.extended_days or 0)))
     return [
@@ -195,9 +195,9 @@ async def rates(session: AsyncSession, period: Period, as_of: date, lim: Limits
              sum(r in GOOD_RATINGS for r in rated), len(rated)),
     ], [
         Rate("on_time_accept", "按期受理率", f"本期作出的受理决定中，在{a}日期限内作出的比例",
-             on_time_a, sum(g.count for g in decided)),
+             on_time_a, sum(g.cases for g in decided)),
         Rate("on_time_handle", "按期办结率", f"本期办结的来信中，在{h}日办理期限（含延期）内办结的比例",
-             on_time_h, sum(g.count for g in answered)),
+             on_time_h, sum(g.cases for g in answered)),
     ]
 
 
