@@ -28,6 +28,8 @@ from functools import lru_cache
 from types import ModuleType
 from typing import Any
 
+from handlers.digest.postag import cut_detail
+
 # Compound surnames first so that 欧阳娜娜 keeps 欧阳 whole.
 COMPOUND_SURNAMES = (
     "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐", "夏侯",
@@ -253,7 +255,7 @@ def _tokens(block: str, starts: list[bool]) -> list[Any]:
         elif tokenizer.FREQ.get(buf):
             out.extend((ch, tags.get(ch, "x")) for ch in buf)
         elif any(starts[max(0, start - 2):end]):
-            out.extend(tagger._POSTokenizer__cut_detail(buf))
+            out.extend(cut_detail(buf))  # posseg's own HMM pass, by numpy (postag)
         else:
             out.extend((ch, "x") for ch in buf)
 
