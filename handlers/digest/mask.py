@@ -230,8 +230,8 @@ def _tokens(block: str, starts: list[bool]) -> list[Any]:
 
     posseg (its ``__cut_DAG``) cuts the run by the dictionary first; each stretch of single
     characters that is not a dictionary word goes to a part-of-speech HMM (``__cut_detail``,
-    Viterbi over a few hundred joint states per character: 0.1–0.3 ms a stretch, nearly all of
-    masking's time). A name starts at the start of one of its tokens, so no name can start
+    Viterbi over a few hundred joint states per character: nearly all of masking's time on
+    letters as citizens write them; :mod:`handlers.digest.postag` runs the same pass by numpy). A name starts at the start of one of its tokens, so no name can start
     inside a stretch where ``starts`` marks no position, nor in the token just before it (a
     compound surname, at most two characters, whose given name the stretch would begin) when
     ``starts`` marks none of its characters either. Such a stretch is returned as single
