@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, literal_column, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import outbox
@@ -184,52 +184,91 @@ async def satisfaction(session: AsyncSession, end: datetime) -> dict[str, int]:
 
 
 # -- what leaders read: the three rates and the overdue list ---------------------------------
-class Timed(NamedTuple):
-    """The dates of one counted case that its clocks are computed from (storage.workflow)."""
+def day_index(col: Any, starts: Sequence[datetime]) -> ColumnElement[int]:
+    """Which of the local days ``[starts[i], starts[i+1])`` ``col`` falls on: ``i``; -1 before
+    ``starts[0]``, ``len(starts) - 1`` from ``starts[-1]`` on; NULL when ``col`` is NULL.
 
-    received_at: datetime
-    accepted_at: datetime | None  # the acceptance decision: accepted, rejected or forwarded
-    resolved_at: datetime | None
+    The days' starts come in as instants, so the database needs no time zone (SQLite has none):
+    the caller computes them with zoneinfo. A CASE tree that halves the days at each level,
+    so a row is compared about log2(days) times, whatever the period's length (up to a year
+    in the console)."""
+    def tree(cuts: Sequence[datetime], below: int) -> Any:
+        if not cuts:
+            return literal_column(str(below))  # an int of ours: inline, not a parameter
+        mid = len(cuts) // 2
+        return case((col < cuts[mid], tree(cuts[:mid], below)),
+                    else_=tree(cuts[mid + 1:], below + mid + 1))
+
+    return case((col.is_(None), null()), else_=tree(list(starts), -1))
+
+
+class DayCount(NamedTuple):
+    """How many counted cases share the local days two of their dates fall on (indexes of
+    :func:`day_index`) and their extension: what the digest's clocks are computed from
+    (storage.workflow counts deadlines in whole local days)."""
+
+    day: int  # the day of the date the window is on
+    other: int | None  # the day of the other date; None when it is not set
     extended_days: int | None
-    status: str
+    cases: int
 
 
-_TIMED = (Submission.received_at, Submission.accepted_at, Submission.resolved_at,
-          Submission.extended_days, Submission.status)
+async def _day_counts(session: AsyncSession, col: Any, days: Sequence[datetime], other: Any,
+                      other_days: Sequence[datetime], *where: ColumnElement[bool]
+                      ) -> list[DayCount]:
+    """Counted cases matching ``where``, grouped by the days ``col`` and ``other`` fall on.
+
+    A few hundred groups come back where the rows are thousands a week (each made a Python
+    object and put through zoneinfo: 0.4 s of a million-row digest). The counted filter is a
+    FILTER, not WHERE, so the plan stays the window's index range (module docstring)."""
+    day, other_day = day_index(col, days), day_index(other, other_days)
+    rows = await session.execute(
+        select(day, other_day, Submission.extended_days, func.count().filter(_counted()))
+        .where(*where).group_by(day, other_day, Submission.extended_days))
+    return [DayCount(int(d), None if o is None else int(o), ext, int(n))
+            for d, o, ext, n in rows.all() if n]
 
 
-async def _timed(session: AsyncSession, *where: ColumnElement[bool]) -> list[Timed]:
-    rows = await session.execute(select(*_TIMED, Submission.auto, Submission.category)
-                                 .where(*where))
-    return [Timed(received, accepted, resolved, extended, status)
-            for received, accepted, resolved, extended, status, auto, category in rows.all()
-            if is_counted(auto, category)]
+async def received_between(session: AsyncSession, start: datetime, end: datetime,
+                           days: Sequence[datetime], decided_days: Sequence[datetime]
+                           ) -> list[DayCount]:
+    """Counted cases received in ``[start, end)`` (whose acceptance fell due in a period), by
+    the day received (``days``) and the day decided (``decided_days``)."""
+    return await _day_counts(session, Submission.received_at, days, Submission.accepted_at,
+                             decided_days, _received(start, end))
 
 
-async def received_between(session: AsyncSession, start: datetime, end: datetime) -> list[Timed]:
-    """Counted cases received in ``[start, end)`` (whose acceptance fell due in a period)."""
-    return await _timed(session, _received(start, end))
-
-
-async def decided_between(session: AsyncSession, start: datetime, end: datetime) -> list[Timed]:
-    """Counted cases whose acceptance decision was made in ``[start, end)``."""
-    return await _timed(session, _between(Submission.accepted_at, start, end))
+async def decided_between(session: AsyncSession, start: datetime, end: datetime,
+                          days: Sequence[datetime], received_days: Sequence[datetime]
+                          ) -> list[DayCount]:
+    """Counted cases whose acceptance decision was made in ``[start, end)``, by the day
+    decided (``days``) and the day received (``received_days``)."""
+    return await _day_counts(session, Submission.accepted_at, days, Submission.received_at,
+                             received_days, _between(Submission.accepted_at, start, end))
 
 
 async def accepted_for_handling(session: AsyncSession, start: datetime, end: datetime,
-                                extended_since: datetime) -> list[Timed]:
+                                extended_since: datetime, days: Sequence[datetime],
+                                answered_days: Sequence[datetime]) -> list[DayCount]:
     """Counted, not refused cases accepted in ``[start, end)``, and the extended ones accepted
     from ``extended_since`` on (an extension moves the handling deadline later): the cases
-    whose handling fell due in a period."""
-    return await _timed(session, Submission.status != REJECTED, or_(
-        _between(Submission.accepted_at, start, end),
-        and_(_extended(), _between(Submission.accepted_at, extended_since, end))))
+    whose handling fell due in a period; by the day accepted (``days``) and the day answered
+    (``answered_days``)."""
+    return await _day_counts(
+        session, Submission.accepted_at, days, Submission.resolved_at, answered_days,
+        Submission.status != REJECTED, or_(
+            _between(Submission.accepted_at, start, end),
+            and_(_extended(), _between(Submission.accepted_at, extended_since, end))))
 
 
-async def resolved_between(session: AsyncSession, start: datetime, end: datetime) -> list[Timed]:
-    """Counted cases answered (办结) in ``[start, end)``."""
-    return await _timed(session, _between(Submission.resolved_at, start, end),
-                        Submission.accepted_at.is_not(None))
+async def resolved_between(session: AsyncSession, start: datetime, end: datetime,
+                           days: Sequence[datetime], accepted_days: Sequence[datetime]
+                           ) -> list[DayCount]:
+    """Counted cases answered (办结) in ``[start, end)``, by the day answered (``days``) and the
+    day accepted (``accepted_days``)."""
+    return await _day_counts(session, Submission.resolved_at, days, Submission.accepted_at,
+                             accepted_days, _between(Submission.resolved_at, start, end),
+                             Submission.accepted_at.is_not(None))
 
 
 class LateCase(NamedTuple):

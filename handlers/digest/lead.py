@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -35,7 +35,7 @@ from handlers.digest.mask import mask
 from handlers.digest.weeks import Period, day_start
 from handlers.text import excerpt
 from storage import digests
-from storage.digests import LateCase, Timed, WeekRow
+from storage.digests import LateCase, WeekRow
 from storage.workflow import day_of
 
 GOOD_RATINGS = ("满意", "基本满意")
@@ -103,60 +103,89 @@ class Limits:
     tz: ZoneInfo
 
 
-def _accept_due(c: Timed, lim: Limits) -> date:
-    return day_of(c.received_at, lim.tz) + timedelta(days=lim.accept_days)
+@dataclass(frozen=True)
+class Days:
+    """A run of local days as the digest's grouped queries see them (storage.digests.day_index):
+    the instants they start at, and back from a day's index to the day."""
+
+    first: date
+    starts: list[datetime]  # one more than the days: the last is where the run ends
+
+    @classmethod
+    def of(cls, first: date, last: date, tz: ZoneInfo) -> Days:
+        return cls(first, [day_start(first + timedelta(days=i), tz)
+                           for i in range((last - first).days + 2)])
+
+    @property
+    def start(self) -> datetime:
+        return self.starts[0]
+
+    @property
+    def end(self) -> datetime:
+        return self.starts[-1]
+
+    def day(self, index: int) -> date:
+        """The day of ``index``; -1 (any day before the run) gives the day before it, and the
+        index past its last day the day after it. Each rate below compares such a day only with
+        deadlines inside the run, so that stand-in gives every comparison its true answer."""
+        return self.first + timedelta(days=index)
 
 
 def _handle_due(accepted_at: datetime, extended: int | None, lim: Limits) -> date:
     return day_of(accepted_at, lim.tz) + timedelta(days=lim.handle_days + (extended or 0))
 
 
-def _by(done_at: datetime | None, due: date, lim: Limits) -> bool:
-    return done_at is not None and day_of(done_at, lim.tz) <= due
-
-
-def _cohort(cases: Sequence[Timed], due: Callable[[Timed], date | None],
-            done: Callable[[Timed], datetime | None], period: Period, as_of: date,
-            lim: Limits) -> tuple[int, int]:
-    """(on time, counted) of the cases whose deadline falls in the period; one still open whose
-    deadline has not passed by ``as_of`` is not counted yet."""
+def _cohort(cases: Iterable[tuple[date, date | None, int]], period: Period, as_of: date
+            ) -> tuple[int, int]:
+    """(on time, counted) of the cases whose deadline falls in the period, given as (deadline,
+    day done or None, how many); one still open whose deadline has not passed by ``as_of`` is
+    not counted yet."""
     on_time = counted = 0
-    for c in cases:
-        d = due(c)
-        if d is None or not period.first <= d <= period.last:
+    for due, done, n in cases:
+        if not period.first <= due <= period.last:
             continue
-        if _by(done(c), d, lim):
-            on_time += 1
-        elif done(c) is None and d >= as_of:
+        if done is not None and done <= due:
+            on_time += n
+        elif done is None and due >= as_of:
             continue
-        counted += 1
+        counted += n
     return on_time, counted
 
 
 async def rates(session: AsyncSession, period: Period, as_of: date, lim: Limits
                 ) -> tuple[list[Rate], list[Rate]]:
-    """(三率, 按期 rates) of ``period``."""
+    """(三率, 按期 rates) of ``period``.
+
+    The database counts the cases by the local days their dates fall on (a few hundred groups);
+    the clocks are applied here to each group. ``received`` and ``accepted`` are the days whose
+    cases fall due in the period (accepted: back to the longest extension); a date outside them
+    is compared only with deadlines it is wholly before or after (:meth:`Days.day`), which holds
+    as long as no extension is longer than ``MAX_EXTENSION`` (storage.workflow refuses one)."""
     tz, a, h = lim.tz, lim.accept_days, lim.handle_days
     start, end = period.start(tz), period.end(tz)
-    due_a = await digests.received_between(
-        session, day_start(period.first - timedelta(days=a), tz),
-        day_start(period.last - timedelta(days=a - 1), tz))
+    days = Days.of(period.first, period.last, tz)
+    received = Days.of(period.first - timedelta(days=a), period.last - timedelta(days=a), tz)
+    accepted = Days.of(period.first - timedelta(days=h + MAX_EXTENSION),
+                       period.last - timedelta(days=h), tz)
+    due_a = await digests.received_between(session, received.start, received.end,
+                                           received.starts, days.starts)
     due_h = await digests.accepted_for_handling(
-        session, day_start(period.first - timedelta(days=h), tz),
-        day_start(period.last - timedelta(days=h - 1), tz),
-        day_start(period.first - timedelta(days=h + MAX_EXTENSION), tz))
-    response = _cohort(due_a, lambda c: _accept_due(c, lim), lambda c: c.accepted_at,
-                       period, as_of, lim)
-    resolution = _cohort(
-        due_h, lambda c: _handle_due(c.accepted_at, c.extended_days, lim) if c.accepted_at
-        else None, lambda c: c.resolved_at, period, as_of, lim)
+        session, day_start(period.first - timedelta(days=h), tz), accepted.end, accepted.start,
+        accepted.starts, days.starts)
+    response = _cohort(((received.day(g.day) + timedelta(days=a),
+                         None if g.other is None else days.day(g.other), g.cases)
+                        for g in due_a), period, as_of)
+    resolution = _cohort(((accepted.day(g.day) + timedelta(days=h + (g.extended_days or 0)),
+                           None if g.other is None else days.day(g.other), g.cases)
+                          for g in due_h), period, as_of)
     rated = [r for _s, r in await digests.done_in(session, "resolved_at", start, end) if r]
-    decided = await digests.decided_between(session, start, end)
-    answered = await digests.resolved_between(session, start, end)
-    on_time_a = sum(_by(c.accepted_at, _accept_due(c, lim), lim) for c in decided)
-    on_time_h = sum(c.accepted_at is not None
-                    and _by(c.resolved_at, _handle_due(c.accepted_at, c.extended_days, lim), lim)
-                    for c in answered)
+    decided = await digests.decided_between(session, start, end, days.starts, received.starts)
+    answered = await digests.resolved_between(session, start, end, days.starts, accepted.starts)
+    on_time_a = sum(g.cases for g in decided if g.other is not None
+                    and days.day(g.day) <= received.day(g.other) + timedelta(days=a))
+    on_time_h = sum(g.cases for g in answered if g.other is not None
+                    and days.day(g.day) <= accepted.day(g.other)
+                    + timedelta(days=h + (g.extended_days or 0)))
     return [
         Rate("response", "响应率", f"受理期限在本期届满的来信中，{a}日内作出受理决定（受理、不予受理或转办）的比例",
              *response),
@@ -166,9 +195,9 @@ async def rates(session: AsyncSession, period: Period, as_of: date, lim: Limits
              sum(r in GOOD_RATINGS for r in rated), len(rated)),
     ], [
         Rate("on_time_accept", "按期受理率", f"本期作出的受理决定中，在{a}日期限内作出的比例",
-             on_time_a, len(decided)),
+             on_time_a, sum(g.cases for g in decided)),
         Rate("on_time_handle", "按期办结率", f"本期办结的来信中，在{h}日办理期限（含延期）内办结的比例",
-             on_time_h, len(answered)),
+             on_time_h, sum(g.cases for g in answered)),
     ]
 
 

@@ -28,6 +28,8 @@ from functools import lru_cache
 from types import ModuleType
 from typing import Any
 
+from handlers.digest.postag import cut_detail
+
 # Compound surnames first so that 欧阳娜娜 keeps 欧阳 whole.
 COMPOUND_SURNAMES = (
     "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐", "夏侯",
@@ -59,6 +61,7 @@ _GIVEN_FLAGS = frozenset({"nr", "nz", "nrt", "nrfg"})
 # Surnames that are far more often a preposition or conjunction: "和王先生" is 和 + 王先生.
 FUNCTION_SURNAMES = frozenset("和向于从同及给为应全成时")
 _NAME_STARTS = SURNAMES | frozenset(c[0] for c in COMPOUND_SURNAMES)
+_NAME_START = re.compile("[" + "".join(sorted(_NAME_STARTS)) + "]")
 HONORIFICS = ("先生", "女士", "同志", "小姐", "师傅", "老师", "阿姨", "大爷")
 MASK_CHAR = "某"
 
@@ -105,6 +108,11 @@ _ADDRESS = re.compile(
     rf"|(?<=[区园苑城寓庭府]){_SEP}?\d{{1,3}}(?:-\d{{1,4}}){{1,2}}(?![0-9])"  # 幸福小区5-2-301
 )
 _CJK = re.compile(r"[\u4e00-\u9fff]+")
+# What the digit rules (any \d, as _DIGIT_RUN reads digits) and the account rule (its account
+# starts with a Latin letter or an ASCII digit, case-insensitively as _ACCOUNT reads it: the
+# Kelvin sign counts) cannot match without.
+_ANY_DIGIT = re.compile(r"\d")
+_ASCII_ALNUM = re.compile(r"[A-Za-z0-9]", re.IGNORECASE)
 _SURNAME = "(?:" + "|".join(COMPOUND_SURNAMES) + "|[" + "".join(sorted(SURNAMES)) + "])"
 # A writer naming themself or someone else by role (我叫陆海梅, 举报人：王强): the name right after.
 _NAME_CUES = ("我叫", "我名叫", "本人叫", "名叫", "姓名", "署名", "联系人", "举报人", "检举人",
@@ -143,6 +151,7 @@ _TITLES_AFTER = ("所长", "局长", "队长", "科长", "处长", "站长", "�
                  "乡长", "组长", "主任", "书记", "支书", "经理", "警官", "法官", "检察官", "民警",
                  "辅警", "律师", "医生", "会计")
 # Characters of titles, ranks and grades, never of a given name (王副所长, 高三班主任, 李总经理).
+_ANY_TITLE = re.compile("|".join(_TITLES_AFTER))  # plain CJK words: nothing to escape
 _NOT_GIVEN = NOT_NAME_CHARS | frozenset("副总务班级届某")
 # What may follow a one-character given name: a title, a role, a verb of the letter.
 _NEXT_AFTER_NAME = _VERB_AFTER_NAME | frozenset(t[0] for t in _TITLES_AFTER + _ROLE_CUES)
@@ -212,9 +221,11 @@ def _name_starts(block: str) -> list[bool]:
     part-of-speech tagger.
     """
     n = len(block)
-    return [ch in _NAME_STARTS and any(looks_like_name(block[i:i + k])
-                                       for k in (2, 3, 4) if i + k <= n)
-            for i, ch in enumerate(block)]
+    starts = [False] * n
+    for m in _NAME_START.finditer(block):  # most characters are no surname's: not visited
+        i = m.start()
+        starts[i] = any(looks_like_name(block[i:i + k]) for k in (2, 3, 4) if i + k <= n)
+    return starts
 
 
 def _tokens(block: str, starts: list[bool]) -> list[Any]:
@@ -223,8 +234,8 @@ def _tokens(block: str, starts: list[bool]) -> list[Any]:
 
     posseg (its ``__cut_DAG``) cuts the run by the dictionary first; each stretch of single
     characters that is not a dictionary word goes to a part-of-speech HMM (``__cut_detail``,
-    Viterbi over a few hundred joint states per character: 0.1–0.3 ms a stretch, nearly all of
-    masking's time). A name starts at the start of one of its tokens, so no name can start
+    Viterbi over a few hundred joint states per character: nearly all of masking's time on
+    letters as citizens write them; :mod:`handlers.digest.postag` runs the same pass by numpy). A name starts at the start of one of its tokens, so no name can start
     inside a stretch where ``starts`` marks no position, nor in the token just before it (a
     compound surname, at most two characters, whose given name the stretch would begin) when
     ``starts`` marks none of its characters either. Such a stretch is returned as single
@@ -248,7 +259,7 @@ def _tokens(block: str, starts: list[bool]) -> list[Any]:
         elif tokenizer.FREQ.get(buf):
             out.extend((ch, tags.get(ch, "x")) for ch in buf)
         elif any(starts[max(0, start - 2):end]):
-            out.extend(tagger._POSTokenizer__cut_detail(buf))
+            out.extend(cut_detail(buf))  # posseg's own HMM pass, by numpy (postag)
         else:
             out.extend((ch, "x") for ch in buf)
 
@@ -363,11 +374,16 @@ def mask_digits(text: str) -> str:
     """Identity and contact details only: ID cards, phones, e-mail addresses, WeChat and QQ
     accounts, and the house, room or village group of an address (no segmentation: cheap)."""
     text = text.translate(_HALF_WIDTH)
-    text = _DIGIT_RUN.sub(_mask_number, text)
-    text = _LANDLINE.sub(lambda m: "****" + m.group(0)[-4:], text)
-    text = _LOCAL_PHONE.sub(lambda m: m.group(1) + "****" + m.group(2)[-4:], text)
-    text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
-    text = _ACCOUNT.sub(lambda m: m.group(1) + "***", text)
+    # Each rule below needs a character most texts lack (a digit, an @, a Latin letter): one
+    # search for it costs less than a rule's scan, and a rule that cannot match changes nothing.
+    if _ANY_DIGIT.search(text):
+        text = _DIGIT_RUN.sub(_mask_number, text)
+        text = _LANDLINE.sub(lambda m: "****" + m.group(0)[-4:], text)
+        text = _LOCAL_PHONE.sub(lambda m: m.group(1) + "****" + m.group(2)[-4:], text)
+    if "@" in text:
+        text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    if _ASCII_ALNUM.search(text):
+        text = _ACCOUNT.sub(lambda m: m.group(1) + "***", text)
     return _ADDRESS.sub(lambda m: _stars(m.group(0)), text)
 
 
@@ -385,7 +401,7 @@ def mask(text: str, known_names: Iterable[str | None] = ()) -> str:
               if looks_like_name(m.group(1) + m.group(2))}
     names |= {found for m in _INTRODUCED_NAME.finditer(text) if (found := _introduced(m))}
     masked = {name: _masked_name(name) for name in names}
-    titled = any(t in text for t in _TITLES_AFTER)  # a scan of plain substrings is cheaper
+    titled = _ANY_TITLE.search(text) is not None  # one scan for a title, before its rule's
     for rule in (_CUED_NAME, _TITLED_NAME) if titled else (_CUED_NAME,):
         for m in rule.finditer(text):
             if cued := _cued(m):  # its surname list knows more compounds (巫马, 闻人)

@@ -53,7 +53,9 @@ def _texts(v: WeekRow) -> tuple[str, str]:
             _clean(excerpt(mask(v.text or "", names), TEXT_LIMIT)))
 
 
-def _row(v: WeekRow, tz: ZoneInfo, figures: Figures, texts: tuple[str, str]) -> list[Any]:
+def _row(v: WeekRow, tz: ZoneInfo, titles: dict[str, str], texts: tuple[str, str]) -> list[Any]:
+    """One sheet row; ``titles``: category id → short label (:meth:`Figures.title_of`, looked
+    up once per workbook instead of searched per row)."""
     subject, text = texts
     return [
         v.tracking_no,
@@ -61,7 +63,7 @@ def _row(v: WeekRow, tz: ZoneInfo, figures: Figures, texts: tuple[str, str]) -> 
         # the formula bar and sorts two letters of the same second by it.
         v.received_at.astimezone(tz).replace(tzinfo=None, microsecond=0),
         channel_name(v.channel),
-        figures.title_of(v.category),
+        titles.get(v.category, v.category),
         v.measure or "",
         status_name(v.status),
         subject,
@@ -123,14 +125,16 @@ def week_workbook(rows: Sequence[WeekRow], figures: Figures,
     ws.set_column("G:G", 30)
     ws.set_column("H:H", 80)
     ws.write_row(0, 0, HEADER, bold)
+    titles: dict[str, str] = {}
+    for c in figures.categories:
+        titles.setdefault(c.id, c.short)
     n = 0
     for n, (values, shown) in enumerate(zip(rows, texts, strict=True), start=1):
-        row = _row(values, tz, figures, shown)
-        for col, value in enumerate(row):
-            if col == 1:
-                ws.write_datetime(n, col, value, stamp)
-            else:
-                ws.write_string(n, col, value)
+        number, received, *words = _row(values, tz, titles, shown)
+        ws.write_string(n, 0, number)
+        ws.write_datetime(n, 1, received, stamp)
+        for col, value in enumerate(words, start=2):
+            ws.write_string(n, col, value)
     summary = wb.add_worksheet("分类汇总")
     summary.write_row(0, 0, ("类别", "本周", "上周", "增减", "其中举报"), bold)
     reports = dict(figures.reports_by_category)
