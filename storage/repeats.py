@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import UpdateBase
 
 from storage.db import rowcount, utcnow
 from storage.models import Submission, SubmissionLink
-from storage.upsert import dialect_module
+from storage.upsert import Bulk, dialect_module
 from storage.workflow import OPEN_STATUSES
 
 SENDER = "sender"
@@ -143,14 +145,16 @@ async def open_texts(session: AsyncSession, since: datetime,
 async def set_sender_keys(session: AsyncSession,
                           keys: list[tuple[int, str | None, str | None]]) -> None:
     """Store (id, address key, phone key) of submissions, one executemany."""
-    if not keys:
-        return
+    await _SET_KEYS.run_in(session, [{"sid": i, "addr": a, "tel": p} for i, a, p in keys])
+
+
+def _set_keys(_dialect: Dialect) -> UpdateBase:
     table = Submission.__table__
-    await session.execute(
-        update(table).where(table.c.id == bindparam("sid"))
-        .values(sender_addr_key=bindparam("addr"), sender_phone_key=bindparam("tel"))
-        .execution_options(synchronize_session=False),
-        [{"sid": i, "addr": a, "tel": p} for i, a, p in keys])
+    return (update(table).where(table.c.id == bindparam("sid"))
+            .values(sender_addr_key=bindparam("addr"), sender_phone_key=bindparam("tel")))
+
+
+_SET_KEYS = Bulk(_set_keys)
 
 
 async def unkeyed(session: AsyncSession, since: datetime, limit: int = 1000,
@@ -167,6 +171,16 @@ async def unkeyed(session: AsyncSession, since: datetime, limit: int = 1000,
     return [(i, a, p) for i, a, p in rows.all()]
 
 
+def _insert_link(dialect: Dialect) -> UpdateBase:
+    table = SubmissionLink.__table__
+    return dialect_module(dialect).insert(table).values(
+        {c: bindparam(c) for c in ("submission_id", "related_id", "kind", "score", "created_at")}
+    ).on_conflict_do_nothing()
+
+
+_INSERT_LINK = Bulk(_insert_link)
+
+
 async def add_links(session: AsyncSession,
                     links: list[tuple[int, int, str, float | None]]) -> int:
     """Store (new case, earlier case, kind, score) links; a pair already linked (either way
@@ -174,6 +188,7 @@ async def add_links(session: AsyncSession,
     rows = []
     seen: set[frozenset[int]] = set()
     new_ids: set[int] = set()
+    now = utcnow()
     for sid, rid, kind, score in links:
         pair = frozenset((sid, rid))
         if sid == rid or pair in seen:
@@ -181,25 +196,25 @@ async def add_links(session: AsyncSession,
         seen.add(pair)
         new_ids.add(sid)
         rows.append({"submission_id": sid, "related_id": rid, "kind": kind, "score": score,
-                     "created_at": utcnow()})
+                     "created_at": now})
     if not rows:
         return 0
-    # The pairs stored the other way round: read by the new cases' ids (an IN list, in chunks)
-    # and matched here. One OR term per pair made SQLite's expression tree too deep (its limit
-    # is 1000) for a batch of letters about one event.
-    existing: set[tuple[int, int]] = set()
+    # The pairs stored before, either way round: read by the new cases' ids (IN lists, in
+    # chunks) and matched here. One OR term per pair made SQLite's expression tree too deep
+    # (its limit is 1000) for a batch of letters about one event.
+    existing: set[frozenset[int]] = set()
     ordered = sorted(new_ids)
     for start in range(0, len(ordered), 500):
         chunk = ordered[start:start + 500]
-        existing.update((a, b) for a, b in (await session.execute(
+        existing.update(frozenset(pair) for pair in (await session.execute(
             select(SubmissionLink.submission_id, SubmissionLink.related_id)
-            .where(SubmissionLink.related_id.in_(chunk)))).all())
-    rows = [r for r in rows if (r["related_id"], r["submission_id"]) not in existing]
-    if not rows:
-        return 0
-    stmt = dialect_module(session).insert(SubmissionLink.__table__).on_conflict_do_nothing()
-    result = await session.execute(stmt.returning(SubmissionLink.__table__.c.id), rows)
-    return len(result.all())
+            .where(or_(SubmissionLink.related_id.in_(chunk),
+                       SubmissionLink.submission_id.in_(chunk))))).all())
+    rows = [r for r in rows if frozenset((r["submission_id"], r["related_id"])) not in existing]
+    # Run as the driver's executemany (a campaign's batch writes about ten links a letter);
+    # ON CONFLICT still leaves alone a pair another instance stored meanwhile.
+    await _INSERT_LINK.run_in(session, rows)
+    return len(rows)
 
 
 async def links_of(session: AsyncSession, submission_id: int) -> list[Link]:
