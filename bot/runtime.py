@@ -166,7 +166,7 @@ class Runtime:
         return pipeline_context(self.settings, session, secret=self.secret,
                                 templates=self.templates, classifier_holder=self.classifier_holder,
                                 repeats=self.repeats,
-                                shingler=self.repeats.shingler if self.repeats else None)
+                                shingler=self.repeats.shingler if self.repeats is not None else None)
 
     async def close(self) -> None:
         await self.sessions.close()
