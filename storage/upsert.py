@@ -63,22 +63,30 @@ class Bulk:
 
     def __init__(self, build: Callable[[Dialect], UpdateBase]) -> None:
         self._build = build
-        self._compiled: dict[type[Dialect], tuple[str, list[tuple[str, Any]]]] = {}
+        self._compiled: dict[type[Dialect], tuple[str, list[tuple[str, Any]], bool]] = {}
 
-    def _for(self, dialect: Dialect) -> tuple[str, list[tuple[str, Any]]]:
+    def _for(self, dialect: Dialect) -> tuple[str, list[tuple[str, Any]], bool]:
         compiled = self._compiled.get(type(dialect))
         if compiled is None:
             stmt = self._build(dialect).compile(dialect=dialect)
-            names = list(stmt.positiontup or ())
-            params = [(n, stmt.binds[n].type.bind_processor(dialect)) for n in names]
-            compiled = self._compiled[type(dialect)] = (stmt.string, params)
+            names = list(stmt.positiontup or stmt.binds)
+            # The type as this dialect has it (SQLite's DATETIME writes its own text format;
+            # the generic DateTime's processor would leave that to the driver's adapter).
+            params = [(n, stmt.binds[n].type.dialect_impl(dialect).bind_processor(dialect))
+                      for n in names]
+            compiled = self._compiled[type(dialect)] = (stmt.string, params, stmt.positional)
         return compiled
 
     def run(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         """Run the statement once per row (dicts keyed by parameter name) on ``conn``."""
-        if rows:
-            sql, params = self._for(conn.dialect)
+        if not rows:
+            return
+        sql, params, positional = self._for(conn.dialect)
+        if positional:
             conn.exec_driver_sql(sql, [tuple(p(r[n]) if p else r[n] for n, p in params)
+                                       for r in rows])
+        else:
+            conn.exec_driver_sql(sql, [{n: p(r[n]) if p else r[n] for n, p in params}
                                        for r in rows])
 
     async def run_in(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
