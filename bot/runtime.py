@@ -69,6 +69,9 @@ def mail_templates(settings: Settings | None = None) -> jinja2.Environment:
         trim_blocks=False,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
+        # As for the web pages (bot/web/app.py): templates change only with a deploy, and the
+        # two stat() calls of every acknowledgement were a fifth of its rendering.
+        auto_reload=False,
     )
     env.globals.update(identity(settings))
     return env
@@ -163,7 +166,7 @@ class Runtime:
         return pipeline_context(self.settings, session, secret=self.secret,
                                 templates=self.templates, classifier_holder=self.classifier_holder,
                                 repeats=self.repeats,
-                                shingler=self.repeats.shingler if self.repeats else None)
+                                shingler=self.repeats.shingler if self.repeats is not None else None)
 
     async def close(self) -> None:
         await self.sessions.close()

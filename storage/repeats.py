@@ -15,14 +15,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import SQLColumnExpression, and_, bindparam, delete, or_, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import UpdateBase
 
 from storage.db import rowcount, utcnow
 from storage.models import Submission, SubmissionLink
-from storage.upsert import dialect_module
+from storage.upsert import Bulk, dialect_module
 from storage.workflow import OPEN_STATUSES
 
 SENDER = "sender"
@@ -64,9 +67,19 @@ class Link:
     status: str = ""
 
 
-def _open(since: datetime) -> ColumnElement[bool]:
-    return and_(Submission.status.in_(OPEN_STATUSES), Submission.received_at >= since,
-                Submission.auto.is_(None), Submission.category != SPAM)
+def _open(since: datetime, by_writer: bool = False) -> ColumnElement[bool]:
+    """Open cases of the window, not machine mail nor spam. ``by_writer``: for a lookup by the
+    writer's keys, whose indexes find a few rows; the other terms are then written so that no
+    index serves them (``auto || ''``, as in ``storage.review_list``): they match nearly every
+    row, yet without fresh statistics SQLite took the (auto, category) or the (status,
+    received_at) index and read every letter of the window for each intake batch."""
+    status: SQLColumnExpression[Any] = Submission.status
+    auto: SQLColumnExpression[Any] = Submission.auto
+    category: SQLColumnExpression[Any] = Submission.category
+    if by_writer:
+        status, auto, category = status.concat(""), auto.concat(""), category.concat("")
+    return and_(status.in_(OPEN_STATUSES), Submission.received_at >= since,
+                auto.is_(None), category != SPAM)
 
 
 @dataclass(frozen=True)
@@ -91,7 +104,8 @@ async def open_by_keys(session: AsyncSession, addresses: set[str], phones: set[s
     rows = await session.execute(
         select(Submission.id, Submission.tracking_no, Submission.received_at,
                Submission.restricted, Submission.sender_addr_key, Submission.sender_phone_key)
-        .where(or_(*keys), _open(since)).order_by(Submission.received_at, Submission.id))
+        .where(or_(*keys), _open(since, by_writer=True))
+        .order_by(Submission.received_at, Submission.id))
     return [SenderCase(i, tn, at, bool(r), a, p) for i, tn, at, r, a, p in rows.all()]
 
 
@@ -117,7 +131,8 @@ async def open_by_sender(session: AsyncSession, address: str | None, phone: str 
         return []
     stmt = (select(Submission.id, Submission.tracking_no, Submission.received_at,
                    Submission.restricted)
-            .where(or_(*keys), _open(since)).order_by(Submission.received_at, Submission.id))
+            .where(or_(*keys), _open(since, by_writer=True))
+            .order_by(Submission.received_at, Submission.id))
     if exclude is not None:
         stmt = stmt.where(Submission.id != exclude)
     return [Case(*row) for row in (await session.execute(stmt)).all()]
@@ -143,14 +158,16 @@ async def open_texts(session: AsyncSession, since: datetime,
 async def set_sender_keys(session: AsyncSession,
                           keys: list[tuple[int, str | None, str | None]]) -> None:
     """Store (id, address key, phone key) of submissions, one executemany."""
-    if not keys:
-        return
+    await _SET_KEYS.run_in(session, [{"sid": i, "addr": a, "tel": p} for i, a, p in keys])
+
+
+def _set_keys(_dialect: Dialect) -> UpdateBase:
     table = Submission.__table__
-    await session.execute(
-        update(table).where(table.c.id == bindparam("sid"))
-        .values(sender_addr_key=bindparam("addr"), sender_phone_key=bindparam("tel"))
-        .execution_options(synchronize_session=False),
-        [{"sid": i, "addr": a, "tel": p} for i, a, p in keys])
+    return (update(table).where(table.c.id == bindparam("sid"))
+            .values(sender_addr_key=bindparam("addr"), sender_phone_key=bindparam("tel")))
+
+
+_SET_KEYS = Bulk(_set_keys)
 
 
 async def unkeyed(session: AsyncSession, since: datetime, limit: int = 1000,
@@ -167,6 +184,16 @@ async def unkeyed(session: AsyncSession, since: datetime, limit: int = 1000,
     return [(i, a, p) for i, a, p in rows.all()]
 
 
+def _insert_link(dialect: Dialect) -> UpdateBase:
+    table = SubmissionLink.__table__
+    return dialect_module(dialect).insert(table).values(
+        {c: bindparam(c) for c in ("submission_id", "related_id", "kind", "score", "created_at")}
+    ).on_conflict_do_nothing()
+
+
+_INSERT_LINK = Bulk(_insert_link)
+
+
 async def add_links(session: AsyncSession,
                     links: list[tuple[int, int, str, float | None]]) -> int:
     """Store (new case, earlier case, kind, score) links; a pair already linked (either way
@@ -174,6 +201,7 @@ async def add_links(session: AsyncSession,
     rows = []
     seen: set[frozenset[int]] = set()
     new_ids: set[int] = set()
+    now = utcnow()
     for sid, rid, kind, score in links:
         pair = frozenset((sid, rid))
         if sid == rid or pair in seen:
@@ -181,25 +209,25 @@ async def add_links(session: AsyncSession,
         seen.add(pair)
         new_ids.add(sid)
         rows.append({"submission_id": sid, "related_id": rid, "kind": kind, "score": score,
-                     "created_at": utcnow()})
+                     "created_at": now})
     if not rows:
         return 0
-    # The pairs stored the other way round: read by the new cases' ids (an IN list, in chunks)
-    # and matched here. One OR term per pair made SQLite's expression tree too deep (its limit
-    # is 1000) for a batch of letters about one event.
-    existing: set[tuple[int, int]] = set()
+    # The pairs stored before, either way round: read by the new cases' ids (IN lists, in
+    # chunks) and matched here. One OR term per pair made SQLite's expression tree too deep
+    # (its limit is 1000) for a batch of letters about one event.
+    existing: set[frozenset[int]] = set()
     ordered = sorted(new_ids)
     for start in range(0, len(ordered), 500):
         chunk = ordered[start:start + 500]
-        existing.update((a, b) for a, b in (await session.execute(
+        existing.update(frozenset(pair) for pair in (await session.execute(
             select(SubmissionLink.submission_id, SubmissionLink.related_id)
-            .where(SubmissionLink.related_id.in_(chunk)))).all())
-    rows = [r for r in rows if (r["related_id"], r["submission_id"]) not in existing]
-    if not rows:
-        return 0
-    stmt = dialect_module(session).insert(SubmissionLink.__table__).on_conflict_do_nothing()
-    result = await session.execute(stmt.returning(SubmissionLink.__table__.c.id), rows)
-    return len(result.all())
+            .where(or_(SubmissionLink.related_id.in_(chunk),
+                       SubmissionLink.submission_id.in_(chunk))))).all())
+    rows = [r for r in rows if frozenset((r["submission_id"], r["related_id"])) not in existing]
+    # Run as the driver's executemany (a campaign's batch writes about ten links a letter);
+    # ON CONFLICT still leaves alone a pair another instance stored meanwhile.
+    await _INSERT_LINK.run_in(session, rows)
+    return len(rows)
 
 
 async def links_of(session: AsyncSession, submission_id: int) -> list[Link]:

@@ -40,10 +40,12 @@ from sqlalchemy import (
 )
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import UpdateBase
 
 from storage.models import SubmissionTerms
-from storage.upsert import dialect_module
+from storage.upsert import Bulk, dialect_module
 
 FTS_TABLE = "submission_terms_fts"
 _fts = table(FTS_TABLE, column("rowid"), column(FTS_TABLE))
@@ -106,14 +108,18 @@ async def index(session: AsyncSession, submission_id: int, subject: str | None,
 async def index_many(session: AsyncSession,
                      items: list[tuple[int, str | None, str | None]]) -> None:
     """(Re)write the terms of many submissions, (id, subject, text) each, in one executemany."""
-    if not items:
-        return
-    stmt = dialect_module(session).insert(SubmissionTerms.__table__)
-    stmt = stmt.on_conflict_do_update(index_elements=[SubmissionTerms.submission_id],
+    await _UPSERT_TERMS.run_in(session, [{"submission_id": sid, "terms": terms_for(subject, text)}
+                                         for sid, subject, text in items])
+
+
+def _upsert_terms(dialect: Dialect) -> UpdateBase:
+    stmt = dialect_module(dialect).insert(SubmissionTerms.__table__).values(
+        submission_id=bindparam("submission_id"), terms=bindparam("terms"))
+    return stmt.on_conflict_do_update(index_elements=[SubmissionTerms.submission_id],
                                       set_={"terms": stmt.excluded.terms})
-    rows = [{"submission_id": sid, "terms": terms_for(subject, text)}
-            for sid, subject, text in items]
-    await session.execute(stmt, rows)
+
+
+_UPSERT_TERMS = Bulk(_upsert_terms)  # a batch of new letters' terms: one driver executemany
 
 
 def matching_ids(dialect: str, terms: list[str], limit: int | None = None) -> Select[tuple[int]]:

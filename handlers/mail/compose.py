@@ -22,6 +22,7 @@ letter it answers. What we write is simple and known (UTF-8, base64 bodies, RFC 
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -95,7 +96,17 @@ class _Wire(policy.Compat32):
         if (isinstance(value, str) and value.isascii() and len(name) + len(value) < 76
                 and "\r" not in value and "\n" not in value):
             return f"{name}: {value}{self.linesep}".encode("ascii")
+        if type(value) is str:  # a plain string folds the same every time: see _fold_str
+            return _fold_str(self, name, value)
         return super().fold_binary(name, value)
+
+
+@functools.lru_cache(maxsize=256)
+def _fold_str(wire: _Wire, name: str, value: str) -> bytes:
+    """compat32's folding of a plain string header, remembered: our From header (an encoded
+    display name, the same on every message) cost as much as the rest of the headers together.
+    The key is the whole value, so a message only ever gets the bytes of its own value."""
+    return policy.Compat32.fold_binary(wire, name, value)
 
 
 WIRE = _Wire(linesep="\r\n")
@@ -223,6 +234,41 @@ def _body(out: Outgoing) -> Message:
 
 def build(out: Outgoing) -> bytes:
     """The complete message as bytes with CRLF line ends, ready for SMTP or an .eml file."""
+    return flatten(message(out))
+
+
+def flatten(msg: Message) -> bytes:
+    """What ``msg.as_bytes(policy=WIRE)`` writes, for the trees :func:`message` builds, at a
+    third of the cost. The stdlib's generator clones its policy and itself for every part,
+    dispatches on the content type and writes each body line through two calls, which was
+    half of an acknowledgement's cost; it also handles what we never build (surrogate-escaped
+    payloads, preambles, epilogues, missing boundaries, message/* parts). Here the headers go
+    through the same ``WIRE.fold_binary`` in the same order and the bodies, all base64 text
+    with "\n" line ends, get CRLF ends: the same bytes (a test compares the two on many
+    messages)."""
+    out: list[bytes] = []
+    _flatten(msg, out)
+    return b"".join(out)
+
+
+def _flatten(msg: Message, out: list[bytes]) -> None:
+    out += [WIRE.fold_binary(name, value) for name, value in msg.raw_items()]
+    out.append(b"\r\n")
+    payload = msg.get_payload()
+    if isinstance(payload, list):  # multipart: every one of ours carries its boundary
+        boundary = msg.get_boundary()
+        out.append(f"--{boundary}\r\n".encode("ascii"))
+        for n, part in enumerate(payload):
+            if n:
+                out.append(f"\r\n--{boundary}\r\n".encode("ascii"))
+            _flatten(part, out)
+        out.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
+    elif isinstance(payload, str):
+        out.append(payload.replace("\n", "\r\n").encode("ascii"))
+
+
+def message(out: Outgoing) -> Message:
+    """The message tree of ``out`` (:func:`build` writes it)."""
     msg = _body(out)
     sender, sender_utf8 = _address(out.from_name, out.from_addr)
     to = [_address(n, a) for n, a in out.to]
@@ -242,4 +288,4 @@ def build(out: Outgoing) -> bytes:
     loop_value, loop_utf8 = envelope_address(out.from_addr)  # the same form as in From
     msg[LOOP_HEADER] = _Utf8(loop_value) if loop_utf8 else loop_value
     msg["Content-Language"] = "zh-CN"
-    return msg.as_bytes(policy=WIRE)
+    return msg

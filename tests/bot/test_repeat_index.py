@@ -74,3 +74,28 @@ async def test_the_service_settles_its_heap_once_the_index_is_built(
     finally:
         await service.stop()
     assert seen == [True]
+
+
+async def test_letters_prepared_beside_an_empty_index_are_signed_ahead(
+        db, db_url: str, tmp_path: Path) -> None:
+    """A service starting on a database without open cases has an empty index: the letters it
+    prepares (in a thread, without prepare processes) are still signed ahead, outside the
+    filing transaction. The context had tested the index for truth, i.e. its length."""
+    from bot.runtime import Runtime
+    from handlers import pipeline
+    from handlers.step import Intake
+
+    settings = make_settings(db_url, tmp_path)
+    rt = Runtime.create(settings, with_classifier=False)
+    try:
+        rt.repeats = await build(rt.sessions, settings)
+        assert len(rt.repeats) == 0
+        ctx = rt.context(None)  # type: ignore[arg-type]  # prepare needs no session
+        raw = (f"From: 居民 <jumin@163.com>\r\nTo: x@example.gov.cn\r\nSubject: 垃圾站\r\n"
+               f"Message-ID: <e.1@163.com>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+               f"{EVENT}\r\n").encode()
+        intake = Intake(raw_id=1, channel="email", received_at=utcnow(), raw=raw)
+        pipeline.prepare([intake], ctx)
+        assert intake.signature is not None and len(intake.signature.shingles)
+    finally:
+        await rt.close()

@@ -4,6 +4,7 @@ either way round, and purge blanking the sender keys."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from handlers.repeats import sender_keys
@@ -97,3 +98,73 @@ async def test_unkeyed_lists_letters_from_before_the_keys_and_purge_blanks_them(
     async with db() as s:
         row = await submissions.by_tracking_no(s, "FK-R-0102")
     assert row.sender_addr_key is None and row.sender_phone_key is None
+
+
+async def test_links_stored_in_bulk_hold_what_a_plain_insert_writes(db):
+    """``add_links`` writes through the driver's executemany (``storage.upsert.Bulk``) with the
+    dialect's own bind processing: the stored values, as the database holds them (SQLite keeps
+    a datetime as text in SQLAlchemy's format), are those of an ordinary INSERT."""
+    from sqlalchemy import insert, text
+
+    from storage.models import SubmissionLink
+
+    at = utcnow()
+    async with db.begin() as s:
+        a, b, c = [await _add(s, n) for n in (1, 2, 3)]
+        await repeats.add_links(s, [(c, a, repeats.CONTENT, 0.25)])
+        await s.execute(insert(SubmissionLink), [{"submission_id": c, "related_id": b,
+                                                  "kind": repeats.CONTENT, "score": 0.25,
+                                                  "created_at": at}])
+    async with db() as s:
+        rows = (await s.execute(text(
+            "SELECT related_id, kind, score, CAST(created_at AS TEXT) FROM submission_links"
+            " WHERE submission_id = :c ORDER BY related_id"), {"c": c})).all()
+    bulk, plain = rows
+    assert (bulk[0], plain[0]) == (a, b)
+    assert bulk[1:3] == plain[1:3] == (repeats.CONTENT, 0.25)
+    # The same text form (written a moment apart: compared digit for digit as a shape)
+    def shape(value: str) -> str:
+        return re.sub(r"\d", "0", re.sub(r"\.\d+", "", value))
+
+    assert shape(bulk[3]) == shape(plain[3]) and bulk[3][:10] == plain[3][:10]
+
+
+async def test_a_writers_open_cases_are_found_by_the_key_indexes(tmp_path):
+    """The intake looks up each batch's writers (``open_by_keys``) and staff a case's writer
+    (``open_by_sender``): on SQLite without statistics (a fresh database, the service's normal
+    state between ANALYZE runs) the plan reads the key indexes, not every open letter by the
+    (auto, category) index, which made each intake batch read the whole window."""
+    import sqlite3
+
+    from sqlalchemy import event
+
+    from storage.db import make_engine, sessionmaker, upgrade
+
+    path = tmp_path / "plans.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url)
+    engine = make_engine(url)
+    seen: list[tuple[str, object]] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _record(conn, cursor, statement, parameters, context, executemany) -> None:
+        seen.append((statement, parameters))
+
+    since = utcnow() - timedelta(days=90)
+    try:
+        async with sessionmaker(engine)() as s:
+            await repeats.open_by_keys(s, {"a@163.com", "b@qq.com"}, {"13962814570"}, since)
+            await repeats.open_by_keys(s, {"a@163.com"}, set(), since)
+            await repeats.open_by_sender(s, "a@163.com", "13962814570", since, exclude=1)
+    finally:
+        await engine.dispose()
+    con = sqlite3.connect(path)
+    try:
+        plans = [[row[3] for row in con.execute("EXPLAIN QUERY PLAN " + sql, params)]
+                 for sql, params in seen if sql.lstrip().upper().startswith("SELECT")]
+    finally:
+        con.close()
+    assert len(plans) == 3
+    for plan in plans:
+        used = [step for step in plan if step.startswith(("SEARCH", "SCAN"))]
+        assert used and all("sender_addr_key" in s or "sender_phone_key" in s for s in used), plan
