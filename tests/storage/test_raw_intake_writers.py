@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from handlers import tracking
 from storage import raw_intake, submissions
@@ -75,6 +75,14 @@ async def test_the_form_batch_and_the_async_writers_store_the_same_row(db, db_ur
     for key in ("web:many-bot", "web:one-bot"):
         assert columns(stored[key]) == columns(bot)
     assert done.payload == PAYLOAD and (done.state, done.attempts) == ("pending", 0)
+    # and the same text as the database holds it: SQLite compares dates as text, so a form
+    # row written in the driver's format ("…+00:00") sorted against the others by accident
+    async with db() as s:
+        held = dict((await s.execute(text(
+            "SELECT source_key, CAST(received_at AS TEXT) || '|' || "
+            "COALESCE(CAST(processed_at AS TEXT), '') FROM raw_intake"))).all())
+    assert held["web:many"] == held["web:one"] == held["web:sync"]
+    assert held["web:many-bot"] == held["web:one-bot"] == held["web:sync-bot"]
 
 
 async def test_a_row_with_a_column_raw_intake_does_not_have_is_refused(db, db_url: str):
