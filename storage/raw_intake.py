@@ -26,7 +26,7 @@ from sqlalchemy.sql.expression import BindParameter
 
 from storage.db import utcnow
 from storage.models import RawIntake, Submission
-from storage.upsert import dialect_module, insert_ignore_many
+from storage.upsert import bind_processor, dialect_module, insert_ignore_many
 
 OPEN_STATES = ("pending", "held")
 RETRY_BASE = timedelta(seconds=30)
@@ -177,9 +177,7 @@ def _insert_sql(dialect: Dialect, n: int) -> tuple[str, list[str], dict[str, Any
     names = list(compiled.positiontup or ())
     order = [name.rsplit("_", 1)[0] for name in names[: len(NEW_ROW)]]
     assert names == [f"{c}_{i}" for i in range(n) for c in order], "unexpected parameter order"
-    # Each column's type as this dialect has it: SQLite's DATETIME writes SQLAlchemy's own text
-    # form, which the generic type's processor would leave to the driver's adapter ("…+00:00").
-    procs = {c: table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in NEW_ROW}
+    procs = {c: bind_processor(table.c[c].type, dialect) for c in NEW_ROW}
     return compiled.string, order, procs
 
 

@@ -50,6 +50,14 @@ async def insert_ignore_many(
     return {k: pk for k, pk in result.all()}
 
 
+def bind_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """How ``dialect`` turns a value of ``type_`` into a driver parameter, for statements run
+    with ``exec_driver_sql``. The type as this dialect has it: SQLite's DATETIME writes
+    SQLAlchemy's own text form, which the generic type's processor leaves to the driver's
+    adapter ("…+00:00", compared by SQLite as text against the rows other writers made)."""
+    return type_.dialect_impl(dialect).bind_processor(dialect)
+
+
 class Bulk:
     """A write statement with named parameters, run as the driver's own ``executemany``.
 
@@ -70,10 +78,7 @@ class Bulk:
         if compiled is None:
             stmt = self._build(dialect).compile(dialect=dialect)
             names = list(stmt.positiontup or stmt.binds)
-            # The type as this dialect has it (SQLite's DATETIME writes its own text format;
-            # the generic DateTime's processor would leave that to the driver's adapter).
-            params = [(n, stmt.binds[n].type.dialect_impl(dialect).bind_processor(dialect))
-                      for n in names]
+            params = [(n, bind_processor(stmt.binds[n].type, dialect)) for n in names]
             compiled = self._compiled[type(dialect)] = (stmt.string, params, stmt.positional)
         return compiled
 
