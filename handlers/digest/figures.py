@@ -114,8 +114,15 @@ class Figures:
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def short_titles(self) -> dict[str, str]:
+        """Category id → short label, the first row of an id as listed."""
+        titles: dict[str, str] = {}
+        for c in self.categories:
+            titles.setdefault(c.id, c.short)
+        return titles
+
     def title_of(self, category: str) -> str:
-        return next((c.short for c in self.categories if c.id == category), category)
+        return self.short_titles().get(category, category)
 
 
 # -- category names ----------------------------------------------------------------------------

@@ -54,8 +54,7 @@ def _texts(v: WeekRow) -> tuple[str, str]:
 
 
 def _row(v: WeekRow, tz: ZoneInfo, titles: dict[str, str], texts: tuple[str, str]) -> list[Any]:
-    """One sheet row; ``titles``: category id → short label (:meth:`Figures.title_of`, looked
-    up once per workbook instead of searched per row)."""
+    """One sheet row; ``titles``: :meth:`Figures.short_titles`, made once per workbook."""
     subject, text = texts
     return [
         v.tracking_no,
@@ -125,9 +124,7 @@ def week_workbook(rows: Sequence[WeekRow], figures: Figures,
     ws.set_column("G:G", 30)
     ws.set_column("H:H", 80)
     ws.write_row(0, 0, HEADER, bold)
-    titles: dict[str, str] = {}
-    for c in figures.categories:
-        titles.setdefault(c.id, c.short)
+    titles = figures.short_titles()
     n = 0
     for n, (values, shown) in enumerate(zip(rows, texts, strict=True), start=1):
         number, received, *words = _row(values, tz, titles, shown)
