@@ -193,17 +193,18 @@ _IF = re.compile(r"假如|如果|要是|万一")
 _THEN = re.compile(r"[,，;；]\s*(?:那|那么|那我)?(?:我|我们|老子)?[^,，。！？!?]{0,4}就")
 # One that puts it in the past, unless it also says the danger is now or coming. A past marker
 # at the head of a paragraph frames the paragraph (a story told as background) until a "now".
+# Words that say a danger has ended: before a cue they put it in the past, after it they end it.
+_ENDED = (r"后来|已经(?:解决|过去|好了|抢救|处理|被解救|被抓|脱险|找到|回来)|幸好|幸亏|"
+          r"被抓|抓了|判了|被解救")
 _PAST = re.compile(r"去年|前年|以前|曾经|前段时间|前些(?:天|日子)|前几天|前阵子|当时|那天|那晚|"
                    r"那个晚上|有一(?:次|回|天)|[一二三四五六七八九十\d]{1,2}月(?:份)?的(?:一天|一个(?:晚上|早上|下午|夜里)|某天)|当年(?!的)|那时|那年|那一年|那次|上次|上个月|上周|上星期|几年前|"
                    r"上个?(?:星期|礼拜|周)[一二三四五六日天末]?|(?:今年|去年)(?:春天|夏天|秋天|冬天|年初|初|上半年)|"
                    r"前几年|年前|(?:19|20)\d\d年(?!\d{1,2}月)|(?:去|到|来|找|闹|上访|反映|聚集|跳)过|"
-                   r"后来|想过|有过|动过|一度|被解救|已经(?:解决|过去|好了|抢救|"
-                   r"处理|被解救|被抓|脱险|找到|回来)|幸好|幸亏|差点|被抓|抓了|打掉|判了|审判结果")
+                   r"想过|有过|动过|一度|差点|打掉|审判结果|" + _ENDED)
 # A danger said to be over after it: in its sentence, or anywhere later in the letter with
 # nothing "now" in between (a child lost, then "最后在公园里找到了他"; a rescue, then "现在
 # 已经康复出院").
-_OVER = re.compile(r"后来|已经(?:解决|过去|好了|抢救|处理|被解救|被抓|脱险|找到|回来)|幸好|幸亏|"
-                   r"被抓|抓了|判了|被解救|没事了|解救(?:了)?出来")
+_OVER = re.compile(_ENDED + r"|没事了|解救(?:了)?出来")
 _RESOLVED = re.compile(r"(?<![没不])(?:找到了|找回(?:来)?了|领回来了|平安(?:回|无事)|虚惊一场|没事了|"
                        r"脱险|被解救|解救(?:了)?出来|抢救过来|康复|出院了|抓到了|被抓|抓获|判了|"
                        r"已经(?:解决|过去|好了|处理|回来|找到)|什么事都没有|好好的)")
@@ -367,7 +368,7 @@ def _about_a_thing(text: str, lo: int, start: int, end: int) -> bool:
     """Whether the cue's clause names a thing, a business or an animal and no person before
     it: 车又不见了, 好几家店都快撑不下去了 (a phone that is off still means its owner; a cue
     that names its thing itself, 存款都还清了, or a smell is about a thing by design)."""
-    clause = max(lo, max((m.end() for m in _CLAUSE.finditer(text, lo, start)), default=lo))
+    clause = max((m.end() for m in _CLAUSE.finditer(text, lo, start)), default=lo)
     head = text[clause:start]
     things = [m.start() for m in _THING.finditer(head)]
     word = text[start:end]
@@ -460,7 +461,6 @@ def assess(prob: float | None, text: str, raw: str, *, spam: bool = False,
         return CALM
     plain = prob is None or prob >= min(STRONG_BAR, CUE_BAR)
     indirect = prob is not None and prob >= INDIRECT_BAR
-    strong = None
     # Below CUE_BAR only a strong cue (or an English one) can make the letter urgent: look for
     # those first, and for the rest (reported to staff with them) only when one is found. Same
     # result, a third of the scan for the many letters in this band.
