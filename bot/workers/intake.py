@@ -285,6 +285,12 @@ class IntakeWorker(Worker):
         # the index's set-up (the report's n-grams and those common to the shipped letters:
         # about a second of CPU) slowed every page it shared the interpreter with.
         await self._build_repeat_index()
+        # /healthz says "starting" until the first round: that round comes once the prepare
+        # processes hold their model, so "running" means a letter is filed without a warm-up.
+        try:
+            await self.preparer.ready()
+        except Exception as exc:  # noqa: BLE001 - the rounds meet it again and report it
+            log.warning("prepare processes not ready at start: %s", exc.__class__.__name__)
 
     async def round(self) -> Next:
         await self.rt.foreground.wait_quiet()  # citizens posting letters go first

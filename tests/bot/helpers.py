@@ -45,6 +45,14 @@ async def filed(service, timeout: float = 15.0) -> None:  # type: ignore[no-unty
     from storage.models import RawIntake
 
     loop = asyncio.get_running_loop()
+    # A service just started first warms its prepare processes and builds its repeat index
+    # (seconds, more on a loaded machine): the wait for filing starts when that is done.
+    intake = service.runtime.worker("intake")
+    started = loop.time() + 120.0
+    while intake.state == "starting":
+        if loop.time() > started:
+            raise AssertionError("the intake worker did not start within 120 s")
+        await asyncio.sleep(0.02)
     deadline = loop.time() + timeout
     while True:
         async with service.runtime.sessions() as s:
