@@ -127,3 +127,15 @@ class FirstCharPattern:
         if m is None:
             return None
         return m.span(1) if self._scan is not None else m.span()
+
+    def sub(self, repl: str, text: str) -> str:
+        """``pattern.sub(repl, text)`` for a literal ``repl`` (no group references)."""
+        pieces: list[str] = []
+        last = 0
+        for start, end in self.spans(text):
+            pieces += (text[last:start], repl)
+            last = end
+        if not pieces:
+            return text
+        pieces.append(text[last:])
+        return "".join(pieces)
