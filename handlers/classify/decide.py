@@ -37,11 +37,15 @@ def _mostly_latin(subject: str | None, body: str | None) -> bool:
     return latin > 2 * sum("\u4e00" <= c <= "\u9fff" for c in text)
 
 
-def pick_category(labels: Sequence[str], probs: np.ndarray, spam_bar: float) -> Pick:
+def pick_category(labels: Sequence[str], probs: np.ndarray, spam_bar: float,
+                  order: Sequence[int] | None = None) -> Pick:
     """The category, its probability and the 3 best; spam only when at least ``spam_bar``
-    sure, otherwise the next label."""
-    order = np.argsort(-probs, kind="stable")
-    ranked = [(str(labels[j]), float(probs[j])) for j in order]
+    sure, otherwise the next label. ``order``: the labels' indices by falling probability
+    (stable), when the caller sorted a whole batch at once."""
+    if order is None:
+        order = np.argsort(-probs, kind="stable").tolist()
+    p = probs.tolist()
+    ranked = [(str(labels[j]), p[j]) for j in order]
     best, conf = ranked[0]
     if best == "spam" and conf < spam_bar and len(ranked) > 1:
         best, conf = ranked[1]
@@ -83,21 +87,28 @@ def decide_many(
     kinds = [str(k) for k in kind_labels]
     citizen = np.array([k != "spam" for k in kinds])
     report = kinds.index("report") if "report" in kinds else None
+    n = len(items)
+    # Row by row, what each letter's loop did with its own row (numpy once, not n times).
+    kind_of = np.argmax(np.where(citizen, kind_probs, -1.0), axis=1).tolist()
+    top_kind = np.argmax(kind_probs, axis=1).tolist()
+    report_probs = kind_probs[:, report].tolist() if report is not None else [0.0] * n
+    u_probs = urgent_probs.tolist() if urgent_probs is not None else [None] * n
+    orders = np.argsort(-probs, axis=1, kind="stable").tolist()
+    labels = [str(c) for c in labels]
     out = []
     for i, (chars, words, (subject, body)) in enumerate(zip(*text, items, strict=True)):
-        kp = kind_probs[i]
-        kind = kinds[int(np.argmax(np.where(citizen, kp, -1.0)))]
-        report_prob = float(kp[report]) if report is not None else 0.0
+        kind = kinds[kind_of[i]]
+        report_prob = report_probs[i]
         report_cue = cue(chars, words)
-        u_prob = float(urgent_probs[i]) if urgent_probs is not None else None
-        urgent = urgency.assess(u_prob, chars, f"{subject or ''}\n{body or ''}", words=words)
+        urgent = urgency.assess(u_probs[i], chars, f"{subject or ''}\n{body or ''}",
+                                words=words)
         bar = spam_bar if report_cue is None else max(spam_bar, CUED_SPAM_BAR)
-        likely_report = kinds[int(np.argmax(kp))] == "report" or report_prob >= DEFAULT_THRESHOLD
+        likely_report = kinds[top_kind[i]] == "report" or report_prob >= DEFAULT_THRESHOLD
         if urgent.urgent or likely_report:
             bar = np.inf
-        pick = pick_category(labels, probs[i], bar)
+        pick = pick_category(labels, probs[i], bar, orders[i])
         if pick[0] == "spam" and bar < CUED_SPAM_BAR and _mostly_latin(subject, body):
-            pick = pick_category(labels, probs[i], CUED_SPAM_BAR)  # counted only for spam
+            pick = pick_category(labels, probs[i], CUED_SPAM_BAR, orders[i])  # only for spam
         if pick[0] == "spam":
             report_cue, urgent = None, urgency.CALM
         out.append(Decision(pick, kind, report_prob, report_cue, urgent))
