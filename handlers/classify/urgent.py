@@ -175,6 +175,10 @@ ENGLISH_CUES: Cues = tuple((label, FirstCharPattern(r"(?<![a-z])(?:" + p + r")(?
                            for label, p in _ENGLISH)
 ENGLISH_INDIRECT: Cues = tuple((label, FirstCharPattern(r"(?<![a-z])(?:" + p + r")(?![a-z])"))
                                for label, p in _ENGLISH_INDIRECT)
+# Any English cue at all: one scan that spares a letter with Latin letters but no cue (most of
+# them: a QQ number, "APP", an English word) the eight scans above and :data:`_EN_FRAME`'s.
+_ENGLISH_ANY = FirstCharPattern(r"(?<![a-z])(?:" + "|".join(p for _, p in _ENGLISH + _ENGLISH_INDIRECT)
+                                + r")(?![a-z])")
 
 # A sentence that frames its alarm word as somebody else's story or advice.
 _STORY = re.compile(
@@ -429,8 +433,7 @@ def _scan(text: str, raw: str, *, plain: bool, indirect: bool,
 
 def _with_english(found: list[str], weak: list[str], raw: str) -> tuple[list[str], list[str]]:
     """``found`` and ``weak`` with the English cues of ``raw`` added."""
-    if raw and _LATIN.search(raw):
-        raw = raw.lower()
+    if raw and _LATIN.search(raw) and _ENGLISH_ANY.search(raw := raw.lower()) is not None:
         found += _english(raw, ENGLISH_CUES)
         weak += _english(raw, ENGLISH_INDIRECT)
     return found, [c for c in weak if c not in found]
