@@ -43,6 +43,11 @@ def ngram_hits(keys: np.ndarray, docs: Sequence[str], max_n: int) -> tuple[np.nd
     joined = "\0".join(docs) + "\0"
     codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     row_of = np.repeat(np.arange(len(docs)), [len(d) + 1 for d in docs])
+    # The keys of n-grams lie in [2**(21*(n-1)), 2**(21*n)) (no code point is 0): each n is
+    # looked up among its own keys, a smaller array than all of them (the 1-grams are a
+    # thirtieth), so each search takes fewer steps over memory closer at hand.
+    bounds = np.searchsorted(keys, np.array([0, *(1 << (_BITS * n) for n in range(1, max_n + 1))],
+                                            dtype=np.uint64)).tolist()
     rows_all, cols_all = [], []
     for n in range(1, max_n + 1):
         found = pack(codes, n)
@@ -50,9 +55,15 @@ def ngram_hits(keys: np.ndarray, docs: Sequence[str], max_n: int) -> tuple[np.nd
         for k in range(n):
             ok &= codes[k : k + len(found)] != 0
         pos = np.flatnonzero(ok)
-        idx = np.searchsorted(keys, found[pos])
-        idx[idx == len(keys)] = 0
-        hit = keys[idx] == found[pos]
+        lo, hi = bounds[n - 1], bounds[n]
+        if lo == hi:
+            continue
+        sub = keys[lo:hi]
+        idx = np.searchsorted(sub, found[pos])
+        idx[idx == len(sub)] = 0
+        hit = sub[idx] == found[pos]
         rows_all.append(row_of[pos[hit]])
-        cols_all.append(idx[hit])
+        cols_all.append(idx[hit] + lo)
+    if not rows_all:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     return np.concatenate(rows_all), np.concatenate(cols_all)
