@@ -39,8 +39,42 @@ def top_words(word_names: Sequence[str], coef: np.ndarray | None,
         if contrib[j] <= 0 or len(out) == n:
             break
         word = word_names[cols[j]]
-        if len(word) >= 2 and " " not in word and word not in out:  # words, not bigrams
+        if _shown(word) and word not in out:
             out.append(word)
+    return out
+
+
+def _shown(word: str) -> bool:
+    """Whether a word feature may be quoted: a word of two characters or more, no bigram."""
+    return len(word) >= 2 and " " not in word
+
+
+def shown_words(word_names: Sequence[str]) -> np.ndarray:
+    """:func:`_shown` of each word feature, for :func:`top_words_many` (computed once)."""
+    return np.fromiter(map(_shown, word_names), dtype=bool, count=len(word_names))
+
+
+def top_words_many(word_names: Sequence[str], shown: np.ndarray, coef: np.ndarray,
+                   picks: Sequence[int], indptr: np.ndarray, cols: np.ndarray,
+                   vals: np.ndarray, n: int = 3) -> list[list[str]]:
+    """:func:`top_words` of every row of a CSR batch at once, row ``i`` for the category
+    ``coef[picks[i]]``: the same words in the same order (a word feature occurs once in a
+    row, so no word repeats), with numpy over the batch instead of a few small array
+    operations a letter. ``shown`` is :func:`shown_words` of ``word_names``."""
+    row = np.repeat(np.arange(len(picks)), np.diff(indptr))
+    keep = np.flatnonzero(cols < len(word_names))
+    keep = keep[shown[cols[keep]]]
+    row, col = row[keep], cols[keep]
+    contrib = vals[keep] * coef[np.asarray(picks, dtype=np.intp)[row], col]
+    pos = contrib > 0
+    row, col, contrib = row[pos], col[pos], contrib[pos]
+    order = np.lexsort((-contrib, row))  # stable: ties keep the row's column order
+    row, col = row[order], col[order]
+    rank = np.arange(len(row)) - np.searchsorted(row, row)  # place in its row
+    first = rank < n
+    out: list[list[str]] = [[] for _ in picks]
+    for r, c in zip(row[first].tolist(), col[first].tolist(), strict=True):
+        out[r].append(word_names[c])
     return out
 
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .decide import classification, decide_many
-from .explain import top_words
+from .explain import shown_words, top_words_many
 from .ngrams import ngram_hits
 from .result import Classification
 from .taxonomy import Taxonomy
@@ -222,6 +222,7 @@ class Scorer:
     measures: dict[str, _Linear | str | None]  # per category; a str/None: always that one
     urgent: _Linear | None = None  # the urgency model (two classes: one row); None: cues only
     _word_index: dict[str, int] = field(init=False)
+    _shown: np.ndarray = field(init=False)  # explain.shown_words of word_names
     # Each word bigram as (column of its first word) * len(word_names) + (column of its
     # second), sorted, and the bigram's own column; None when a bigram's word is no feature.
     _bigram_keys: np.ndarray | None = field(init=False)
@@ -229,6 +230,7 @@ class Scorer:
 
     def __post_init__(self) -> None:
         self._word_index = index = {w: i for i, w in enumerate(self.word_names)}
+        self._shown = shown_words(self.word_names)
         self._bigram_keys, self._bigram_cols = None, np.zeros(0, dtype=np.int64)
         keys: list[int] = []
         cols: list[int] = []
@@ -310,15 +312,12 @@ class Scorer:
                                 _lr_proba(self.kind.decision(x)), urgent, self.spam_bar,
                                 (chars, words_in), items)
         measures = self._measures(x, [dec.pick[0] for dec in decisions])
-        indptr = x.indptr()
-        out = []
-        for i, decision in enumerate(decisions):
-            lo, hi = indptr[i], indptr[i + 1]
-            coef = self.category.coef[labels.index(decision.pick[0])]
-            words = top_words(self.word_names, coef, (x.col[lo:hi], x.val[lo:hi]))
-            out.append(classification(decision, measures[i], words, taxonomy=self.taxonomy,
-                                      version=self.version))
-        return out
+        words = top_words_many(self.word_names, self._shown, self.category.coef,
+                               [labels.index(dec.pick[0]) for dec in decisions], x.indptr(),
+                               x.col, x.val)
+        return [classification(decision, measure, top, taxonomy=self.taxonomy,
+                               version=self.version)
+                for decision, measure, top in zip(decisions, measures, words, strict=True)]
 
     def _features(self, clean: Sequence[str], words: Sequence[list[str]]) -> _Rows:
         """``Featuriser.transform``: word TF-IDF, then character TF-IDF, side by side;
@@ -376,11 +375,28 @@ class Scorer:
 
     def _measures(self, x: _Rows, categories: list[str]) -> list[str | None]:
         out: list[str | None] = [None] * len(categories)
-        for cat in set(categories):
+        groups: dict[str, list[int]] = {}
+        for i, c in enumerate(categories):
+            groups.setdefault(c, []).append(i)
+        models = {c: m for c in groups if isinstance(m := self.measures.get(c), _Linear)}
+        if models:
+            # Each category's rows as one slice of the entries, ordered by category (a stable
+            # sort keeps rows and columns ascending within it), instead of a pass over every
+            # entry of the batch per category.
+            code = {c: k for k, c in enumerate(models)}
+            of_row = np.array([code.get(c, -1) for c in categories])
+            entry_of = of_row[x.row]
+            order = np.argsort(entry_of, kind="stable")
+            bounds = np.searchsorted(entry_of[order], np.arange(len(models) + 1))
+            where = np.full(x.n, -1)
+        for cat, rows in groups.items():
             model = self.measures.get(cat)
-            rows = [i for i, c in enumerate(categories) if c == cat]
             if isinstance(model, _Linear):
-                preds = model.predict(x.take(np.array(rows)))
+                k = code[cat]
+                where[rows] = np.arange(len(rows))
+                take = order[bounds[k]:bounds[k + 1]]
+                preds = model.predict(_Rows(where[x.row[take]], x.col[take], x.val[take],
+                                            len(rows)))
             else:
                 preds = [model] * len(rows)
             for i, m in zip(rows, preds, strict=True):
