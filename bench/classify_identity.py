@@ -1,7 +1,7 @@
 """Dump every output of the service's Scorer on every letter we hold, or compare two dumps.
 
 Usage:
-    python bench/classify_identity.py dump OUT.json [--extra FILE.jsonl ...]
+    python bench/classify_identity.py dump OUT.json [--extra FILE.jsonl ...] [--scorer FILE.npz]
     python bench/classify_identity.py compare BEFORE.json AFTER.json
 
 A speed change to the classifier must not change a decision. ``dump`` classifies each letter of
@@ -12,6 +12,11 @@ category, kind, measure, urgent flag, cues and score, restricted flag and reason
 the top 3, the report probability and cue, and the explanation. ``compare`` reports every
 difference, floats compared to 1e-9, and exits non-zero if there is one. Run ``dump`` with
 PYTHONPATH pointing at the tree before the change and again at the tree after it.
+
+Editing a module of the model's code (version.py) renames the shipped model and trains it
+anew, and two trainings on a loaded machine can differ in the last digits; ``--scorer`` holds
+the model fixed (a ``.scorer.npz`` from the cache, ~/.cache/feedback-bot/classify/), so that a
+comparison sees the code alone.
 """
 
 from __future__ import annotations
@@ -55,11 +60,11 @@ def outputs(c) -> dict:
     }  # fmt: skip
 
 
-def dump(out: Path, extra: list[Path]) -> None:
+def dump(out: Path, extra: list[Path], model: Path | None) -> None:
     sys.path.insert(0, str(ROOT))
-    from handlers.classify import shipped_scorer
+    from handlers.classify import Scorer, shipped_scorer
 
-    scorer = shipped_scorer()
+    scorer = Scorer.load(model) if model else shipped_scorer()
     items = letters(extra)
     pairs = [(s, b) for _, s, b in items]
     runs = {"single": [scorer.classify(s, b) for s, b in pairs]}
@@ -107,12 +112,13 @@ def main() -> int:
     d = sub.add_parser("dump")
     d.add_argument("out", type=Path)
     d.add_argument("--extra", type=Path, nargs="*", default=[])
+    d.add_argument("--scorer", type=Path, help="a saved Scorer file instead of the shipped one")
     c = sub.add_parser("compare")
     c.add_argument("before", type=Path)
     c.add_argument("after", type=Path)
     args = ap.parse_args()
     if args.cmd == "dump":
-        dump(args.out, args.extra)
+        dump(args.out, args.extra, args.scorer)
         return 0
     return compare(args.before, args.after)
 
