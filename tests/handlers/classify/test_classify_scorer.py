@@ -164,3 +164,28 @@ def test_a_process_that_classifies_never_imports_scipy_or_sklearn(
         assert (tmp_path / f"{clf.version}.scorer.npz").exists()
     if source == "first run":
         assert list((tmp_path / "empty-cache").rglob("*.scorer.npz"))  # cached for next time
+
+
+def _pairs(hits: tuple[np.ndarray, np.ndarray], width: int) -> list[int]:
+    return sorted((hits[0] * width + hits[1]).tolist())
+
+
+def test_word_and_bigram_hits_are_those_of_the_joined_words(scorer) -> None:
+    """The batch lookup (a bigram as the pair of its words' columns, from jieba's lists) finds
+    the (row, column) pairs the string lookup of the joined words finds; a vocabulary with a
+    bigram whose word is no feature falls back to the string lookup."""
+    tokens = [scorer.norm.split(s, b)[1] for s, b in DEV + EDGE]
+    joined = [" ".join(t) for t in tokens]
+    width = len(scorer.word_names)
+    fast = scorer._word_hits(tokens)
+    assert scorer._bigram_keys is not None and len(fast[0]) > 10 * len(tokens)
+    assert _pairs(fast, width) == _pairs(scorer._word_hits_by_string(joined), width)
+    # Rename a word that starts a bigram: the bigram stays a feature, its word is none.
+    word = next(w for w in scorer.word_names if " " in w).split()[0]
+    gone = scorer.word_names.index(word)
+    names = [f"{w}#" if w == word else w for w in scorer.word_names]
+    odd = Scorer(**{f: getattr(scorer, f) for f in Scorer.__dataclass_fields__
+                    if Scorer.__dataclass_fields__[f].init} | {"word_names": names})
+    assert odd._bigram_keys is None
+    expected = (fast[0][fast[1] != gone], fast[1][fast[1] != gone])
+    assert _pairs(odd._word_hits(tokens), width) == _pairs(expected, width)

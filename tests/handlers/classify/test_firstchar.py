@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from handlers.classify import restrict, urgent
+from handlers.classify import restrict, text, urgent
 from handlers.classify.firstchar import FirstCharPattern, first_chars
 from handlers.classify.text import Normaliser
 
@@ -45,7 +45,7 @@ def texts() -> list[str]:
 CUE_PATTERNS = [
     *(p for _, p in urgent.CUES + urgent.INDIRECT_CUES + urgent.ENGLISH_CUES
       + urgent.ENGLISH_INDIRECT),
-    *restrict.CUES, restrict.ENGLISH_CUES,
+    *restrict.CUES, restrict.ENGLISH_CUES, urgent._ENGLISH_ANY, text._NOISE,
 ]
 
 
@@ -81,3 +81,16 @@ def test_unknown_first_characters_fall_back_to_the_plain_pattern(pattern: str) -
 def test_first_characters_of_groups_classes_and_lookarounds() -> None:
     assert first_chars(r"(?<![相有])(?:猫|狗)[^。]{0,8}送给|[撬剪]锁|(?:明天)?去政府") == \
         frozenset("猫狗撬剪明去")
+
+
+def test_noise_is_removed_as_the_ascii_pattern_removed_it(texts: list[str]) -> None:
+    """URLs, addresses and long digit runs go exactly as ``\\w``/``\\d`` under re.ASCII took
+    them (the scan needs the classes written out), and sub() splices as re.sub does."""
+    ascii_noise = re.compile(r"https?://[!-~]+|www\.[!-~]+|[\w.+-]+@[a-z0-9.-]+|\d{5,}", re.ASCII)
+    edge = ["写信到 a_b.c+d@qq.com 或 x@163.com，电话 13912345678，见 http://x.cn/a?b=1 www.a.cn",
+            "１２３４５６ 是全角的，12345 不是；é@x.cn ü_1@a.b ٣٤٥٦٧٨", "@", "", "a@", "_@_"]
+    changed = 0
+    for t in [*texts, *edge]:
+        assert text._NOISE.sub(" ", t) == ascii_noise.sub(" ", t), t[:80]
+        changed += text._NOISE.sub(" ", t) != t
+    assert changed > 10
