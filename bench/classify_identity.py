@@ -26,6 +26,10 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from handlers.classify import Classification
 
 ROOT = Path(__file__).resolve().parents[1]
 TOLERANCE = 1e-9
@@ -49,7 +53,7 @@ def letters(extra: list[Path]) -> list[tuple[str, str, str]]:
     return out
 
 
-def outputs(c) -> dict:
+def outputs(c: Classification) -> dict:
     r = c.restriction()
     return {
         "category": c.category, "kind": c.kind, "measure": c.measure,

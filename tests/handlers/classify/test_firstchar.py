@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from handlers.classify import restrict, text, urgent
+from handlers.classify import restrict, urgent
+from handlers.classify import text as normalise
 from handlers.classify.firstchar import FirstCharPattern, first_chars
 from handlers.classify.text import Normaliser
 
@@ -45,7 +46,7 @@ def texts() -> list[str]:
 CUE_PATTERNS = [
     *(p for _, p in urgent.CUES + urgent.INDIRECT_CUES + urgent.ENGLISH_CUES
       + urgent.ENGLISH_INDIRECT),
-    *restrict.CUES, restrict.ENGLISH_CUES, urgent._ENGLISH_ANY, text._NOISE,
+    *restrict.CUES, restrict.ENGLISH_CUES, urgent._ENGLISH_ANY, normalise._NOISE,
 ]
 
 
@@ -91,6 +92,6 @@ def test_noise_is_removed_as_the_ascii_pattern_removed_it(texts: list[str]) -> N
             "１２３４５６ 是全角的，12345 不是；é@x.cn ü_1@a.b ٣٤٥٦٧٨", "@", "", "a@", "_@_"]
     changed = 0
     for t in [*texts, *edge]:
-        assert text._NOISE.sub(" ", t) == ascii_noise.sub(" ", t), t[:80]
-        changed += text._NOISE.sub(" ", t) != t
+        assert normalise._NOISE.sub(" ", t) == ascii_noise.sub(" ", t), t[:80]
+        changed += normalise._NOISE.sub(" ", t) != t
     assert changed > 10
