@@ -34,6 +34,7 @@ import signal
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
 from bot.config import Settings
@@ -134,6 +135,9 @@ class Preparer:
         self._processes = settings.intake.prepare_processes if processes is None else processes
         self._children: list[_Child] = []
         self._idle: list[_Child] = []
+        # The threads that wait for the children's answers: their own, so that a batch in
+        # progress never takes one of the event loop's default threads from the web pages.
+        self._waiting: ThreadPoolExecutor | None = None
 
     @property
     def in_processes(self) -> bool:
@@ -148,7 +152,11 @@ class Preparer:
         """Start the processes; each loads the classifier now, not on the first letter (which
         would otherwise wait for it)."""
         while len(self._children) < self._processes:
-            child = _Child(self._settings, self._settings.secret())
+            try:
+                child = _Child(self._settings, self._settings.secret())
+            except (Broken, OSError) as exc:  # no process to be had now: a thread prepares
+                log.warning("prepare process not started: %s", exc.__class__.__name__)
+                return
             self._children.append(child)
             self._idle.append(child)
 
@@ -168,8 +176,11 @@ class Preparer:
         """The batch prepared, in order (in a process: new objects, the stored input kept)."""
         if self._processes > 0 and intakes:
             self.start()
+        if self._children and intakes:
             child = self._idle.pop() if self._idle else self._children[0]
-            work = asyncio.get_running_loop().run_in_executor(None, child.call, intakes)
+            if self._waiting is None:
+                self._waiting = ThreadPoolExecutor(self._processes, "prepare-wait")
+            work = asyncio.get_running_loop().run_in_executor(self._waiting, child.call, intakes)
             # While the process prepares the batch, this one waits: the moment to give back
             # what filing the previous batch left free (see bot.runtime.trim_heap).
             trim_heap()
@@ -205,6 +216,9 @@ class Preparer:
         children, self._children, self._idle = self._children, [], []
         for child in children:
             child.close(wait)
+        if self._waiting is not None:
+            self._waiting.shutdown(wait=False)  # each thread ends with its child's pipe
+            self._waiting = None
 
 
 # -- in the worker process -------------------------------------------------------------------
