@@ -35,7 +35,7 @@ def new_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 async def test_a_new_database_is_brought_up_to_date_without_alembic_in_the_service(
-        new_database: str):
+        new_database: str) -> None:
     out = subprocess.run([sys.executable, "-c", UPGRADE_HERE], input=new_database + "\n",
                          capture_output=True, text=True, check=True, timeout=120, cwd=ROOT)
     assert out.stdout.splitlines() == ["[]"]  # migrated, and none of Alembic's modules here
@@ -50,7 +50,7 @@ async def test_a_new_database_is_brought_up_to_date_without_alembic_in_the_servi
     assert (version, submissions) == (head, 0)
 
 
-async def test_a_failed_upgrade_stops_the_start(tmp_path: Path):
+async def test_a_failed_upgrade_stops_the_start(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     with pytest.raises(RuntimeError, match="schema upgrade failed"):
