@@ -36,8 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _db(args: argparse.Namespace) -> int:
-    # Imported here: a prepare process, started with "spawn", imports this module again as
-    # its __main__, and should not load the database layer for it (see bot.workers.preparer).
+    # Imported here: the database layer is memory that only this command needs.
     from storage.db import upgrade
 
     settings = load_settings(args.config)

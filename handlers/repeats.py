@@ -405,15 +405,19 @@ class _Bands:
     them. When hundreds of letters about one event share every bucket, that loop cost
     40 × (open cases) steps a letter, and the filing of a campaign grew quadratic. With sorted
     buckets a query reads the tail of each: the newest ``limit`` of the union are among the
-    newest ``limit`` of some bucket, so the result is the same. A bucket is an ``array('q')``
-    (8 bytes an entry, its tail copied out as bytes by a query); a case's band keys are not
-    kept, they are cut again from its MinHash values when it is taken out."""
+    newest ``limit`` of some bucket, so the result is the same. A bucket of two or more is an
+    ``array('q')`` (8 bytes an entry, its tail copied out as bytes by a query); a bucket of one
+    is the case id itself. Letters that are not part of a campaign share few band values, so
+    most buckets hold one case: as arrays they were 3.2 of the 5.2 KB an open case cost (40
+    array objects), as ids they cost nothing beyond the key (the id object is the case's own).
+    A case's band keys are not kept, they are cut again from its MinHash values when it is
+    taken out."""
 
     def __init__(self, threshold: float, num_perm: int) -> None:
         bands, rows = band_layout(threshold, num_perm)
         self._bands, self._rows = bands, rows
         self._ranges = [(i * rows, (i + 1) * rows) for i in range(bands)]
-        self._buckets: list[dict[int | bytes, array[int]]] = [{} for _ in self._ranges]
+        self._buckets: list[dict[int | bytes, array[int] | int]] = [{} for _ in self._ranges]
 
     def _band_keys(self, hashvalues: np.ndarray) -> list[int | bytes]:
         if self._rows == 1:  # the tuned layout (40 bands of one value): the values are the keys
@@ -424,7 +428,9 @@ class _Bands:
         for key, buckets in zip(self._band_keys(hashvalues), self._buckets, strict=True):
             bucket = buckets.get(key)
             if bucket is None:
-                buckets[key] = array("q", (case_id,))
+                buckets[key] = case_id
+            elif not isinstance(bucket, array):  # a bucket of one becomes an array of two
+                buckets[key] = array("q", sorted((bucket, case_id)))
             elif bucket[-1] < case_id:  # the usual case: a new letter has the largest id
                 bucket.append(case_id)
             else:
@@ -433,18 +439,30 @@ class _Bands:
     def remove(self, case_id: int, hashvalues: np.ndarray) -> None:
         for key, buckets in zip(self._band_keys(hashvalues), self._buckets, strict=True):
             bucket = buckets[key]
-            del bucket[bisect.bisect_left(bucket, case_id)]
-            if not bucket:
+            if not isinstance(bucket, array):
                 del buckets[key]
+                continue
+            del bucket[bisect.bisect_left(bucket, case_id)]
+            if len(bucket) == 1:
+                buckets[key] = bucket[0]
 
     def newest(self, hashvalues: np.ndarray, limit: int) -> np.ndarray:
         """The ``limit`` largest ids sharing a band with ``hashvalues``, largest first."""
-        tails = b"".join([memoryview(bucket)[-limit:]
-                          for key, buckets in zip(self._band_keys(hashvalues), self._buckets,
-                                                  strict=True)
-                          if (bucket := buckets.get(key))])
+        parts: list[memoryview | array[int]] = []
+        single: list[int] = []
+        for key, buckets in zip(self._band_keys(hashvalues), self._buckets, strict=True):
+            bucket = buckets.get(key)
+            if bucket is None:
+                continue
+            if isinstance(bucket, array):
+                parts.append(memoryview(bucket)[-limit:])
+            else:
+                single.append(bucket)
+        if single:
+            parts.append(array("q", single))
         # Joined as bytes (a quarter of the cost of a numpy view per bucket), so no view of a
         # bucket outlives the call: a bucket whose buffer is exported cannot grow.
+        tails = b"".join(parts)
         if not tails:
             return np.empty(0, dtype=np.int64)
         return _largest_distinct(np.frombuffer(tails, dtype=np.int64), limit)

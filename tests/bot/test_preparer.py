@@ -4,7 +4,6 @@ dies."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 from email import policy
@@ -12,6 +11,7 @@ from email.parser import BytesParser
 from pathlib import Path
 
 from bot.app import Service, start
+from testing.faults import children_of
 from testing.smtp import SmtpSink
 from tests.bot.helpers import wait_mail
 from tests.bot.sources.mailtools import letter, submissions, until
@@ -26,10 +26,27 @@ def drop(maildir: Path, name: str, raw: bytes) -> None:
     os.utime(target, (0, 0))  # written long ago: complete
 
 
-async def pool_process() -> multiprocessing.Process:
-    async def found() -> multiprocessing.Process | None:
-        children = multiprocessing.active_children()
-        return children[0] if children else None
+def prepare_processes() -> set[int]:
+    """This process's children that prepare letters."""
+    return {pid for pid in children_of(os.getpid()) if b"child_main" in _cmdline(pid)}
+
+
+def stray_helpers() -> set[int]:
+    """multiprocessing's resource tracker among this process's children: the third process
+    that a pool of the standard library's, started with "spawn", runs beside the service."""
+    return {pid for pid in children_of(os.getpid()) if b"resource_tracker" in _cmdline(pid)}
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+async def pool_process() -> int:
+    async def found() -> int | None:
+        return min(prepare_processes(), default=None)
     return await until(found, timeout=30, what="a prepare process")
 
 
@@ -43,9 +60,12 @@ async def started(db_url: str, tmp_path: Path, sink: SmtpSink) -> tuple[Service,
 
 
 async def test_letters_prepared_in_a_worker_process(db_url, tmp_path: Path, smtp_sink: SmtpSink):
+    helpers_before = stray_helpers()  # a tracker an earlier test in this process started
     service, maildir = await started(db_url, tmp_path, smtp_sink)
     try:
         await pool_process()
+        # the prepare process is the one helper process: no resource tracker beside it
+        assert stray_helpers() <= helpers_before
         drop(maildir, "1.M1.host", letter(sender="a@example.com"))
         drop(maildir, "2.M2.host", letter(sender="b@example.com", subject="派出所窗口服务态度差",
                                           body="派出所办事窗口态度很差，排队两个小时没人管。"))
@@ -68,7 +88,8 @@ async def test_letters_prepared_in_a_worker_process(db_url, tmp_path: Path, smtp
             assert subs[ack.rcpt_tos[0]].tracking_no in msg.get_body(("plain",)).get_content()
     finally:
         await service.stop()
-    assert not multiprocessing.active_children()  # the pool stops with the service
+    # the prepare process stops with the service, and is reaped
+    assert not prepare_processes() and stray_helpers() <= helpers_before
 
 
 async def test_a_killed_worker_process_loses_nothing(db_url, tmp_path: Path,
@@ -76,7 +97,7 @@ async def test_a_killed_worker_process_loses_nothing(db_url, tmp_path: Path,
     service, maildir = await started(db_url, tmp_path, smtp_sink)
     try:
         victim = await pool_process()
-        os.kill(victim.pid, signal.SIGKILL)
+        os.kill(victim, signal.SIGKILL)
         await until(lambda: _dead(victim), what="the process gone")
         for n in range(3):
             drop(maildir, f"{n}.K{n}.host", letter(sender=f"k{n}@example.com"))
@@ -87,7 +108,7 @@ async def test_a_killed_worker_process_loses_nothing(db_url, tmp_path: Path,
         drop(maildir, "9.K9.host", letter(sender="later@example.com"))
         await wait_mail(smtp_sink, 4, timeout=30)
         replacement = await pool_process()
-        assert replacement.pid != victim.pid
+        assert replacement != victim
     finally:
         await service.stop()
 
@@ -96,16 +117,17 @@ async def _is_dir(path: Path) -> bool:
     return path.is_dir()
 
 
-async def _dead(process: multiprocessing.Process) -> bool:
-    return not process.is_alive()
+async def _dead(pid: int) -> bool:
+    """Gone, or a zombie nobody reaped yet (the service reaps it when it next uses it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 PREPARE_ALONE = r"""
-import pickle, runpy, sys
+import pickle, sys
 from datetime import UTC, datetime
-from pathlib import Path
-# What "spawn" does first in a new process: run the parent's main script, under this name.
-runpy.run_path(str(Path(sys.executable).parent / "feedback-bot"), run_name="__mp_main__")
 from bot.workers import preparer
 from handlers.step import Intake
 settings, letters = pickle.loads(sys.stdin.buffer.read())
@@ -119,9 +141,9 @@ print(sorted(m for m in ("sqlalchemy", "sklearn", "scipy", "alembic") if m in sy
 
 
 def test_a_prepare_process_never_loads_the_database_layer(tmp_path: Path):
-    """What a prepare process runs (the service's main script, start, warm-up, a batch of
-    letters) drafts every letter's acknowledgement without SQLAlchemy, Alembic or
-    scikit-learn: each would be memory that ``serve`` carries twice."""
+    """What a prepare process runs (its module, start, warm-up, a batch of letters) drafts
+    every letter's acknowledgement without SQLAlchemy, Alembic or scikit-learn: each would be
+    memory that ``serve`` carries twice."""
     import pickle
     import subprocess
     import sys
