@@ -34,6 +34,7 @@ TICK = 0.001  # seconds the probe asks to sleep
 # Upper bounds (ms) of the lateness histogram's buckets; the last one is open.
 BOUNDS_MS = (1, 2, 5, 10, 20, 50)
 LONG_CALLBACK = 0.005  # seconds: a callback this long is named in the figures
+OURS = ("/bot/", "/web/", "/workers/", "/handlers/", "/storage/", "/console/", "/sources/")
 
 
 class Probe:
@@ -138,15 +139,21 @@ class Probe:
 
 
 def _name(handle: asyncio.Handle) -> str:
-    """What a callback runs: a task's coroutine (where it stands now), else the function."""
+    """What a callback runs: for a task, the innermost frame of our code in its chain of awaits
+    (where it stopped after the callback), else the function."""
     callback = getattr(handle, "_callback", None)
     task = getattr(callback, "__self__", None)
-    if isinstance(task, asyncio.Task):
-        coro = task.get_coro()
-        frame = getattr(coro, "cr_frame", None)
-        where = f"@{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno}" if frame else ""
-        return f"task {getattr(coro, '__qualname__', coro)}{where}"
-    return getattr(callback, "__qualname__", repr(callback))
+    if not isinstance(task, asyncio.Task):
+        return getattr(callback, "__qualname__", repr(callback))
+    coro: Any = task.get_coro()
+    where = getattr(coro, "__qualname__", repr(coro))
+    while coro is not None and getattr(coro, "cr_frame", None) is not None:
+        code = coro.cr_frame.f_code
+        if f"/{code.co_filename.rsplit('/', 2)[-2]}/" in OURS:
+            where = f"{code.co_qualname}@{code.co_filename.rsplit('/', 1)[-1]}:" \
+                    f"{coro.cr_frame.f_lineno}"
+        coro = getattr(coro, "cr_await", None)
+    return f"task {where}"
 
 
 def _time_callbacks(probe: Probe) -> None:
