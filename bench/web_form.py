@@ -382,6 +382,7 @@ class Round:
     bare: Flow
     ours: Flow
     filed_in_window: int  # of ours.tracking_nos, filed and acknowledged when the window closed
+    filed_by_end: int  # of ours.tracking_nos, filed (acknowledged or not) when it closed
     filed_lag: float  # seconds after the window until every one was filed ...
     acked_lag: float  # ... and its acknowledgement written by the outbox worker
     missing: int  # shown to a citizen, yet not filed and acknowledged by the timeout
@@ -406,7 +407,7 @@ async def sustained_round(db: Path, bare: Server, ours: Server, clients: int, se
     o = await flow(ours, clients, seconds, True, numbers)
     window_end, wanted = time.perf_counter(), set(o.tracking_nos)
     filed, acked = acknowledged(db, after_id)
-    in_window = len(wanted & acked)
+    in_window, by_end = len(wanted & acked), len(wanted & filed)
     filed_lag = acked_lag = None
     deadline = window_end + max(60.0, seconds * 10)
     while time.perf_counter() < deadline:
@@ -418,7 +419,7 @@ async def sustained_round(db: Path, bare: Server, ours: Server, clients: int, se
         await asyncio.sleep(0.1)
         filed, acked = acknowledged(db, after_id)
     late = time.perf_counter() - window_end
-    return Round(b, o, in_window, filed_lag if filed_lag is not None else late,
+    return Round(b, o, in_window, by_end, filed_lag if filed_lag is not None else late,
                  acked_lag if acked_lag is not None else late, len(wanted - acked))
 
 
@@ -436,8 +437,8 @@ def report_sustained(clients: int, seconds: float, rounds: list[Round]) -> int:
             print(f"{name:24}{f.rate:8.0f}{pct(f.latencies, 50):8.1f}"
                   f"{pct(f.latencies, 99):8.1f}{pct(f.posts, 99):9.1f}{f.errors:7d}"
                   f"{f.server_us:10.0f}{ratio}")
-        print(f"{'':24}{len(r.ours.tracking_nos)} letters posted, {r.filed_in_window} filed and "
-              f"acknowledged by the window's end; all filed {r.filed_lag:.1f} s and "
+        print(f"{'':24}{len(r.ours.tracking_nos)} letters posted, {r.filed_by_end} filed and "
+              f"{r.filed_in_window} acknowledged by the window's end; all filed {r.filed_lag:.1f} s and "
               f"acknowledged {r.acked_lag:.1f} s after it"
               + (f"; {r.missing} MISSING" if r.missing else ""))
         if r.ours.stalls is not None:
