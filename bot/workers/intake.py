@@ -185,7 +185,7 @@ class Pace:
 
     While the pages keep the event loop saturated (each pass over its ready callbacks takes
     ``saturated`` seconds or more: requests are queued behind one another), a transaction waits
-    for a pass that is short again, or until ``floor`` seconds have gone by since the last one.
+    until three passes in a row are short again, or ``floor`` seconds after the last one.
     A transaction of one letter holds the loop 5-15 ms; at a quarter of the time that was some
     ten a second, so that a third of all requests under a rush of fifty clients waited through
     one (``bench/web_form.py --sustained --stalls``), for a few letters out of thousands filed
@@ -194,7 +194,7 @@ class Pace:
     as before."""
 
     def __init__(self, budget: float = 0.005, share: float = 0.25, first: int = 1,
-                 saturated: float = 0.002, floor: float = 5.0) -> None:
+                 saturated: float = 0.001, floor: float = 5.0) -> None:
         self.budget = budget
         self.share = share
         self.per_letter: float | None = None  # seconds, a moving average
@@ -226,7 +226,7 @@ class Pace:
         return max(passes) < self.saturated or now - self.last >= self.floor
 
 
-async def _passes(n: int = 2) -> list[float]:
+async def _passes(n: int = 3) -> list[float]:
     """How long each of the event loop's next ``n`` passes took: the time until this task ran
     again after yielding, i.e. every callback that was ready before it (a request parsed, a
     page written, a commit). Well under a millisecond when the loop has room."""
