@@ -1,6 +1,6 @@
 """Run ``feedback-bot`` with a probe on its event loop: how often and how long the loop stalls.
 
-For ``bench/web_form.py --stalls``; the service itself carries no probe. A task on the service's
+For ``bench/web_form.py --stalls``; the service itself carries no probe. A timer on the service's
 loop asks to wake every millisecond and records how late it woke: a wake-up later than that is a
 stretch of time in which no request could be served (a commit run inline, a template, a filing
 transaction, a garbage collection). The full (generation 2) collections are timed too, through
@@ -25,6 +25,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -128,14 +129,21 @@ class Probe:
         tmp.replace(self.out)  # the bench reads it once it appears whole
         self.reset()
 
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Sample ``loop`` from its first pass on. Timer callbacks, not a task: a loop that is
+        closed without running its tasks to the end (``serve``'s schema upgrade runs one) would
+        leave a pending task to complain at exit."""
         loop.add_signal_handler(signal.SIGUSR1, self.reset)
         loop.add_signal_handler(signal.SIGUSR2, self.dump)
-        while True:
-            t0 = time.perf_counter()
-            await asyncio.sleep(TICK)
-            self.record(max(time.perf_counter() - t0 - TICK, 0.0))
+        due = time.perf_counter() + TICK
+
+        def tick() -> None:
+            nonlocal due
+            self.record(max(time.perf_counter() - due, 0.0))
+            due = time.perf_counter() + TICK
+            loop.call_later(TICK, tick)
+
+        loop.call_later(TICK, tick)
 
 
 def _name(handle: asyncio.Handle) -> str:
@@ -162,16 +170,16 @@ def _time_callbacks(probe: Probe) -> None:
 
 
 class _Policy(asyncio.DefaultEventLoopPolicy):
-    """Every loop this process creates (``serve`` creates one) gets the probe as a task."""
+    """Every loop this process creates in its main thread (``serve`` runs on one) is sampled."""
 
     def __init__(self, probe: Probe) -> None:
         super().__init__()
         self.probe = probe
-        self.tasks: list[asyncio.Task[None]] = []
 
     def new_event_loop(self) -> asyncio.AbstractEventLoop:
         loop = super().new_event_loop()
-        loop.call_soon(lambda: self.tasks.append(loop.create_task(self.probe.run())))
+        if threading.current_thread() is threading.main_thread():
+            self.probe.start(loop)
         return loop
 
 
