@@ -26,7 +26,12 @@ waits for every letter whose tracking number a page showed to be filed and its a
 written (the lag), and exits non-zero if any is missing.
 
     python bench/web_form.py --sustained 10 [--quick (one round, at most 3 s)] [--clients 50]
-                             [--rounds 3]
+                             [--rounds 3] [--stalls]
+
+``--stalls`` runs the service under ``bench/loop_probe.py`` and prints, for each of our windows,
+how late a 1 ms sleep on its event loop woke (a histogram: the stalls every request in that moment
+waited through), the milliseconds per second the loop stood still, the longest stalls, and the
+full garbage collections. The probe costs some CPU: compare figures with it only to others with it.
 """
 
 from __future__ import annotations
@@ -35,8 +40,10 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import re
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -46,6 +53,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import aiohttp
 
@@ -123,7 +131,7 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] * 1000 if len(values) > 1 else 0.0
 
 
-def start_ours(tmp: Path, port: int) -> subprocess.Popen[bytes]:
+def start_ours(tmp: Path, port: int, probe: bool = False) -> subprocess.Popen[bytes]:
     config = tmp / "bench.toml"
     config.write_text(f"""
 [database]
@@ -144,8 +152,12 @@ model_dir = "{tmp}/models"
 level = "WARNING"
 """)
     env = {**os.environ, "FEEDBACK_VAR_DIR": str(tmp / "var")}
-    bin_ = Path(sys.executable).parent / "feedback-bot"
-    return subprocess.Popen([str(bin_), "serve", "--config", str(config)], cwd=tmp, env=env)
+    command = [str(Path(sys.executable).parent / "feedback-bot")]
+    if probe:
+        env["FEEDBACK_LOOP_PROBE"] = str(tmp / "probe.json")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(REPO), env.get("PYTHONPATH"))))
+        command = [sys.executable, str(REPO / "bench" / "loop_probe.py")]
+    return subprocess.Popen([*command, "serve", "--config", str(config)], cwd=tmp, env=env)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -175,14 +187,16 @@ async def measured(url: str, pid: int, clients: int, n: int, with_token: bool,
 
 
 @contextlib.asynccontextmanager
-async def servers(tmp: Path) -> AsyncIterator[tuple[Server, Server]]:
-    """The bare handler and our ``serve`` (its workers running), both up and warmed."""
+async def servers(tmp: Path, probe: bool = False) -> AsyncIterator[tuple[Server, Server]]:
+    """The bare handler and our ``serve`` (its workers running), both up and warmed;
+    ``probe``: ours runs under bench/loop_probe.py."""
     bare_port, our_port = free_port(), free_port()
     bare = subprocess.Popen([sys.executable, "-c", BARE, str(bare_port)])
-    ours = start_ours(tmp, our_port)
+    ours = start_ours(tmp, our_port, probe)
     try:
         bare_s = Server(bare, f"http://127.0.0.1:{bare_port}/feedback")
-        our_s = Server(ours, f"http://127.0.0.1:{our_port}/feedback")
+        our_s = Server(ours, f"http://127.0.0.1:{our_port}/feedback",
+                       tmp / "probe.json" if probe else None)
         await wait_up(bare_s.url)
         await wait_up(f"http://127.0.0.1:{our_port}/healthz")
         # warm-up: the classifier loads, the database file grows
@@ -199,6 +213,24 @@ async def servers(tmp: Path) -> AsyncIterator[tuple[Server, Server]]:
 class Server:
     proc: subprocess.Popen[bytes]
     url: str
+    probe: Path | None = None  # where bench/loop_probe.py writes a window's figures
+
+    def probe_start(self) -> None:
+        if self.probe is not None:
+            self.probe.unlink(missing_ok=True)
+            self.proc.send_signal(signal.SIGUSR1)
+
+    async def probe_read(self) -> dict[str, Any] | None:
+        """The loop probe's figures since :meth:`probe_start` (None without a probe)."""
+        if self.probe is None:
+            return None
+        self.proc.send_signal(signal.SIGUSR2)
+        deadline = time.monotonic() + 30
+        while not self.probe.exists():
+            if time.monotonic() > deadline:
+                raise SystemExit("the loop probe wrote nothing")
+            await asyncio.sleep(0.05)
+        return cast(dict[str, Any], json.loads(self.probe.read_text()))
 
 
 async def main() -> None:
@@ -211,12 +243,14 @@ async def main() -> None:
                          "(default 5, sustained 3)")
     ap.add_argument("--sustained", type=float, default=None, metavar="SECONDS",
                     help="GET the form and POST it continuously for SECONDS per run")
+    ap.add_argument("--stalls", action="store_true",
+                    help="with --sustained: measure our event loop's stalls (bench/loop_probe.py)")
     args = ap.parse_args()
     if args.sustained is not None:
         rounds = 1 if args.quick else args.rounds or 3
         seconds = min(args.sustained, 3.0) if args.quick else args.sustained
         with tempfile.TemporaryDirectory() as d:
-            async with servers(Path(d)) as (bare, ours):
+            async with servers(Path(d), probe=args.stalls) as (bare, ours):
                 numbers = itertools.count()
                 runs = [await sustained_round(Path(d) / "bench.db", bare, ours, args.clients,
                                               seconds, numbers) for _ in range(rounds)]
@@ -287,6 +321,7 @@ class Flow:
     errors: int = 0
     tracking_nos: list[str] = field(default_factory=list)
     server_us: float = 0.0
+    stalls: dict[str, Any] | None = None  # bench/loop_probe.py's figures for the window
 
     @property
     def rate(self) -> float:
@@ -328,6 +363,7 @@ async def flow(server: Server, clients: int, seconds: float, ours: bool,
                 result.tracking_nos.append(number[1])
 
     c0 = tree_cpu_seconds(server.proc.pid)
+    server.probe_start()
     connector = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(connector=connector) as http:
         t0 = time.perf_counter()
@@ -335,6 +371,7 @@ async def flow(server: Server, clients: int, seconds: float, ours: bool,
         result.seconds = time.perf_counter() - t0
     requests = max(len(result.gets) + len(result.posts), 1)
     result.server_us = (tree_cpu_seconds(server.proc.pid) - c0) / requests * 1e6
+    result.stalls = await server.probe_read()
     return result
 
 
@@ -345,6 +382,7 @@ class Round:
     bare: Flow
     ours: Flow
     filed_in_window: int  # of ours.tracking_nos, filed and acknowledged when the window closed
+    filed_by_end: int  # of ours.tracking_nos, filed (acknowledged or not) when it closed
     filed_lag: float  # seconds after the window until every one was filed ...
     acked_lag: float  # ... and its acknowledgement written by the outbox worker
     missing: int  # shown to a citizen, yet not filed and acknowledged by the timeout
@@ -369,7 +407,7 @@ async def sustained_round(db: Path, bare: Server, ours: Server, clients: int, se
     o = await flow(ours, clients, seconds, True, numbers)
     window_end, wanted = time.perf_counter(), set(o.tracking_nos)
     filed, acked = acknowledged(db, after_id)
-    in_window = len(wanted & acked)
+    in_window, by_end = len(wanted & acked), len(wanted & filed)
     filed_lag = acked_lag = None
     deadline = window_end + max(60.0, seconds * 10)
     while time.perf_counter() < deadline:
@@ -381,7 +419,7 @@ async def sustained_round(db: Path, bare: Server, ours: Server, clients: int, se
         await asyncio.sleep(0.1)
         filed, acked = acknowledged(db, after_id)
     late = time.perf_counter() - window_end
-    return Round(b, o, in_window, filed_lag if filed_lag is not None else late,
+    return Round(b, o, in_window, by_end, filed_lag if filed_lag is not None else late,
                  acked_lag if acked_lag is not None else late, len(wanted - acked))
 
 
@@ -399,10 +437,12 @@ def report_sustained(clients: int, seconds: float, rounds: list[Round]) -> int:
             print(f"{name:24}{f.rate:8.0f}{pct(f.latencies, 50):8.1f}"
                   f"{pct(f.latencies, 99):8.1f}{pct(f.posts, 99):9.1f}{f.errors:7d}"
                   f"{f.server_us:10.0f}{ratio}")
-        print(f"{'':24}{len(r.ours.tracking_nos)} letters posted, {r.filed_in_window} filed and "
-              f"acknowledged by the window's end; all filed {r.filed_lag:.1f} s and "
+        print(f"{'':24}{len(r.ours.tracking_nos)} letters posted, {r.filed_by_end} filed and "
+              f"{r.filed_in_window} acknowledged by the window's end; all filed {r.filed_lag:.1f} s and "
               f"acknowledged {r.acked_lag:.1f} s after it"
               + (f"; {r.missing} MISSING" if r.missing else ""))
+        if r.ours.stalls is not None:
+            print_stalls(r.ours.stalls)
     ratios = sorted(r.ours.rate / r.bare.rate for r in rounds)
     p99 = sorted(pct(r.ours.latencies, 99) for r in rounds)
     post_p99 = statistics.median(pct(r.ours.posts, 99) for r in rounds)
@@ -415,6 +455,25 @@ def report_sustained(clients: int, seconds: float, rounds: list[Round]) -> int:
     print(f"filed and acknowledged: {posted - missing} of {posted} letters posted, "
           f"the last a median {lag:.1f} s after its window closed")
     return 1 if missing or not posted else 0
+
+
+def print_stalls(s: dict[str, Any]) -> None:
+    """One window's event-loop stalls (bench/loop_probe.py): a 1 ms sleep woke this late."""
+    bounds = s["bounds_ms"]
+    labels = [f"<{bounds[0]}", *(f"{lo}-{hi}" for lo, hi in zip(bounds, bounds[1:], strict=False)),
+              f">={bounds[-1]}"]
+    hist = " ".join(f"{label}:{n}" for label, n in zip(labels, s["buckets"], strict=True))
+    full = s["gc_full_ms"]
+    print(f"{'':24}loop late by ms (count): {hist}; stalled {s['stalled_ms_per_s']:.0f} ms/s; "
+          f"longest {', '.join(f'{w:.1f}' for w in s['worst_ms'][:5])} ms")
+    print(f"{'':24}gc: {len(full)} full collection(s)"
+          + (f" ({', '.join(f'{t:.1f}' for t in full[:5])} ms)" if full else "")
+          + f", {s['gc_young_ms']:.0f} ms in young ones over {s['seconds']:.1f} s")
+    print(f"{'':24}callbacks: {s['callbacks']}, busy {s['callback_ms_per_s']:.0f} ms/s "
+          f"({s['callback_cpu_ms_per_s']:.0f} ms/s of CPU); {s['long_wall']} held the loop 5 ms "
+          "or longer; 5 ms of CPU or more (count, CPU ms, count by wall-clock): "
+          + ("; ".join(f"{name} ({n}, {ms:.0f}, {wall})" for name, n, ms, wall in s["long_cpu"])
+             or "none"))
 
 
 async def wait_filed(db: Path, timeout: float) -> tuple[float, int]:

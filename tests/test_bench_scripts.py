@@ -50,3 +50,18 @@ def test_web_form_sustained_files_and_acknowledges_every_letter_it_showed_a_numb
     assert figures, done.stdout
     assert int(figures[1]) == int(figures[2]) > 0
     assert re.search(r"sustained ratio ours/bare: median [\d.]+ .*target >= 0.4", done.stdout)
+
+
+def test_web_form_stalls_reports_the_event_loop_of_each_window() -> None:
+    """``--stalls``: the service runs under bench/loop_probe.py, and each of our windows gets
+    the histogram of how late the loop woke, its full collections and its long callbacks."""
+    done = subprocess.run([sys.executable, str(BENCH / "web_form.py"), "--quick", "--sustained",
+                           "2", "--clients", "20", "--stalls"], capture_output=True, text=True,
+                          timeout=600, cwd=BENCH.parent)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    late = re.search(r"loop late by ms \(count\): <1:(\d+) .* >=50:(\d+); stalled (\d+) ms/s",
+                     done.stdout)
+    assert late and int(late[1]) > 0, done.stdout
+    assert re.search(r"gc: \d+ full collection\(s\)", done.stdout), done.stdout
+    callbacks = re.search(r"callbacks: (\d+), busy \d+ ms/s", done.stdout)
+    assert callbacks and int(callbacks[1]) > 1000, done.stdout

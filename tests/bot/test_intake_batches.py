@@ -3,6 +3,8 @@ one by one would file: letters that depend on each other in one batch, a failure
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -175,6 +177,54 @@ async def test_while_citizens_post_the_filing_takes_short_transactions(rt: Runti
     rt.foreground.last = 0.0  # nobody has posted for a long time
     assert await drain(rt, pace=pace) == 8
     assert (await _transactions(rt))[-1] == 8
+
+
+async def _saturate(stop: asyncio.Event) -> None:
+    """Keep the event loop saturated, as fifty citizens' requests do: every pass over the
+    loop's ready callbacks holds it for 4 ms."""
+    while not stop.is_set():
+        time.sleep(0.004)  # a callback's CPU, blocking the loop
+        await asyncio.sleep(0)
+
+
+async def _filing_stamps(rt: Runtime) -> list[float]:
+    """When each filing transaction claimed its rows (seconds, in order)."""
+    async with rt.sessions() as s:
+        stamps = list(await s.scalars(select(RawIntake.processed_at).order_by(RawIntake.id)))
+    return [t.timestamp() for t in dict.fromkeys(stamps) if t is not None]
+
+
+async def test_while_the_pages_saturate_the_loop_filing_waits_for_room(rt: Runtime) -> None:
+    """A one-letter filing transaction holds the event loop for milliseconds; while requests
+    keep the loop saturated, filing waits for room, at the least ``floor`` seconds apart,
+    instead of taking its share (here all the time) and stalling the pages ten times a
+    second. Every letter is filed all the same."""
+    await _store_letters(rt, 3)
+    rt.foreground.last = float("inf")  # a citizen is always posting
+    pace = Pace(budget=0.0, share=1.0, floor=0.5)  # one letter a transaction, no rest
+    stop = asyncio.Event()
+    load = asyncio.create_task(_saturate(stop))
+    try:
+        assert await drain(rt, pace=pace) == 3
+    finally:
+        stop.set()
+        await load
+    assert await count(rt, Submission) == 3
+    stamps = await _filing_stamps(rt)
+    assert len(stamps) == 3
+    assert all(b - a >= pace.floor for a, b in zip(stamps, stamps[1:], strict=False))
+
+
+def test_the_pace_files_when_the_loop_has_room_or_at_its_floor() -> None:
+    pace = Pace(saturated=0.002, floor=5.0)
+    assert pace.may_file([0.0001, 0.0005], now=100.0)  # nothing first: the loop has room
+    assert pace.may_file([0.010, 0.020], now=100.0)  # saturated, but nothing filed yet
+    pace.record(1, 0.008)
+    now = pace.last
+    assert not pace.may_file([0.010, 0.020], now=now + 1)  # saturated: wait
+    assert not pace.may_file([0.0001, 0.004], now=now + 1)  # one long pass: still busy
+    assert pace.may_file([0.0001, 0.0005], now=now + 1)  # room again
+    assert pace.may_file([0.010, 0.020], now=now + 5)  # the floor: one now and then
 
 
 def test_the_pace_rests_in_proportion_and_sizes_by_the_time_a_letter_takes():
