@@ -23,8 +23,15 @@ BENCH = Path(__file__).resolve().parent
 MODES: dict[str, list[list[str]]] = {"web_form": [[], ["--sustained", "10"]]}
 
 
+# Scripts here that measure nothing themselves: the event-loop probe web_form.py --stalls runs
+# the service under, and the check that a classifier speed change kept every output.
+TOOLS = ("loop_probe.py", "classify_identity.py")
+
+
 def scripts(only: list[str] | None) -> list[Path]:
-    found = sorted(p for p in BENCH.glob("*.py") if p.name != Path(__file__).name)
+    """The benchmarks (``only``: those named), in name order."""
+    found = sorted(p for p in BENCH.glob("*.py")
+                   if p.name != Path(__file__).name and p.name not in TOOLS)
     return [p for p in found if not only or p.stem in only]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -13,8 +14,18 @@ import pytest
 pytestmark = pytest.mark.acceptance
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
-# faults.py is exercised by tests/faults, with the same harness; run_all.py runs the others.
-SCRIPTS = sorted(p for p in BENCH.glob("*.py") if p.name not in ("faults.py", "run_all.py"))
+
+
+def _run_all():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("bench_run_all", BENCH / "run_all.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# What `make bench` runs; faults.py is exercised by tests/faults, with the same harness.
+SCRIPTS = [p for p in _run_all().scripts(None) if p.name != "faults.py"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[p.stem for p in SCRIPTS])
@@ -65,3 +76,29 @@ def test_web_form_stalls_reports_the_event_loop_of_each_window() -> None:
     assert re.search(r"gc: \d+ full collection\(s\)", done.stdout), done.stdout
     callbacks = re.search(r"callbacks: (\d+), busy \d+ ms/s", done.stdout)
     assert callbacks and int(callbacks[1]) > 1000, done.stdout
+
+
+def test_classify_identity_finds_a_changed_output_and_no_other(tmp_path: Path) -> None:
+    """The speed work's check: a dump compares equal to itself; a copy with one letter's
+    category changed is reported by name, with a non-zero exit."""
+    import json
+
+    tool = str(BENCH / "classify_identity.py")
+    before, after = tmp_path / "before.json", tmp_path / "after.json"
+    done = subprocess.run([sys.executable, tool, "dump", str(before)], capture_output=True,
+                          text=True, timeout=600, cwd=BENCH.parent)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+    def compare() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, tool, "compare", str(before), str(after)],
+                              capture_output=True, text=True, timeout=600, cwd=BENCH.parent)
+
+    after.write_bytes(before.read_bytes())
+    assert compare().returncode == 0
+    data = json.loads(before.read_text(encoding="utf-8"))
+    rows = data["runs"]["batch7"]
+    key = next(iter(rows))
+    rows[key]["category"] = "not-a-category"
+    after.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    differs = compare()
+    assert differs.returncode == 1 and f"batch7 {key} category" in differs.stdout, differs.stdout
