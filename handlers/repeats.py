@@ -567,11 +567,13 @@ class RepeatIndex:
         return [make(Match, row) for row in zip(ids.tolist(), estimates.tolist(),
                                                 jaccards.tolist(), strict=True)]
 
-    def ranked(self, signature: Signature,
-               exclude: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def ranked(self, signature: Signature, exclude: int | None = None, *,
+               estimates: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`query` as arrays (case ids, MinHash estimates, exact Jaccards), for a caller
         that reads a few of them (the store step links a letter to its 10 most similar). Each
-        distinct text among the candidates is checked once, all of them in one pass."""
+        distinct text among the candidates is checked once, all of them in one pass.
+        ``estimates=False``: the estimates array is empty (the store step reads the exact
+        Jaccards only; the estimates were a third of the checking)."""
         none = np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)
         mine = signature.shingles
         if not len(mine):
@@ -585,14 +587,17 @@ class RepeatIndex:
             held = list(map(self._cases.__getitem__, ids.tolist()))
             slots = {text: n for n, text in enumerate(dict.fromkeys(held))}
             owner = np.fromiter(map(slots.__getitem__, held), dtype=np.intp, count=len(held))
-            exact, estimate = self._scores(signature, list(slots))
-        jaccards, estimates = exact[owner], estimate[owner]
+            texts = list(slots)
+            exact = self._exact(signature, texts)
+            estimate = self._estimates(signature, texts) if estimates else None
+        jaccards = exact[owner]
         keep = np.flatnonzero(jaccards >= self.threshold)
         order = keep[np.lexsort((ids[keep], -jaccards[keep]))]
-        return ids[order], estimates[order], jaccards[order]
+        found = estimate[owner][order] if estimate is not None else np.empty(0)
+        return ids[order], found, jaccards[order]
 
-    def _scores(self, signature: Signature, texts: list[_Text]) -> tuple[np.ndarray, np.ndarray]:
-        """(exact Jaccard, MinHash estimate) of ``signature`` against each of ``texts``."""
+    def _exact(self, signature: Signature, texts: list[_Text]) -> np.ndarray:
+        """The exact Jaccard of ``signature`` against each of ``texts``."""
         mine = signature.shingles
         sizes = np.fromiter((len(t.shingles) for t in texts), dtype=np.int64, count=len(texts))
         theirs = (texts[0].shingles if len(texts) == 1
@@ -600,7 +605,9 @@ class RepeatIndex:
         starts = np.zeros(len(texts), dtype=np.int64)
         np.cumsum(sizes[:-1], out=starts[1:])
         common = np.add.reduceat(member_sorted(theirs, mine), starts).astype(np.int64)
-        exact = common / (len(mine) + sizes - common)
+        return common / (len(mine) + sizes - common)
+
+    def _estimates(self, signature: Signature, texts: list[_Text]) -> np.ndarray:
+        """The MinHash estimate of the Jaccard of ``signature`` against each of ``texts``."""
         values = np.stack([t.hashvalues for t in texts])
-        estimate = np.count_nonzero(values == signature.hashvalues, axis=1) / self.num_perm
-        return exact, estimate
+        return np.count_nonzero(values == signature.hashvalues, axis=1) / self.num_perm

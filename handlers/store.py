@@ -332,7 +332,8 @@ async def _link_repeats(intakes: list[Intake], ctx: Context) -> None:
         signature = intake.signature
         if signature is None or len(signature.hashvalues) != index.num_perm:
             signature = index.sign(intake.subject, intake.text)
-        ids, _, jaccards = index.ranked(signature, exclude=intake.submission_id)
+        ids, _, jaccards = index.ranked(signature, exclude=intake.submission_id,
+                                        estimates=False)
         earlier = ids < intake.submission_id
         similar[intake.submission_id] = ids[earlier], jaccards[earlier]
         index.insert(intake.submission_id, signature, intake.received_at)
