@@ -114,6 +114,12 @@ class Bulk:
                                        for values in zip(*columns, strict=True)])
 
     async def run_in(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-        """:meth:`run` in a session's transaction."""
+        """:meth:`run` in a session's transaction, after what the session holds unflushed (as
+        ``session.execute`` would: an event added alone keeps its place before a batch's)."""
+        def flush_and_run(sync: Any) -> None:
+            if sync.autoflush:
+                sync.flush()
+            self.run(sync.connection(), rows)
+
         if rows:
-            await session.run_sync(lambda s: self.run(s.connection(), rows))
+            await session.run_sync(flush_and_run)
