@@ -72,6 +72,18 @@ _LOCAL_RULES: dict[str, tuple[bool, bool]] = {
 _SAME_DOMAIN = {"googlemail.com": "gmail.com"}
 
 
+_SPACE = re.compile(r"\s")  # str.isspace(), as the re module defines \s
+
+
+@lru_cache(maxsize=4096)
+def _a_label(domain: str) -> str:
+    """An IDN's A-label, however it was typed (the domain itself if idna refuses it). Kept for
+    the few domains citizens write from: idna's UTS 46 mapping was a third of a key's CPU."""
+    with contextlib.suppress(idna.IDNAError):
+        return idna.encode(domain, uts46=True).decode("ascii")
+    return domain
+
+
 def address_key(value: str | None) -> str | None:
     """One spelling of an e-mail address for every way the same mailbox is written; None when
     ``value`` holds no usable address. ``"Zhou <Zhou.Lixin@163.COM>"`` → ``zhou.lixin@163.com``."""
@@ -79,14 +91,13 @@ def address_key(value: str | None) -> str | None:
         return None
     text = unicodedata.normalize("NFKC", value).strip()  # full-width ＠ and letters typed on a form
     addr = parseaddr(text)[1] if "<" in text else text
-    if addr.count("@") != 1 or any(c.isspace() for c in addr):
+    if addr.count("@") != 1 or _SPACE.search(addr):
         return None
     local, domain = addr.rsplit("@", 1)
     domain = domain.strip().rstrip(".").lower()
     if not local or not domain or "." not in domain:
         return None
-    with contextlib.suppress(idna.IDNAError):  # an IDN: its A-label, however it was typed
-        domain = idna.encode(domain, uts46=True).decode("ascii")
+    domain = _a_label(domain)
     domain = _SAME_DOMAIN.get(domain, domain)
     # Local parts are case-sensitive in RFC 5321 §2.4, but no public provider treats them so.
     local = local.lower()
@@ -574,11 +585,13 @@ class RepeatIndex:
         return [make(Match, row) for row in zip(ids.tolist(), estimates.tolist(),
                                                 jaccards.tolist(), strict=True)]
 
-    def ranked(self, signature: Signature,
-               exclude: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def ranked(self, signature: Signature, exclude: int | None = None, *,
+               estimates: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`query` as arrays (case ids, MinHash estimates, exact Jaccards), for a caller
         that reads a few of them (the store step links a letter to its 10 most similar). Each
-        distinct text among the candidates is checked once, all of them in one pass."""
+        distinct text among the candidates is checked once, all of them in one pass.
+        ``estimates=False``: the estimates array is empty (the store step reads the exact
+        Jaccards only; the estimates were a third of the checking)."""
         none = np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)
         mine = signature.shingles
         if not len(mine):
@@ -592,14 +605,17 @@ class RepeatIndex:
             held = list(map(self._cases.__getitem__, ids.tolist()))
             slots = {text: n for n, text in enumerate(dict.fromkeys(held))}
             owner = np.fromiter(map(slots.__getitem__, held), dtype=np.intp, count=len(held))
-            exact, estimate = self._scores(signature, list(slots))
-        jaccards, estimates = exact[owner], estimate[owner]
+            texts = list(slots)
+            exact = self._exact(signature, texts)
+            estimate = self._estimates(signature, texts) if estimates else None
+        jaccards = exact[owner]
         keep = np.flatnonzero(jaccards >= self.threshold)
         order = keep[np.lexsort((ids[keep], -jaccards[keep]))]
-        return ids[order], estimates[order], jaccards[order]
+        found = estimate[owner][order] if estimate is not None else np.empty(0)
+        return ids[order], found, jaccards[order]
 
-    def _scores(self, signature: Signature, texts: list[_Text]) -> tuple[np.ndarray, np.ndarray]:
-        """(exact Jaccard, MinHash estimate) of ``signature`` against each of ``texts``."""
+    def _exact(self, signature: Signature, texts: list[_Text]) -> np.ndarray:
+        """The exact Jaccard of ``signature`` against each of ``texts``."""
         mine = signature.shingles
         sizes = np.fromiter((len(t.shingles) for t in texts), dtype=np.int64, count=len(texts))
         theirs = (texts[0].shingles if len(texts) == 1
@@ -607,7 +623,9 @@ class RepeatIndex:
         starts = np.zeros(len(texts), dtype=np.int64)
         np.cumsum(sizes[:-1], out=starts[1:])
         common = np.add.reduceat(member_sorted(theirs, mine), starts).astype(np.int64)
-        exact = common / (len(mine) + sizes - common)
+        return common / (len(mine) + sizes - common)
+
+    def _estimates(self, signature: Signature, texts: list[_Text]) -> np.ndarray:
+        """The MinHash estimate of the Jaccard of ``signature`` against each of ``texts``."""
         values = np.stack([t.hashvalues for t in texts])
-        estimate = np.count_nonzero(values == signature.hashvalues, axis=1) / self.num_perm
-        return exact, estimate
+        return np.count_nonzero(values == signature.hashvalues, axis=1) / self.num_perm

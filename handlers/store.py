@@ -31,6 +31,7 @@ import functools
 from collections.abc import Iterator
 from datetime import timedelta
 from itertools import islice
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,6 +39,9 @@ from handlers import loop_guard, tracking, urgent
 from handlers.classify.restrict import Restriction, cue, decide
 from handlers.step import Context, Discarded, Intake, Step, one_by_one
 from storage.clock import utcnow
+
+if TYPE_CHECKING:
+    from handlers.repeats import SenderKeys
 
 Known = dict[str, tuple[int, str | None]]  # tracking number → (submission id, sender address)
 # A letter about an event hundreds write about is linked to its most similar open cases only:
@@ -277,10 +281,17 @@ def _received_detail(intake: Intake, row: dict[str, object]) -> dict[str, object
 
 
 async def _store_new(intakes: list[Intake], ctx: Context) -> None:
+    from handlers.repeats import sender_keys
     from storage import events, submissions
 
     await _assign_tracking_nos(intakes, ctx)
-    rows = [_submission_row(i, ctx) for i in intakes]
+    # The writer's keys of a citizen's letter go in with its row (an UPDATE of each new row
+    # after the INSERT rewrote it once more); machine mail and spam are not keyed.
+    keys: list[SenderKeys | None] = [
+        sender_keys(i.from_addr, i.phone, ctx.phone_area) if _comparable(i) else None
+        for i in intakes]
+    rows = [{**_submission_row(i, ctx), "sender_addr_key": k.address if k else None,
+             "sender_phone_key": k.phone if k else None} for i, k in zip(intakes, keys, strict=True)]
     ids = await submissions.add_many(ctx.session, rows)
     for intake, sub_id, row in zip(intakes, ids, rows, strict=True):
         intake.submission_id = sub_id
@@ -291,7 +302,9 @@ async def _store_new(intakes: list[Intake], ctx: Context) -> None:
     await events.record_many(ctx.session, [
         (i.submission_id, i.actor, "received", _received_detail(i, row))
         for i, row in zip(intakes, rows, strict=True)])
-    await _link_repeats(intakes, ctx)
+    await _link_repeats(intakes, ctx, {i.submission_id: k for i, k in zip(intakes, keys,
+                                                                          strict=True)
+                                       if k is not None and i.submission_id is not None})
 
 
 def _comparable(intake: Intake) -> bool:
@@ -300,11 +313,12 @@ def _comparable(intake: Intake) -> bool:
     return not intake.auto and not (c is not None and c.category == "spam")
 
 
-async def _link_repeats(intakes: list[Intake], ctx: Context) -> None:
-    """Key each new letter's writer, link it to the earlier open cases it repeats, and put it
-    in the repeat index. A batch is linked as if filed one by one: a letter is linked to cases
-    with a smaller id only (letters of the same batch included)."""
-    from handlers.repeats import sender_keys
+async def _link_repeats(intakes: list[Intake], ctx: Context,
+                        keys: dict[int, SenderKeys]) -> None:
+    """Link each new citizen's letter (``keys``: id → its writer's keys, stored with it) to
+    the earlier open cases it repeats, and put it in the repeat index. A batch is linked as if
+    filed one by one: a letter is linked to cases with a smaller id only (letters of the same
+    batch included)."""
     from storage import repeats
     from storage.clock import utcnow
 
@@ -316,10 +330,6 @@ async def _link_repeats(intakes: list[Intake], ctx: Context) -> None:
         for intake in intakes:  # an id used before by a rolled-back batch holds nothing now
             if intake.submission_id is not None and not _comparable(intake):
                 index.remove(intake.submission_id)
-    keys = {i.submission_id: sender_keys(i.from_addr, i.phone, ctx.phone_area) for i in citizens}
-    await repeats.set_sender_keys(ctx.session, [(sid, k.address, k.phone)
-                                                for sid, k in keys.items()
-                                                if sid is not None and (k.address or k.phone)])
     same_writer = await repeats.open_by_keys(
         ctx.session, {k.address for k in keys.values() if k.address},
         {k.phone for k in keys.values() if k.phone}, since)
@@ -332,7 +342,8 @@ async def _link_repeats(intakes: list[Intake], ctx: Context) -> None:
         signature = intake.signature
         if signature is None or len(signature.hashvalues) != index.num_perm:
             signature = index.sign(intake.subject, intake.text)
-        ids, _, jaccards = index.ranked(signature, exclude=intake.submission_id)
+        ids, _, jaccards = index.ranked(signature, exclude=intake.submission_id,
+                                        estimates=False)
         earlier = ids < intake.submission_id
         similar[intake.submission_id] = ids[earlier], jaccards[earlier]
         index.insert(intake.submission_id, signature, intake.received_at)

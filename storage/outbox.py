@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 from sqlalchemy.sql.elements import ColumnElement
 
 from storage.db import utcnow
 from storage.models import Outbox, OutboxPause, Submission, Suppression
+from storage.upsert import Bulk
 
 PAUSE = "smtp"  # the one sender we have; the pause row's name
 
@@ -264,9 +265,15 @@ async def enqueue_many(session: AsyncSession, messages: list[dict[str, object]])
     ``sender``, ``message_id``, ``message`` and ``submission_id`` (and ``priority``, else 0)."""
     if messages:
         now = utcnow()
-        await session.execute(insert(Outbox.__table__), [  # Core: no ORM bulk layer
+        await _ENQUEUE.run_in(session, [  # the driver's executemany (storage.upsert.Bulk)
             {"priority": 0, **m, "state": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
             for m in messages])
+
+
+_ENQUEUED = ("purpose", "recipient", "sender", "message_id", "message", "submission_id",
+             "priority", "state", "attempts", "next_attempt_at", "created_at")
+_ENQUEUE = Bulk(lambda _dialect: insert(Outbox.__table__).values(
+    {c: bindparam(c) for c in _ENQUEUED}))
 
 
 async def standing_many(session: AsyncSession, addresses: set[str], since: datetime,

@@ -22,11 +22,11 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, union_all, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.expression import BindParameter
+from sqlalchemy.sql.expression import BindParameter, UpdateBase
 
 from storage.db import utcnow
 from storage.models import RawIntake, Submission
-from storage.upsert import bind_processor, dialect_module, insert_ignore_many
+from storage.upsert import Bulk, bind_processor, dialect_module, insert_ignore_many
 
 OPEN_STATES = ("pending", "held")
 RETRY_BASE = timedelta(seconds=30)
@@ -297,12 +297,19 @@ async def mark_done_many(session: AsyncSession, outcomes: list[dict[str, Any]]) 
     ``submission_id``, ``auto``, ``auto_reason`` and ``error``."""
     if outcomes:
         now = utcnow()
-        table = RawIntake.__table__  # Core executemany, not the ORM's bulk update by key
-        stmt = update(table).where(table.c.id == bindparam("row_id")).values(
-            {c: bindparam(c) for c in ("state", "submission_id", "auto", "auto_reason", "error",
-                                       "processed_at")})
-        await session.execute(stmt, [{**{k: v for k, v in o.items() if k != "id"},
-                                      "row_id": o["id"], "processed_at": now} for o in outcomes])
+        await _MARK_DONE.run_in(session, [{**{k: v for k, v in o.items() if k != "id"},
+                                           "row_id": o["id"], "processed_at": now}
+                                          for o in outcomes])
+
+
+def _mark_done(_dialect: Dialect) -> UpdateBase:
+    table = RawIntake.__table__
+    return update(table).where(table.c.id == bindparam("row_id")).values(
+        {c: bindparam(c) for c in ("state", "submission_id", "auto", "auto_reason", "error",
+                                   "processed_at")})
+
+
+_MARK_DONE = Bulk(_mark_done)  # the driver's executemany: no per-row construct_params
 
 
 async def mark_failed(

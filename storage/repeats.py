@@ -199,14 +199,16 @@ async def add_links(session: AsyncSession,
     """Store (new case, earlier case, kind, score) links; a pair already linked (either way
     round) is left as it is. Returns how many were added."""
     rows = []
-    seen: set[frozenset[int]] = set()
+    seen: set[tuple[int, int]] = set()  # each pair as (smaller id, larger id)
+    seen_order: list[tuple[int, int]] = []  # the pair of each row
     new_ids: set[int] = set()
     now = utcnow()
     for sid, rid, kind, score in links:
-        pair = frozenset((sid, rid))
+        pair = (sid, rid) if sid < rid else (rid, sid)
         if sid == rid or pair in seen:
             continue
         seen.add(pair)
+        seen_order.append(pair)
         new_ids.add(sid)
         rows.append({"submission_id": sid, "related_id": rid, "kind": kind, "score": score,
                      "created_at": now})
@@ -215,15 +217,16 @@ async def add_links(session: AsyncSession,
     # The pairs stored before, either way round: read by the new cases' ids (IN lists, in
     # chunks) and matched here. One OR term per pair made SQLite's expression tree too deep
     # (its limit is 1000) for a batch of letters about one event.
-    existing: set[frozenset[int]] = set()
+    existing: set[tuple[int, int]] = set()
     ordered = sorted(new_ids)
     for start in range(0, len(ordered), 500):
         chunk = ordered[start:start + 500]
-        existing.update(frozenset(pair) for pair in (await session.execute(
+        existing.update((a, b) if a < b else (b, a) for a, b in (await session.execute(
             select(SubmissionLink.submission_id, SubmissionLink.related_id)
             .where(or_(SubmissionLink.related_id.in_(chunk),
                        SubmissionLink.submission_id.in_(chunk))))).all())
-    rows = [r for r in rows if frozenset((r["submission_id"], r["related_id"])) not in existing]
+    if existing:
+        rows = [r for r, pair in zip(rows, seen_order, strict=True) if pair not in existing]
     # Run as the driver's executemany (a campaign's batch writes about ten links a letter);
     # ON CONFLICT still leaves alone a pair another instance stored meanwhile.
     await _INSERT_LINK.run_in(session, rows)

@@ -25,6 +25,7 @@ How each backend looks the bigrams up (the tables and indexes are made by migrat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from sqlalchemy import (
@@ -64,25 +65,32 @@ def _fold(ch: str) -> str:
     return low[0] if low else ch
 
 
+# Runs of letters and digits: ``\w`` is str.isalnum() and "_" (the re module's definition).
+_RUN = re.compile(r"[^\W_]+")
+
+
+def _fold_run(run: str) -> str:
+    """:func:`_fold` of every character of a run. ``str.lower`` of the whole run is the same
+    wherever it keeps the length, except for a capital sigma (lowered by its place in the word):
+    then, and only then, character by character."""
+    low = run.lower()
+    if len(low) == len(run) and "\u03a3" not in run:
+        return low
+    return "".join(map(_fold, run))
+
+
 def _runs(value: str) -> Iterator[str]:
     """Maximal runs of letters and digits (any script), folded."""
-    run: list[str] = []
-    for ch in value:
-        if ch.isalnum():
-            run.append(_fold(ch))
-        elif run:
-            yield "".join(run)
-            run = []
-    if run:
-        yield "".join(run)
+    return map(_fold_run, _RUN.findall(value))
 
 
 def bigrams(value: str) -> list[str]:
-    """Every two adjacent letters/digits of ``value``, folded, once each, in order of appearance."""
+    """Every two adjacent letters/digits of ``value``, folded, once each, in order of appearance.
+    (By regular expression and slices: a loop over the characters cost 0.3 ms for a letter of
+    500 characters, in the filing transaction.)"""
     seen: dict[str, None] = {}
     for run in _runs(value):
-        for i in range(len(run) - 1):
-            seen.setdefault(run[i:i + 2], None)
+        seen.update(dict.fromkeys(map(str.__add__, run, run[1:])))
     return list(seen)
 
 

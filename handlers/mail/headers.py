@@ -34,13 +34,18 @@ def fold(text: str) -> str:
     return " ".join(text.split())
 
 
+def fold_breaks(value: str) -> str:
+    """A raw header value unfolded: the line breaks before continuation lines removed."""
+    return _FOLD.sub("", value)
+
+
 def raw_header(msg: Message, name: str) -> str | None:
     """The first ``name`` header exactly as received (unfolded), or None when absent."""
     wanted = name.lower()
     try:
         for key, value in msg.raw_items():
             if key.lower() == wanted:
-                return _FOLD.sub("", str(value))
+                return fold_breaks(str(value))
     except Exception:  # a damaged header list must not stop the parse
         return None
     return None

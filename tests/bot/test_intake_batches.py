@@ -237,3 +237,22 @@ def test_the_pace_rests_in_proportion_and_sizes_by_the_time_a_letter_takes():
     pace.record(1, 1.0)  # a slow moment: never less than one letter
     assert pace.size(busy=True, left=100) == 1
     assert pace.rest(0.01) == pytest.approx(0.03)  # filing takes a quarter of the time
+
+
+async def test_letters_of_one_writer_in_one_batch_are_keyed_and_linked(rt: Runtime):
+    """Two letters of one citizen (the address written two ways) and one of another citizen,
+    filed in one transaction: each letter is stored with its writer's keys, and the second
+    letter of the first writer is linked to the first as the same writer's."""
+    from storage import repeats
+
+    async with rt.sessions.begin() as s:
+        for n, sender in enumerate(["Zhou.Lixin@163.com", "sun@qq.com", "zhou.lixin@163.COM"]):
+            await store_mail(s, source_key=f"imap:{n}", raw=mail(sender, f"k.{n}@x"))
+    assert await drain(rt) == 3
+    async with rt.sessions() as s:
+        subs = list(await s.scalars(select(Submission).order_by(Submission.id)))
+        assert [sub.sender_addr_key for sub in subs] == [
+            "zhou.lixin@163.com", "sun@qq.com", "zhou.lixin@163.com"]
+        first, _other, again = subs
+        kinds = {(link.id, link.kind) for link in await repeats.links_of(s, again.id)}
+    assert (first.id, repeats.SENDER) in kinds

@@ -189,3 +189,17 @@ def test_a_campaign_is_checked_newest_first_and_each_case_once(index):
         alike.remove(case_id)
     rest = sorted(set(ids) - closed - set(newest), reverse=True)[:MAX_EXAMINED]
     assert sorted(m.case_id for m in alike.query(copy)) == sorted(rest)
+
+
+def test_ranked_without_estimates_finds_the_same_cases_in_the_same_order():
+    """The store step reads the exact Jaccards only: without the estimates the cases, their
+    order and their Jaccards are those of a full query."""
+    alike = RepeatIndex(report_text=REPORT)
+    for case_id in range(1, 60):
+        alike.insert(case_id, alike.sign(*(REWORDED if case_id % 3 else FIRST)))
+    alike.insert(60, alike.sign(*OTHER))
+    full = alike.ranked(alike.sign(*FIRST), exclude=5)
+    lean = alike.ranked(alike.sign(*FIRST), exclude=5, estimates=False)
+    assert full[0].tolist() == lean[0].tolist() and len(full[0]) == 58
+    assert full[2].tolist() == lean[2].tolist()
+    assert len(full[1]) == 58 and len(lean[1]) == 0

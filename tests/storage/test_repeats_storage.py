@@ -168,3 +168,22 @@ async def test_a_writers_open_cases_are_found_by_the_key_indexes(tmp_path):
     for plan in plans:
         used = [step for step in plan if step.startswith(("SEARCH", "SCAN"))]
         assert used and all("sender_addr_key" in s or "sender_phone_key" in s for s in used), plan
+
+
+async def test_links_of_a_batch_each_keep_their_own_values(db):
+    """Bulk binds a batch column by column, each value object once: every row still gets its
+    own case, kind and score, and the batch's one created_at."""
+    from sqlalchemy import text
+
+    async with db.begin() as s:
+        ids = [await _add(s, n) for n in range(1, 8)]
+        new = ids[-1]
+        links = [(new, old, repeats.SENDER if k % 2 else repeats.CONTENT,
+                  None if k == 3 else round(0.1 * (k + 1), 2)) for k, old in enumerate(ids[:-1])]
+        assert await repeats.add_links(s, links) == len(links)
+    async with db() as s:
+        rows = (await s.execute(text(
+            "SELECT related_id, kind, score, CAST(created_at AS TEXT) FROM submission_links"
+            " WHERE submission_id = :c ORDER BY related_id"), {"c": new})).all()
+    assert [tuple(r[:3]) for r in rows] == [(old, kind, score) for _, old, kind, score in links]
+    assert len({r[3] for r in rows}) == 1

@@ -308,3 +308,33 @@ async def test_models_match_the_migrations(db_url: str):
     finally:
         await engine.dispose()
     assert diff == []
+
+
+def _bigrams_char_by_char(value: str) -> list[str]:
+    """The index's definition spelled out: runs of str.isalnum() characters, each character
+    lowered on its own (its first character), adjacent pairs once each in order."""
+    runs, run = [], ""
+    for ch in value + " ":
+        if ch.isalnum():
+            run += (ch.lower() or ch)[0]
+        elif run:
+            runs.append(run)
+            run = ""
+    return list(dict.fromkeys(r[i:i + 2] for r in runs for i in range(len(r) - 1)))
+
+
+@pytest.mark.unit
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list(
+    "拆迁补偿噪音ABab09０ＡａΣσςΟΔİIıßẞﬁǅ_-.，。 \n٣\u0301\u0345")) | st.characters(),
+    max_size=40))
+def test_bigrams_fold_each_character_on_its_own(value: str) -> None:
+    """A capital sigma lowers by its place in a word and İ to two characters in str.lower():
+    the index folds character by character, as the exact test after it does."""
+    assert search.bigrams(value) == _bigrams_char_by_char(value)
+
+
+@pytest.mark.unit
+def test_bigrams_of_a_final_sigma_and_a_dotted_capital_i() -> None:
+    assert search.bigrams("ΟΔΟΣ") == ["οδ", "δο", "οσ"]  # σ, not the final ς
+    assert search.bigrams("İstanbul_2") == ["is", "st", "ta", "an", "nb", "bu", "ul"]
