@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
 import sys
 import tempfile
@@ -79,12 +78,12 @@ def baseline(server: Dovecot) -> tuple[int, float]:
     return got, time.perf_counter() - t0
 
 
-def children_cpu() -> float:
-    """CPU seconds (user + system) of this process's live children: the prepare processes."""
+def children_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) of the live processes ``pids``: the prepare processes."""
     total = 0
-    for child in multiprocessing.active_children():
+    for pid in pids:
         try:
-            stat = Path(f"/proc/{child.pid}/stat").read_text()
+            stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()
@@ -105,13 +104,14 @@ async def ours(settings: Settings) -> tuple[int, float, int, float, float, float
         assert await poller.hold_lease()
         await poller.connect()
         worker = asyncio.create_task(intake_worker(rt, 0.05, preparer))
-        t0, cpu0, kids0 = time.perf_counter(), time.process_time(), children_cpu()
+        t0, cpu0, kids0 = (time.perf_counter(), time.process_time(),
+                               children_cpu(preparer.pids))
         stored = await poller.cycle()
         t1 = time.perf_counter()
         while not await all_filed(rt):
             await asyncio.sleep(0.05)
         t2, cpu, kids = (time.perf_counter(), time.process_time() - cpu0,
-                         children_cpu() - kids0)
+                         children_cpu(preparer.pids) - kids0)
         rt.request_stop()
         await worker
         await poller.close()
