@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
-from sqlalchemy.engine import Dialect
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.expression import UpdateBase
 
 from storage.db import utcnow
 from storage.models import Event
@@ -36,15 +34,10 @@ async def record_many(session: AsyncSession,
             for sid, actor, action, detail in items])
 
 
-def _insert_event(_dialect: Dialect) -> UpdateBase:
-    table = Event.__table__
-    return insert(table).values(
-        {c: bindparam(c) for c in ("submission_id", "at", "actor", "action", "detail")})
-
-
 # Two events a letter (received, acknowledged): row by row through construct_params they cost
 # more than the INSERT.
-_INSERT_EVENT = Bulk(_insert_event)
+_INSERT_EVENT = Bulk.insert(Event.__table__,
+                            ("submission_id", "at", "actor", "action", "detail"))
 
 
 async def for_submission(session: AsyncSession, submission_id: int) -> list[Event]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 from sqlalchemy.sql.elements import ColumnElement
@@ -272,8 +272,7 @@ async def enqueue_many(session: AsyncSession, messages: list[dict[str, object]])
 
 _ENQUEUED = ("purpose", "recipient", "sender", "message_id", "message", "submission_id",
              "priority", "state", "attempts", "next_attempt_at", "created_at")
-_ENQUEUE = Bulk(lambda _dialect: insert(Outbox.__table__).values(
-    {c: bindparam(c) for c in _ENQUEUED}))
+_ENQUEUE = Bulk.insert(Outbox.__table__, _ENQUEUED)
 
 
 async def standing_many(session: AsyncSession, addresses: set[str], since: datetime,

@@ -6,11 +6,11 @@ second time must be a no-op, not an error that rolls back the caller's transacti
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table, bindparam, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -88,6 +88,11 @@ class Bulk:
     def __init__(self, build: Callable[[Dialect], UpdateBase]) -> None:
         self._build = build
         self._compiled: dict[type[Dialect], tuple[str, list[tuple[str, Any]], bool]] = {}
+
+    @classmethod
+    def insert(cls, table: Table, columns: Sequence[str]) -> Bulk:
+        """A plain INSERT into ``table`` of ``columns``, each row's value named as its column."""
+        return cls(lambda _dialect: insert(table).values({c: bindparam(c) for c in columns}))
 
     def _for(self, dialect: Dialect) -> tuple[str, list[tuple[str, Any]], bool]:
         compiled = self._compiled.get(type(dialect))
